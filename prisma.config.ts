@@ -1,0 +1,12 @@
+import { defineConfig } from "prisma/config";
+import { PrismaPg } from "@prisma/adapter-pg";
+
+export default defineConfig({
+  schema: "prisma/schema.prisma",
+  migrations: { path: "prisma/migrations" },
+  engine: "js",
+  experimental: { adapter: true },
+  async adapter() {
+    return new PrismaPg({ connectionString: process.env.DATABASE_URL });
+  },
+});

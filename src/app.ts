@@ -1,0 +1,55 @@
+/**
+ * Builds the Fastify application without listening, so tests use the very same app
+ * through `app.inject` and `src/server.ts` runs it.
+ */
+import { randomUUID } from "node:crypto";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from "fastify";
+import { type ZodTypeProvider, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
+import type { Config } from "./config.js";
+import type { Database } from "./db/database.js";
+import { errorHandlingPlugin } from "./plugins/error-handling.js";
+import { odataHeadersPlugin } from "./plugins/odata-headers.js";
+import { swaggerPlugin } from "./plugins/swagger.js";
+import { healthRoutes } from "./routes/health.js";
+import { serviceDocumentRoutes } from "./routes/service-document.js";
+
+declare module "fastify" {
+  interface FastifyInstance {
+    config: Config;
+    db: Database;
+  }
+}
+
+export interface AppOptions {
+  config: Config;
+  db: Database;
+  /** Fastify's logger options (tests pass `false`); ignored when `loggerInstance` is given. */
+  logger?: FastifyServerOptions["logger"];
+  /** A pino logger to share with the rest of the process. */
+  loggerInstance?: FastifyBaseLogger;
+}
+
+export async function buildApp({ config, db, logger, loggerInstance }: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(loggerInstance ? { loggerInstance } : { logger: logger ?? { level: config.LOG_LEVEL } }),
+    bodyLimit: config.BODY_LIMIT,
+    requestIdHeader: "x-request-id",
+    genReqId: () => randomUUID(),
+    // OData keys such as msdyn_conversationsdata(msdyn_conversationid='c-42') make long segments.
+    routerOptions: { maxParamLength: 2048 },
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.decorate("config", config);
+  app.decorate("db", db);
+
+  // External plugins first, then ours, then the routes (the fastify/demo order).
+  await app.register(swaggerPlugin);
+  await app.register(odataHeadersPlugin);
+  await app.register(errorHandlingPlugin);
+
+  await app.register(healthRoutes);
+  await app.register(serviceDocumentRoutes, { prefix: "/api/data/:version" });
+  return app;
+}

@@ -1,0 +1,543 @@
+/**
+ * The one source of truth for the six CIF Channel Analytics tables.
+ *
+ * Everything else is derived from these definitions: `prisma/schema.prisma` (by
+ * `npm run db:schema`), the migrations (diffed from that schema), validation, SQL,
+ * `$metadata`, OpenAPI and error messages. Column facts follow
+ * shared/reference/dataverse-entities.md; the parent links follow DESIGN.md
+ * ("Integrity: parents before events").
+ */
+
+export type ColumnType =
+  | "string" // Edm.String with a max length (nvarchar)
+  | "memo" // multi-line text, Edm.String with a max length
+  | "uniqueidentifier"
+  | "datetime" // Edm.DateTimeOffset
+  | "dateonly" // Edm.Date-like: stored as timestamptz, serialised as a date-time
+  | "integer"
+  | "bigint"
+  | "boolean"
+  | "picklist"
+  | "state"
+  | "status"
+  | "lookup"; // a GUID pointing at a system table we do not emulate (systemuser, businessunit…)
+
+export type RequiredLevel = "none" | "application" | "system";
+
+export interface OptionDef {
+  value: number;
+  label: string;
+}
+
+export interface ColumnDef {
+  /** Logical name: the PostgreSQL column, the Prisma field and (except lookups) the Web API property. */
+  name: string;
+  schemaName: string;
+  displayName: string;
+  type: ColumnType;
+  maxLength?: number;
+  minValue?: number;
+  maxValue?: number;
+  /** Dataverse's RequiredLevel; the Web API itself enforces only "system". */
+  required: RequiredLevel;
+  /** NOT NULL in PostgreSQL. Natural-key and parent-link columns are NOT NULL here even where Dataverse is laxer. */
+  notNull: boolean;
+  validForCreate: boolean;
+  validForUpdate: boolean;
+  /** Prisma default expression, e.g. `false`, `0`, `now()`. */
+  defaultValue?: string;
+  options?: readonly OptionDef[];
+  /** For lookups: the logical name of the table the GUID points at. */
+  lookupTarget?: string;
+}
+
+/** A parent link enforced by a composite foreign key. */
+export interface ParentLinkDef {
+  /** Navigation property name on the child (also the Prisma relation field). */
+  name: string;
+  /** Collection navigation property name on the parent. */
+  childCollectionName: string;
+  parentTable: string;
+  /** Child columns, in the order of `parentColumns`. */
+  columns: readonly string[];
+  parentColumns: readonly string[];
+  onDelete: "cascade" | "restrict";
+  /** Human wording for error messages, e.g. "conversation". */
+  description: string;
+}
+
+export interface IndexDef {
+  columns: readonly string[];
+  /** Why the index exists: the access path it serves. */
+  purpose: string;
+}
+
+export interface TableDef {
+  logicalName: string;
+  schemaName: string;
+  entitySetName: string;
+  displayName: string;
+  displayCollectionName: string;
+  primaryKey: string;
+  primaryName: string;
+  ownership: "user" | "organization";
+  /** The alternate key of DESIGN.md, if any (unique in the database). */
+  naturalKey?: readonly string[];
+  columns: readonly ColumnDef[];
+  parents: readonly ParentLinkDef[];
+  indexes: readonly IndexDef[];
+}
+
+// ---------------------------------------------------------------------------
+// Column builders: they keep the table lists below readable.
+
+type ColumnOptions = Partial<Omit<ColumnDef, "name" | "schemaName" | "displayName" | "type">>;
+
+function column(
+  name: string,
+  schemaName: string,
+  displayName: string,
+  type: ColumnType,
+  options: ColumnOptions = {},
+): ColumnDef {
+  return {
+    name,
+    schemaName,
+    displayName,
+    type,
+    required: "none",
+    notNull: false,
+    validForCreate: true,
+    validForUpdate: true,
+    ...options,
+  };
+}
+
+const text = (name: string, schemaName: string, displayName: string, maxLength = 100, options: ColumnOptions = {}) =>
+  column(name, schemaName, displayName, "string", { maxLength, ...options });
+
+const memo = (name: string, schemaName: string, displayName: string, maxLength: number, options: ColumnOptions = {}) =>
+  column(name, schemaName, displayName, "memo", { maxLength, ...options });
+
+const dateTime = (name: string, schemaName: string, displayName: string, options: ColumnOptions = {}) =>
+  column(name, schemaName, displayName, "datetime", options);
+
+function primaryKeyColumn(name: string, schemaName: string, displayName: string): ColumnDef {
+  return column(name, schemaName, displayName, "uniqueidentifier", {
+    required: "system",
+    notNull: true,
+    validForUpdate: false,
+  });
+}
+
+function customAttributes(): ColumnDef[] {
+  return [1, 2, 3, 4, 5].map((n) => text(`msdyn_customattribute${n}`, `msdyn_CustomAttribute${n}`, `Custom Attribute ${n}`));
+}
+
+const readOnly: ColumnOptions = { validForCreate: false, validForUpdate: false };
+const createOnly: ColumnOptions = { validForUpdate: false };
+
+export const STATE_OPTIONS: readonly OptionDef[] = [
+  { value: 0, label: "Active" },
+  { value: 1, label: "Inactive" },
+];
+export const STATUS_OPTIONS: readonly OptionDef[] = [
+  { value: 1, label: "Active" },
+  { value: 2, label: "Inactive" },
+];
+export const YES_NO_OPTIONS: readonly OptionDef[] = [
+  { value: 0, label: "No" },
+  { value: 1, label: "Yes" },
+];
+
+/** System columns every table has (reference §0, "Standard system columns"). */
+function systemColumns(ownership: "user" | "organization"): ColumnDef[] {
+  const lookup = (name: string, displayName: string, target: string, options: ColumnOptions = {}) =>
+    column(name, name, displayName, "lookup", { lookupTarget: target, ...readOnly, ...options });
+  const owner =
+    ownership === "user"
+      ? [
+          lookup("ownerid", "Owner", "systemuser", {
+            required: "system",
+            notNull: true,
+            validForCreate: true,
+            validForUpdate: true,
+          }),
+          lookup("owningbusinessunit", "Owning Business Unit", "businessunit"),
+        ]
+      : [lookup("organizationid", "Organization Id", "organization")];
+  return [
+    ...owner,
+    lookup("createdby", "Created By", "systemuser"),
+    lookup("createdonbehalfby", "Created By (Delegate)", "systemuser"),
+    lookup("modifiedby", "Modified By", "systemuser"),
+    lookup("modifiedonbehalfby", "Modified By (Delegate)", "systemuser"),
+    dateTime("createdon", "CreatedOn", "Created On", { ...readOnly, notNull: true, defaultValue: "now()" }),
+    dateTime("modifiedon", "ModifiedOn", "Modified On", { ...readOnly, notNull: true, defaultValue: "now()" }),
+    column("overriddencreatedon", "OverriddenCreatedOn", "Record Created On", "dateonly", createOnly),
+    column("importsequencenumber", "ImportSequenceNumber", "Import Sequence Number", "integer", {
+      ...createOnly,
+      minValue: -2147483648,
+      maxValue: 2147483647,
+    }),
+    column("timezoneruleversionnumber", "TimeZoneRuleVersionNumber", "Time Zone Rule Version Number", "integer", {
+      minValue: -1,
+      maxValue: 2147483647,
+    }),
+    column("utcconversiontimezonecode", "UTCConversionTimeZoneCode", "UTC Conversion Time Zone Code", "integer", {
+      minValue: -1,
+      maxValue: 2147483647,
+    }),
+    // Assigned from one database sequence by a trigger on every insert and update (ETags).
+    column("versionnumber", "VersionNumber", "Version Number", "bigint", { ...readOnly, notNull: true, defaultValue: "0" }),
+    column("statecode", "statecode", "Status", "state", {
+      required: "system",
+      notNull: true,
+      validForCreate: false,
+      defaultValue: "0",
+      options: STATE_OPTIONS,
+    }),
+    column("statuscode", "statuscode", "Status Reason", "status", {
+      notNull: true,
+      defaultValue: "1",
+      options: STATUS_OPTIONS,
+    }),
+  ];
+}
+
+// ---------------------------------------------------------------------------
+// The six tables.
+
+const conversationData: TableDef = {
+  logicalName: "msdyn_conversationdata",
+  schemaName: "msdyn_conversationdata",
+  entitySetName: "msdyn_conversationsdata",
+  displayName: "Conversation Data (Deprecated)",
+  displayCollectionName: "Conversations Data (Deprecated)",
+  primaryKey: "msdyn_conversationdataid",
+  primaryName: "msdyn_name",
+  ownership: "user",
+  naturalKey: ["msdyn_conversationid"],
+  columns: [
+    primaryKeyColumn("msdyn_conversationdataid", "msdyn_conversationdataId", "Conversation Data Id"),
+    text("msdyn_name", "msdyn_name", "Name", 100, { required: "application" }),
+    text("msdyn_conversationid", "msdyn_ConversationId", "Conversation Id", 100, { notNull: true }),
+    dateTime("msdyn_conversationtimestamp", "msdyn_ConversationTimestamp", "Conversation Timestamp", {
+      required: "application",
+    }),
+    text("msdyn_channel", "msdyn_Channel", "Channel"),
+    text("msdyn_accountid", "msdyn_AccountId", "Account Id"),
+    text("msdyn_contactid", "msdyn_ContactId", "Contact Id"),
+    text("msdyn_additionaldata", "msdyn_AdditionalData", "Additional Data", 1000),
+    text("msdyn_region", "msdyn_Region", "RegionData", 1000),
+    text("msdyn_customercity", "msdyn_customerCity", "Customer City"),
+    text("msdyn_customerstate", "msdyn_customerState", "Customer State"),
+    text("msdyn_customercountry", "msdyn_customerCountry", "Customer Country"),
+    text("msdyn_customerzip", "msdyn_customerZip", "Customer Zip"),
+    text("msdyn_externalcorrelationid", "msdyn_ExternalCorrelationId", "External Correlation Id"),
+    text("msdyn_primaryrelatedentityname", "msdyn_PrimaryRelatedEntityName", "Primary Related Entity Name"),
+    text("msdyn_primaryrelatedentityrecordid", "msdyn_PrimaryRelatedEntityRecordId", "Primary Related Entity Record Id"),
+    text("msdyn_providerid", "msdyn_ProviderId", "Provider Id"),
+    text("msdyn_providername", "msdyn_ProviderName", "Provider Name"),
+    ...customAttributes(),
+    ...systemColumns("user"),
+  ],
+  parents: [],
+  indexes: [],
+};
+
+const sessionData: TableDef = {
+  logicalName: "msdyn_sessiondata",
+  schemaName: "msdyn_SessionData",
+  entitySetName: "msdyn_sessionsdata",
+  displayName: "Session Data (Deprecated)",
+  displayCollectionName: "Sessions Data (Deprecated)",
+  primaryKey: "msdyn_sessiondataid",
+  primaryName: "msdyn_name",
+  ownership: "user",
+  naturalKey: ["msdyn_conversationid", "msdyn_providersessionid"],
+  columns: [
+    primaryKeyColumn("msdyn_sessiondataid", "msdyn_SessionDataId", "Session Data Id"),
+    text("msdyn_name", "msdyn_Name", "Name"),
+    text("msdyn_conversationid", "msdyn_ConversationId", "Conversation Id", 100, { notNull: true }),
+    text("msdyn_providersessionid", "msdyn_ProviderSessionId", "Provider Session Id", 100, { notNull: true }),
+    text("msdyn_ucisessionid", "msdyn_UCISessionId", "Client Session Id"),
+    text("msdyn_ucisessionname", "msdyn_UCISessionName", "Client Session Name"),
+    text("msdyn_sessionchannel", "msdyn_SessionChannel", "Channel"),
+    text("msdyn_sessioncreationreason", "msdyn_SessionCreationReason", "Creation Reason"),
+    text("msdyn_sessionadditionaldata", "msdyn_SessionAdditionalData", "Additional Data"),
+    text("msdyn_externalcorrelationid", "msdyn_ExternalCorrelationId", "External Correlation Id"),
+    text("msdyn_queueid", "msdyn_QueueId", "Queue Id"),
+    text("msdyn_queuename", "msdyn_QueueName", "Queue Name"),
+    dateTime("msdyn_sessioncreatedtimestamp", "msdyn_SessionCreatedTimestamp", "Created Timestamp"),
+    dateTime("msdyn_sessionagentassignedtimestamp", "msdyn_SessionAgentAssignedTimestamp", "Agent Assigned Timestamp"),
+    dateTime("msdyn_sessionqueueassignedtimestamp", "msdyn_SessionQueueAssignedTimestamp", "Queue Assigned Timestamp"),
+    ...customAttributes(),
+    ...systemColumns("user"),
+  ],
+  parents: [
+    {
+      name: "msdyn_conversation",
+      childCollectionName: "msdyn_sessions",
+      parentTable: "msdyn_conversationdata",
+      columns: ["msdyn_conversationid"],
+      parentColumns: ["msdyn_conversationid"],
+      onDelete: "cascade",
+      description: "conversation",
+    },
+  ],
+  indexes: [],
+};
+
+const sessionParticipantData: TableDef = {
+  logicalName: "msdyn_sessionparticipantdata",
+  schemaName: "msdyn_SessionParticipantData",
+  entitySetName: "msdyn_sessionparticipantsdata",
+  displayName: "Session Participant Data (Deprecated)",
+  displayCollectionName: "Session Participants Data (Deprecated)",
+  primaryKey: "msdyn_sessionparticipantdataid",
+  primaryName: "msdyn_name",
+  ownership: "user",
+  naturalKey: ["msdyn_conversationid", "msdyn_providersessionid", "msdyn_participantid"],
+  columns: [
+    primaryKeyColumn("msdyn_sessionparticipantdataid", "msdyn_SessionParticipantDataId", "Session Participant Data Id"),
+    text("msdyn_name", "msdyn_Name", "Name", 100, { required: "application" }),
+    text("msdyn_conversationid", "msdyn_ConversationId", "Conversation Id", 100, { notNull: true }),
+    text("msdyn_providersessionid", "msdyn_ProviderSessionId", "Provider Session Id", 100, { notNull: true }),
+    text("msdyn_participantid", "msdyn_ParticipantId", "Participant Id", 100, { notNull: true }),
+    text("msdyn_participantname", "msdyn_ParticipantName", "Name"),
+    text("msdyn_participantmode", "msdyn_ParticipantMode", "Mode"),
+    text("msdyn_participanttype", "msdyn_ParticipantType", "Type"),
+    text("msdyn_participantassignreason", "msdyn_ParticipantAssignReason", "Assign Reason"),
+    dateTime("msdyn_participantaddedtimestamp", "msdyn_ParticipantAddedTimestamp", "Added Timestamp", {
+      required: "application",
+    }),
+    ...customAttributes(),
+    ...systemColumns("user"),
+  ],
+  parents: [
+    {
+      name: "msdyn_session",
+      childCollectionName: "msdyn_participants",
+      parentTable: "msdyn_sessiondata",
+      columns: ["msdyn_conversationid", "msdyn_providersessionid"],
+      parentColumns: ["msdyn_conversationid", "msdyn_providersessionid"],
+      onDelete: "cascade",
+      description: "session",
+    },
+  ],
+  indexes: [],
+};
+
+const kpiEventData: TableDef = {
+  logicalName: "msdyn_kpieventdata",
+  schemaName: "msdyn_KPIEventData",
+  entitySetName: "msdyn_kpieventsdata",
+  displayName: "KPI Event Data",
+  displayCollectionName: "KPI Event Data",
+  primaryKey: "msdyn_kpieventdataid",
+  primaryName: "msdyn_name",
+  ownership: "user",
+  columns: [
+    primaryKeyColumn("msdyn_kpieventdataid", "msdyn_KPIEventDataId", "KPI Event Data Id"),
+    text("msdyn_name", "msdyn_Name", "Name", 100, { required: "application" }),
+    // The definition's GUID as text in Dataverse; a uuid here so the database can enforce the link.
+    text("msdyn_kpieventid", "msdyn_KPIEventId", "KPI Event Id", 100, { required: "application", notNull: true }),
+    text("msdyn_kpieventname", "msdyn_KPIEventName", "KPI Event Name"),
+    text("msdyn_kpieventreason", "msdyn_KPIEventReason", "KPI Event Reason"),
+    dateTime("msdyn_eventtimestamp", "msdyn_EventTimestamp", "Event Timestamp"),
+    text("msdyn_additionaldata", "msdyn_AdditionalData", "Additional Data", 2000),
+    text("msdyn_conversationid", "msdyn_ConversationId", "Conversation Id", 100, { notNull: true }),
+    text("msdyn_providersessionid", "msdyn_ProviderSessionId", "Provider Session Id", 100, { notNull: true }),
+    text("msdyn_clientsessionid", "msdyn_ClientSessionId", "Client Session Id"),
+    text("msdyn_sessionId", "msdyn_sessionId", "Session Id"),
+    text("msdyn_cifSessionId", "msdyn_cifSessionId", "User Session Id"),
+    text("msdyn_ProviderId", "msdyn_ProviderId", "Provider Id"),
+    text("msdyn_participantid", "msdyn_ParticipantId", "Participant Id"),
+    text("msdyn_externalcorrelationid", "msdyn_ExternalCorrelationId", "External Correlation Id"),
+    // Our extension (DESIGN.md): the logging payload carries notificationResponseAction.
+    text("msdyn_notificationresponseaction", "msdyn_NotificationResponseAction", "Notification Response Action"),
+    ...customAttributes(),
+    ...systemColumns("user"),
+  ],
+  // No separate link to the conversation: the session link implies it (a session's own
+  // link names its conversation), and one foreign key fewer keeps inserts cheap.
+  parents: [
+    {
+      name: "msdyn_session",
+      childCollectionName: "msdyn_kpievents",
+      parentTable: "msdyn_sessiondata",
+      columns: ["msdyn_conversationid", "msdyn_providersessionid"],
+      parentColumns: ["msdyn_conversationid", "msdyn_providersessionid"],
+      onDelete: "cascade",
+      description: "session",
+    },
+    {
+      // Checked only when msdyn_participantid is given (MATCH SIMPLE).
+      name: "msdyn_participant",
+      childCollectionName: "msdyn_kpievents",
+      parentTable: "msdyn_sessionparticipantdata",
+      columns: ["msdyn_conversationid", "msdyn_providersessionid", "msdyn_participantid"],
+      parentColumns: ["msdyn_conversationid", "msdyn_providersessionid", "msdyn_participantid"],
+      onDelete: "cascade",
+      description: "session participant",
+    },
+    {
+      name: "msdyn_definition",
+      childCollectionName: "msdyn_kpievents",
+      parentTable: "msdyn_kpieventdefinition",
+      columns: ["msdyn_kpieventid"],
+      parentColumns: ["msdyn_kpieventdefinitionid"],
+      onDelete: "restrict",
+      description: "KPI event definition",
+    },
+  ],
+  indexes: [
+    {
+      // Its prefixes serve "by conversation" and "by (conversation, session)" too, and the cascades.
+      columns: ["msdyn_conversationid", "msdyn_providersessionid", "msdyn_participantid"],
+      purpose: "events of a conversation / session / participant; cascading deletes",
+    },
+    { columns: ["msdyn_eventtimestamp"], purpose: "events by time" },
+    { columns: ["msdyn_kpieventid"], purpose: "events of a definition; the in-use check on delete" },
+  ],
+};
+
+export const EVENT_TYPE_OPTIONS: readonly OptionDef[] = [
+  { value: 100000000, label: "System" },
+  { value: 100000001, label: "Custom" },
+];
+
+const kpiEventDefinition: TableDef = {
+  logicalName: "msdyn_kpieventdefinition",
+  schemaName: "msdyn_KPIEventDefinition",
+  entitySetName: "msdyn_kpieventdefinitions",
+  displayName: "KPI Event Definition",
+  displayCollectionName: "KPI Event Definitions",
+  primaryKey: "msdyn_kpieventdefinitionid",
+  primaryName: "msdyn_name",
+  ownership: "user",
+  naturalKey: ["msdyn_name"],
+  columns: [
+    primaryKeyColumn("msdyn_kpieventdefinitionid", "msdyn_KPIEventDefinitionId", "KPI Event Definition Id"),
+    text("msdyn_name", "msdyn_Name", "Name", 100, { required: "application", notNull: true }),
+    text("msdyn_eventdisplayname", "msdyn_EventDisplayName", "Event Display Name", 100, { required: "application" }),
+    text("msdyn_eventdescription", "msdyn_EventDescription", "Event Description", 1000),
+    column("msdyn_eventtype", "msdyn_EventType", "Event Type", "picklist", {
+      required: "application",
+      options: EVENT_TYPE_OPTIONS,
+    }),
+    ...systemColumns("user"),
+  ],
+  parents: [],
+  indexes: [],
+};
+
+export const API_VERSION_OPTIONS: readonly OptionDef[] = [
+  { value: 0, label: "1.0" },
+  { value: 1, label: "2.0" },
+];
+
+const ciProvider: TableDef = {
+  logicalName: "msdyn_ciprovider",
+  schemaName: "msdyn_ciprovider",
+  entitySetName: "msdyn_ciproviders",
+  displayName: "Channel Integration Framework v1.0 Provider",
+  displayCollectionName: "Channel Integration Framework v1.0 Providers",
+  primaryKey: "msdyn_ciproviderid",
+  primaryName: "msdyn_name",
+  ownership: "organization",
+  columns: [
+    primaryKeyColumn("msdyn_ciproviderid", "msdyn_ciproviderId", "CIProviderId"),
+    text("msdyn_name", "msdyn_name", "Name", 100, { required: "application" }),
+    text("msdyn_label", "msdyn_Label", "Label", 100, { required: "application" }),
+    text("msdyn_landingurl", "msdyn_LandingUrl", "Channel URL", 1024, { required: "application" }),
+    column("msdyn_enableanalytics", "msdyn_EnableAnalytics", "Enable Analytics", "boolean", {
+      notNull: true,
+      defaultValue: "false",
+      options: YES_NO_OPTIONS,
+    }),
+    column("msdyn_clicktoact", "msdyn_ClickToAct", "Enable Outbound Communication", "boolean", {
+      required: "application",
+      notNull: true,
+      defaultValue: "false",
+      options: YES_NO_OPTIONS,
+    }),
+    column("msdyn_sortorder", "msdyn_SortOrder", "Channel Order", "integer", {
+      required: "application",
+      minValue: 0,
+      maxValue: 1000,
+    }),
+    column("msdyn_ciproviderapiversion", "msdyn_ciproviderapiversion", "API Version", "picklist", {
+      notNull: true,
+      defaultValue: "0",
+      options: API_VERSION_OPTIONS,
+    }),
+    memo("msdyn_appselector", "msdyn_AppSelector", "App Selector", 4000),
+    memo("msdyn_roleselector", "msdyn_RoleSelector", "Role Selector", 4000, { required: "application" }),
+    text("msdyn_trusteddomain", "msdyn_trusteddomain", "Trusted Domain", 2000),
+    text("msdyn_customparams", "msdyn_customparams", "Custom Parameters", 2000),
+    text("msdyn_cifsolversion", "msdyn_cifsolversion", "CIF Solution Version", 2000),
+    memo("msdyn_sandboxconfiguration", "msdyn_sandboxconfiguration", "Sandbox Configuration", 2000),
+    column("msdyn_channelprovidericon", "msdyn_channelprovidericon", "Channel Provider Icon", "lookup", {
+      lookupTarget: "webresource",
+    }),
+    ...systemColumns("organization"),
+  ],
+  parents: [],
+  indexes: [],
+};
+
+/** In dependency order: parents before children. */
+export const TABLES: readonly TableDef[] = [
+  ciProvider,
+  kpiEventDefinition,
+  conversationData,
+  sessionData,
+  sessionParticipantData,
+  kpiEventData,
+];
+
+const byLogicalName = new Map(TABLES.map((t) => [t.logicalName, t]));
+const byEntitySet = new Map(TABLES.map((t) => [t.entitySetName, t]));
+
+export function tableByLogicalName(logicalName: string): TableDef {
+  const table = byLogicalName.get(logicalName);
+  if (!table) throw new Error(`No table named ${logicalName}`);
+  return table;
+}
+
+export function tableByEntitySet(entitySetName: string): TableDef | undefined {
+  return byEntitySet.get(entitySetName);
+}
+
+export function columnOf(table: TableDef, name: string): ColumnDef | undefined {
+  return table.columns.find((c) => c.name === name);
+}
+
+/** Columns stored as uuid in PostgreSQL although Dataverse types them as text (they must match a uuid key). */
+export function isUuidColumn(table: TableDef, column: ColumnDef): boolean {
+  if (column.type === "uniqueidentifier" || column.type === "lookup") return true;
+  return table.parents.some(
+    (p) =>
+      p.columns.includes(column.name) &&
+      tableByLogicalName(p.parentTable).primaryKey === p.parentColumns[p.columns.indexOf(column.name)],
+  );
+}
+
+/** The ten system KPI event definitions (reference §5), present after migration. */
+export const SYSTEM_KPI_EVENT_DEFINITIONS: readonly { id: string; name: string; displayName: string }[] = [
+  { id: "6716695d-1bd9-e911-a838-000d3a375590", name: "NotificationReceived", displayName: "Notification Received" },
+  { id: "7b37d3a5-1bd9-e911-a838-000d3a375590", name: "NotificationTimedOut", displayName: "Notification TimedOut" },
+  { id: "1d30a3cb-1bd9-e911-a838-000d3a375590", name: "SessionStarted", displayName: "Session Started" },
+  { id: "c77081f2-1bd9-e911-a838-000d3a375590", name: "SessionClosed", displayName: "Session Closed" },
+  { id: "b0277f3b-c4c0-4d33-9c27-8114eaace944", name: "CifSessionStart", displayName: "Cif Session Start" },
+  { id: "0d232df5-96ff-49cd-9ebe-b5bc3f44a080", name: "CifSessionEnd", displayName: "Cif Session End" },
+  { id: "0e281360-0c69-47c1-9d2a-1039e1bbeb4b", name: "NotificationAccepted", displayName: "Notification Accepted" },
+  { id: "d698cbf7-ef47-4a7d-83b9-80fd66da804e", name: "NotificationRejected", displayName: "Notification Rejected" },
+  { id: "740b615b-769b-4972-b66c-0b22970a80ca", name: "SessionFocusIn", displayName: "Session Focus In" },
+  { id: "cd3526ab-ac21-4bd5-aace-15c84f9ca29d", name: "SessionFocusOut", displayName: "Session Focus Out" },
+];
+
+/** The owner of rows the system creates itself (the seeded definitions). */
+export const SYSTEM_USER_ID = "00000000-0000-0000-0000-000000000001";

@@ -1,0 +1,61 @@
+/**
+ * Turns every failure into a Dataverse-shaped error body. Only ODataError messages
+ * reach clients as written; anything unexpected is logged and answered with a generic
+ * 500, so no database or stack text leaks.
+ */
+import type { FastifyError } from "fastify";
+import fp from "fastify-plugin";
+import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
+import { ErrorCodes, ODataError, badRequest, resourceNotFound } from "../http/errors.js";
+
+/** Maps Fastify's own errors (body parsing, limits, schema validation) to OData errors. */
+export function toODataError(error: unknown): ODataError | undefined {
+  if (error instanceof ODataError) return error;
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const details = error.validation
+      .map((v) => `${v.instancePath || "/"}: ${v.message}`)
+      .join("; ");
+    return badRequest(`The request is not valid: ${details}`, ErrorCodes.invalidArgument);
+  }
+  const fastifyError = error as FastifyError;
+  switch (fastifyError.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return new ODataError(413, ErrorCodes.generic, `The request body is larger than the limit of ${fastifyError.message.match(/\d+/)?.[0] ?? "the configured"} bytes (BODY_LIMIT).`);
+    case "FST_ERR_CTP_INVALID_JSON_BODY":
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+      return badRequest(`The request body is not valid JSON: ${fastifyError.message}`, ErrorCodes.payloadError);
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return new ODataError(415, ErrorCodes.generic, `Unsupported Content-Type '${fastifyError.message.split(": ").pop()}'; send application/json.`);
+    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
+      return badRequest("The Content-Length header does not match the body.");
+  }
+  if (fastifyError instanceof SyntaxError && fastifyError.statusCode === 400) {
+    return badRequest(`The request body is not valid JSON: ${fastifyError.message}`, ErrorCodes.payloadError);
+  }
+  return undefined;
+}
+
+export const errorHandlingPlugin = fp(
+  async (app) => {
+    app.setErrorHandler(async (error, request, reply) => {
+      const known = toODataError(error);
+      if (!known) {
+        request.log.error({ err: error }, "unhandled error");
+        return reply
+          .code(500)
+          
+          .send({ error: { code: ErrorCodes.unexpected, message: "An unexpected error occurred." } });
+      }
+      if (known.status >= 500) request.log.error({ err: error }, known.message);
+      return reply.code(known.status).headers(known.headers).send(known.toBody());
+    });
+
+    app.setNotFoundHandler(async (request, reply) => {
+      const path = request.url.split("?")[0] ?? "";
+      const segment = decodeURIComponent(path.replace(/^\/api\/data\/v9\.\d\/?/, "").split("/")[0] || path);
+      const error = resourceNotFound(segment);
+      return reply.code(error.status).send(error.toBody());
+    });
+  },
+  { name: "error-handling" },
+);

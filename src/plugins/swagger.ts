@@ -1,0 +1,28 @@
+/** OpenAPI document built from the route schemas; Swagger UI at /docs. */
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import fp from "fastify-plugin";
+import { jsonSchemaTransform } from "fastify-type-provider-zod";
+
+export const swaggerPlugin = fp(
+  async (app) => {
+    await app.register(swagger, {
+      openapi: {
+        openapi: "3.0.3",
+        info: {
+          title: "cif-analytics-server",
+          description:
+            "Dataverse Web API (OData v4) for the Dynamics 365 Channel Integration Framework analytics tables, on PostgreSQL.",
+          version: "0.1.0",
+        },
+        tags: [
+          { name: "health", description: "Liveness and readiness" },
+          { name: "odata", description: "Dataverse Web API, /api/data/v9.0, v9.1 and v9.2" },
+        ],
+      },
+      transform: jsonSchemaTransform,
+    });
+    await app.register(swaggerUi, { routePrefix: "/docs" });
+  },
+  { name: "swagger" },
+);

@@ -1,0 +1,35 @@
+/** The real app on a test database of its own, for `app.inject` tests. */
+import type { FastifyInstance } from "fastify";
+import { buildApp } from "../../src/app.js";
+import { type Config, loadConfig } from "../../src/config.js";
+import { type Database, openDatabase } from "../../src/db/database.js";
+import { type TestDatabase, createTestDatabase } from "./database.js";
+
+export interface TestApp {
+  app: FastifyInstance;
+  db: Database;
+  testDb: TestDatabase;
+  config: Config;
+  close(): Promise<void>;
+}
+
+const quiet = { info() {}, debug() {} };
+
+export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const testDb = await createTestDatabase();
+  const config = loadConfig({ LOG_LEVEL: "silent", ...env, DATABASE_URL: testDb.url });
+  const db = await openDatabase(config, quiet);
+  const app = await buildApp({ config, db, logger: false });
+  await app.ready();
+  return {
+    app,
+    db,
+    testDb,
+    config,
+    async close() {
+      await app.close();
+      await db.close();
+      await testDb.drop();
+    },
+  };
+}

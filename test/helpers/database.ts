@@ -1,0 +1,49 @@
+/** A database of the test file's own, cloned from the migrated template (or empty). */
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { inject } from "vitest";
+import { withDatabase } from "./database-url.js";
+
+export interface TestDatabase {
+  name: string;
+  url: string;
+  pool: pg.Pool;
+  drop(): Promise<void>;
+}
+
+async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: inject("adminUrl") });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** `migrated: false` gives an empty database, for the migration runner's own tests. */
+export async function createTestDatabase({ migrated = true } = {}): Promise<TestDatabase> {
+  const name = `cif_test_${randomBytes(6).toString("hex")}`;
+  const template = migrated ? ` TEMPLATE "${inject("templateDatabase")}"` : "";
+  // Cloning a template fails while another session is connected to it; retry briefly.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await admin((c) => c.query(`CREATE DATABASE "${name}"${template}`));
+      break;
+    } catch (error) {
+      if ((error as { code?: string }).code !== "55006" || attempt > 50) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  const url = withDatabase(inject("adminUrl"), name);
+  const pool = new pg.Pool({ connectionString: url, max: 5 });
+  return {
+    name,
+    url,
+    pool,
+    async drop() {
+      await pool.end();
+      await admin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+    },
+  };
+}
