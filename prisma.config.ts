@@ -7,6 +7,7 @@ export default defineConfig({
   engine: "js",
   experimental: { adapter: true },
   async adapter() {
-    return new PrismaPg({ connectionString: process.env.DATABASE_URL });
+    // allowExitOnIdle: otherwise every CLI command waits out the pool's 10 s idle timeout.
+    return new PrismaPg({ connectionString: process.env.DATABASE_URL, allowExitOnIdle: true });
   },
 });

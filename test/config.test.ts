@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../src/config.js";
+
+describe("configuration", () => {
+  it("has defaults for everything", () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ PORT: 3000, HOST: "127.0.0.1", LOG_LEVEL: "info", BODY_LIMIT: 10 * 1024 * 1024 });
+    expect(config.DATABASE_URL).toBeUndefined();
+  });
+
+  it("reads and coerces the environment, treating empty values as unset", () => {
+    const config = loadConfig({
+      PORT: "8080",
+      HOST: "0.0.0.0",
+      DATABASE_URL: "postgresql://u:p@db:5432/x",
+      LOG_LEVEL: "debug",
+      BODY_LIMIT: "1024",
+      DATA_DIR: "",
+    });
+    expect(config).toMatchObject({ PORT: 8080, HOST: "0.0.0.0", LOG_LEVEL: "debug", BODY_LIMIT: 1024, DATA_DIR: ".data" });
+  });
+
+  it.each([
+    [{ PORT: "abc" }, /^Invalid configuration: PORT: .*\(got "abc"\)$/],
+    [{ PORT: "70000" }, /PORT: .*\(got "70000"\)/],
+    [{ LOG_LEVEL: "loud" }, /LOG_LEVEL: .*\(got "loud"\)/],
+    [{ BODY_LIMIT: "-1" }, /BODY_LIMIT: .*\(got "-1"\)/],
+    [{ CALLER_USER_ID: "bob" }, /CALLER_USER_ID: must be a GUID/],
+  ])("names the bad variable in one line: %o", (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    try {
+      loadConfig(env);
+    } catch (error) {
+      expect((error as Error).message).toMatch(message);
+      expect((error as Error).message).not.toContain("\n");
+    }
+  });
+
+  it("does not echo a bad DATABASE_URL, which may hold a password", () => {
+    expect(() => loadConfig({ DATABASE_URL: "mysql://user:secret@host/db" })).toThrow(
+      /^Invalid configuration: DATABASE_URL: must be a postgres:\/\/ or postgresql:\/\/ URL$/,
+    );
+  });
+});
