@@ -1,0 +1,104 @@
+/**
+ * Turns the database's refusals (foreign keys, unique keys, NOT NULL) into Dataverse
+ * errors that name the missing parent and the key that was looked for. The database is
+ * the guard (no race can leave an orphan); this module only explains its verdicts.
+ */
+import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
+import { foreignKeyName, naturalKeyName } from "../model/prisma-schema.js";
+import { type ParentLinkDef, TABLES, type TableDef, tableByLogicalName } from "../model/tables.js";
+import type { ColumnValues } from "./record-input.js";
+import { type Queryable, ident } from "./record-store.js";
+
+interface PgError {
+  code?: string;
+  constraint?: string;
+  column?: string;
+  table?: string;
+}
+
+const links = TABLES.flatMap((child) => child.parents.map((link) => ({ child, link, name: foreignKeyName(child, link.name) })));
+
+const describeKey = (columns: readonly string[], values: readonly unknown[]) =>
+  columns.map((c, i) => `${c} = '${String(values[i])}'`).join(", ");
+
+/** The highest ancestor along the link that is missing, so "no conversation" beats "no session of it". */
+async function missingAncestor(
+  db: Queryable,
+  link: ParentLinkDef,
+  values: readonly unknown[],
+): Promise<{ link: ParentLinkDef; values: readonly unknown[] }> {
+  const parent = tableByLogicalName(link.parentTable);
+  for (const up of parent.parents) {
+    if (!up.columns.every((c) => link.parentColumns.includes(c))) continue;
+    const upValues = up.columns.map((c) => values[link.parentColumns.indexOf(c)]);
+    const where = up.parentColumns.map((c, i) => `${ident(c)} = $${i + 1}`).join(" AND ");
+    const { rowCount } = await db.query(`SELECT 1 FROM ${ident(up.parentTable)} WHERE ${where}`, upValues);
+    if (!rowCount) return missingAncestor(db, up, upValues);
+  }
+  return { link, values };
+}
+
+export function missingParentError(table: TableDef, link: ParentLinkDef, values: readonly unknown[]): ODataError {
+  const parent = tableByLogicalName(link.parentTable);
+  return badRequest(
+    `${table.logicalName} was not saved: its ${link.description} does not exist ` +
+      `(no ${parent.logicalName} with ${describeKey(link.parentColumns, values)}). Create the ${link.description} first.`,
+    ErrorCodes.objectDoesNotExist,
+  );
+}
+
+/**
+ * Explains a database error raised while writing `table` with `values` (or deleting a
+ * row of it); undefined when the error is not an integrity refusal.
+ */
+export async function explainDatabaseError(
+  error: unknown,
+  table: TableDef,
+  values: ColumnValues,
+  db: Queryable,
+  current?: Record<string, unknown>,
+): Promise<ODataError | undefined> {
+  const pg = error as PgError;
+  switch (pg.code) {
+    case "23503": {
+      const found = links.find((l) => l.name === pg.constraint);
+      if (!found) return undefined;
+      if (found.child.logicalName === table.logicalName) {
+        const linkValues = found.link.columns.map((c) => (values.has(c) ? values.get(c) : current?.[c]));
+        const missing = await missingAncestor(db, found.link, linkValues);
+        return missingParentError(table, missing.link, missing.values);
+      }
+      // We are the parent: rows of the child still refer to us.
+      if (found.link.onDelete === "restrict") {
+        return new ODataError(
+          405,
+          ErrorCodes.generic,
+          `The ${table.logicalName} cannot be deleted because ${found.child.logicalName} rows use it. ` +
+            `Deactivate it instead (PATCH with {"statecode": 1}).`,
+        );
+      }
+      return badRequest(
+        `${found.link.parentColumns.join(", ")} of ${table.logicalName} cannot change while ${found.child.logicalName} rows refer to it.`,
+        ErrorCodes.invalidArgument,
+      );
+    }
+    case "23505": {
+      if (pg.constraint === naturalKeyName(table)) {
+        return new ODataError(
+          412,
+          "0x80060892",
+          `A record with the same value for ${table.naturalKey!.join(", ")} already exists ` +
+            `(alternate key of ${table.logicalName}).`,
+        );
+      }
+      if (pg.constraint === `${table.logicalName}_pkey`) {
+        return new ODataError(412, ErrorCodes.duplicateRecord, "A record with matching key values already exists.");
+      }
+      return undefined;
+    }
+    case "23502":
+      return badRequest(`'${pg.column}' of ${table.logicalName} is required.`, ErrorCodes.invalidArgument);
+    default:
+      return undefined;
+  }
+}

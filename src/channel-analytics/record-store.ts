@@ -1,0 +1,76 @@
+/**
+ * SQL for single rows of any of the six tables, through the pg driver: values are always
+ * bound parameters and names come only from the table definitions. (Prisma owns the
+ * schema and migrations; its per-row cost is too high for the ingestion hot path.)
+ */
+import type pg from "pg";
+import type { TableDef } from "../model/tables.js";
+import type { RecordKey } from "../odata/resource-path.js";
+import type { ColumnValues } from "./record-input.js";
+
+export type Row = Record<string, unknown>;
+export type Queryable = Pick<pg.ClientBase, "query">;
+
+export const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+function keyCondition(table: TableDef, key: RecordKey, params: unknown[]): string {
+  if (key.kind === "id") {
+    params.push(key.id);
+    return `${ident(table.primaryKey)} = $${params.length}`;
+  }
+  return Object.entries(key.values)
+    .map(([name, value]) => {
+      params.push(value);
+      return `${ident(name)} = $${params.length}`;
+    })
+    .join(" AND ");
+}
+
+export async function findRow(db: Queryable, table: TableDef, key: RecordKey, forUpdate = false): Promise<Row | undefined> {
+  const params: unknown[] = [];
+  const where = keyCondition(table, key, params);
+  const sql = `SELECT * FROM ${ident(table.logicalName)} WHERE ${where}${forUpdate ? " FOR UPDATE" : ""}`;
+  const { rows } = await db.query<Row>(sql, params);
+  return rows[0];
+}
+
+export async function insertRow(db: Queryable, table: TableDef, values: ColumnValues): Promise<Row> {
+  const names = [...values.keys()];
+  const sql =
+    `INSERT INTO ${ident(table.logicalName)} (${names.map(ident).join(", ")}) ` +
+    `VALUES (${names.map((_, i) => `$${i + 1}`).join(", ")}) RETURNING *`;
+  const { rows } = await db.query<Row>(sql, [...values.values()]);
+  return rows[0]!;
+}
+
+export async function updateRow(db: Queryable, table: TableDef, id: string, values: ColumnValues): Promise<Row> {
+  const names = [...values.keys()];
+  // An empty PATCH still counts as a write: the trigger gives the row a new version.
+  const assignments = names.length
+    ? names.map((name, i) => `${ident(name)} = $${i + 2}`).join(", ")
+    : `${ident(table.primaryKey)} = ${ident(table.primaryKey)}`;
+  const sql = `UPDATE ${ident(table.logicalName)} SET ${assignments} WHERE ${ident(table.primaryKey)} = $1 RETURNING *`;
+  const { rows } = await db.query<Row>(sql, [id, ...values.values()]);
+  return rows[0]!;
+}
+
+export async function deleteRow(db: Queryable, table: TableDef, id: string): Promise<boolean> {
+  const { rowCount } = await db.query(`DELETE FROM ${ident(table.logicalName)} WHERE ${ident(table.primaryKey)} = $1`, [id]);
+  return (rowCount ?? 0) > 0;
+}
+
+/** Runs `fn` in one transaction on a client of its own. */
+export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    const result = await fn(client);
+    await client.query("COMMIT");
+    return result;
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
