@@ -41,7 +41,9 @@ export const entitySetRoutes: FastifyPluginAsyncZod = async (app) => {
     businessUnitId: app.config.BUSINESS_UNIT_ID,
     organizationId: app.config.ORGANIZATION_ID,
   };
-  const records = new RecordService(app.db.pool, caller);
+  // Made on first use: building the app (e.g. for the OpenAPI document) needs no database.
+  let service: RecordService | undefined;
+  const recordService = () => (service ??= new RecordService(app.db.pool, caller));
 
   const entityUrl = (root: string, table: TableDef, row: Row) => `${root}${table.entitySetName}(${row[table.primaryKey]})`;
 
@@ -54,6 +56,7 @@ export const entitySetRoutes: FastifyPluginAsyncZod = async (app) => {
     const prefer = parsePrefer(request.headers.prefer);
     const select = () => parseSelect(resource.table, request.query.$select);
     const { table } = resource;
+    const records = recordService();
 
     /** 204 with OData-EntityId, or the row when `Prefer: return=representation` asks. */
     const answerWrite = (row: Row, representationStatus: number) => {
@@ -113,6 +116,7 @@ export const entitySetRoutes: FastifyPluginAsyncZod = async (app) => {
   async function handleProperty(request: FastifyRequest, reply: FastifyReply, resource: ResourcePath, root: string) {
     const { table, key, property } = resource as Required<ResourcePath>;
     const name = propertyName(property);
+    const records = recordService();
     switch (request.method) {
       case "GET": {
         const row = await records.retrieve(table, key);
