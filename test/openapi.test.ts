@@ -2,6 +2,8 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { TABLES } from "../src/model/tables.js";
+import { propertyName } from "../src/odata/properties.js";
 import { renderOpenApiYaml } from "../src/openapi.js";
 
 describe("openapi.yaml", () => {
@@ -14,5 +16,20 @@ describe("openapi.yaml", () => {
     const doc = parse(await renderOpenApiYaml());
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/healthz", "/readyz", "/api/data/{version}/"]));
+  });
+
+  it("documents every entity set with a schema derived from the table definitions", async () => {
+    const doc = parse(await renderOpenApiYaml());
+    for (const table of TABLES) {
+      const base = `/api/data/{version}/${table.entitySetName}`;
+      expect(Object.keys(doc.paths[base])).toEqual(["post"]);
+      expect(Object.keys(doc.paths[`${base}({key})`]).sort()).toEqual(["delete", "get", "patch"]);
+      expect(Object.keys(doc.paths[`${base}({key})/{property}`]).sort()).toEqual(["delete", "get", "put"]);
+      const schema = doc.components.schemas[table.logicalName];
+      expect(Object.keys(schema.properties)).toEqual(table.columns.map(propertyName));
+      for (const column of table.columns.filter((c) => c.maxLength)) {
+        expect(schema.properties[column.name].maxLength, column.name).toBe(column.maxLength);
+      }
+    }
   });
 });

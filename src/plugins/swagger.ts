@@ -2,7 +2,8 @@
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import fp from "fastify-plugin";
-import { jsonSchemaTransform } from "fastify-type-provider-zod";
+import { jsonSchemaTransform, jsonSchemaTransformObject } from "fastify-type-provider-zod";
+import { withEntitySets } from "../odata/openapi-paths.js";
 
 export const swaggerPlugin = fp(
   async (app) => {
@@ -21,6 +22,8 @@ export const swaggerPlugin = fp(
         ],
       },
       transform: jsonSchemaTransform,
+      // The entity sets are served by one wildcard route; their paths come from the table definitions.
+      transformObject: (input) => withEntitySets(jsonSchemaTransformObject(input) as Parameters<typeof withEntitySets>[0]) as never,
     });
     await app.register(swaggerUi, { routePrefix: "/docs" });
   },

@@ -146,6 +146,8 @@ export const entitySetRoutes: FastifyPluginAsyncZod = async (app) => {
       method,
       url: "/*",
       schema: {
+        // Documented per entity set instead (src/odata/openapi-paths.ts).
+        hide: true,
         tags: ["odata"],
         summary: `${method} on an entity set, a row (by GUID or alternate key) or one of its properties`,
         params: Params,
