@@ -28,17 +28,34 @@ export const stringTooLong = (table: TableDef, column: ColumnDef) =>
     ErrorCodes.stringTooLong,
   );
 
-// ISO 8601 date or date-time; a time without an offset is taken as UTC, as Dataverse does for UserLocal columns sent by the API.
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,7})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i;
+// ISO 8601 date or date-time; a time without an offset is taken as UTC.
+const ISO_DATE_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,7})?)?(Z|[+-](\d{2}):?(\d{2}))?)?$/i;
+
+const daysInMonth = (year: number, month: number) => new Date(Date.UTC(year, month, 0)).getUTCDate();
 
 function parseDateTime(table: TableDef, column: ColumnDef, value: unknown): Date {
-  if (typeof value !== "string" || !ISO_DATE_TIME.test(value)) {
-    throw typeError(table, column, "Edm.DateTimeOffset (an ISO 8601 date-time such as 2026-11-22T09:30:00Z)", value);
-  }
-  const hasOffset = /(?:Z|[+-]\d{2}:?\d{2})$/i.test(value) || !value.includes("T");
-  const date = new Date(hasOffset ? value : `${value}Z`);
-  if (Number.isNaN(date.getTime())) throw typeError(table, column, "a valid date-time", value);
-  return date;
+  const expected = "Edm.DateTimeOffset (an ISO 8601 date-time such as 2026-11-22T09:30:00Z)";
+  const match = typeof value === "string" ? ISO_DATE_TIME.exec(value) : null;
+  if (!match) throw typeError(table, column, expected, value);
+  // Date() would roll 2026-02-30 over to March 2; an impossible calendar value is an error.
+  const [year, month, day, hour = 0, minute = 0, second = 0, , offsetHours = 0, offsetMinutes = 0] = match
+    .slice(1)
+    .map((part) => (part === undefined || /^[zZ+-]/.test(part) ? undefined : Number(part)));
+  const valid =
+    month! >= 1 &&
+    month! <= 12 &&
+    day! >= 1 &&
+    day! <= daysInMonth(year!, month!) &&
+    hour <= 23 &&
+    minute <= 59 &&
+    second <= 59 &&
+    offsetHours <= 14 &&
+    offsetMinutes <= 59;
+  if (!valid) throw typeError(table, column, expected, value);
+  const text = value as string;
+  const hasOffset = match[7] !== undefined || match[4] === undefined;
+  return new Date(hasOffset ? text : `${text}Z`);
 }
 
 /** Converts one JSON value for a column; null passes through (NOT NULL is checked by the caller). */

@@ -2,9 +2,12 @@
 import type { ColumnDef, TableDef } from "../model/tables.js";
 import { propertyName } from "./properties.js";
 
-/** `2026-11-22T09:30:00Z`, with milliseconds only when there are some. */
+/**
+ * `2026-11-22T09:30:00Z`: whole seconds, as Dataverse serialises date-times, and the only
+ * form dynamics-web-api turns into Date objects. (Storage keeps milliseconds for ordering.)
+ */
 export function formatDateTime(value: Date): string {
-  return value.toISOString().replace(".000Z", "Z");
+  return value.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
 export function serializeValue(column: ColumnDef, value: unknown): unknown {
