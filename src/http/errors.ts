@@ -41,9 +41,6 @@ export const badRequest = (message: string, code: string = ErrorCodes.generic) =
 export const resourceNotFound = (segment: string) =>
   new ODataError(404, ErrorCodes.resourceNotFound, `Resource not found for the segment '${segment}'.`);
 
-export const noRouteMatches = (url: string) =>
-  new ODataError(404, "", `No HTTP resource was found that matches the request URI '${url}'.`);
-
 export const methodNotAllowed = (method: string, resource: string, allowed: readonly string[]) =>
   new ODataError(
     405,

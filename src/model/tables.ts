@@ -511,10 +511,6 @@ export function tableByEntitySet(entitySetName: string): TableDef | undefined {
   return byEntitySet.get(entitySetName);
 }
 
-export function columnOf(table: TableDef, name: string): ColumnDef | undefined {
-  return table.columns.find((c) => c.name === name);
-}
-
 /** Columns stored as uuid in PostgreSQL although Dataverse types them as text (they must match a uuid key). */
 export function isUuidColumn(table: TableDef, column: ColumnDef): boolean {
   if (column.type === "uniqueidentifier" || column.type === "lookup") return true;
