@@ -5,7 +5,7 @@
  */
 import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
 import { foreignKeyName, naturalKeyName } from "../model/prisma-schema.js";
-import { type ParentLinkDef, TABLES, type TableDef, tableByLogicalName } from "../model/tables.js";
+import { type ParentLinkDef, TABLES, type TableDef, enforcedParents, tableByLogicalName } from "../model/tables.js";
 import type { ColumnValues } from "./record-input.js";
 import { type Queryable, ident } from "./record-store.js";
 
@@ -16,7 +16,7 @@ interface PgError {
   table?: string;
 }
 
-const links = TABLES.flatMap((child) => child.parents.map((link) => ({ child, link, name: foreignKeyName(child, link.name) })));
+const links = TABLES.flatMap((child) => enforcedParents(child).map((link) => ({ child, link, name: foreignKeyName(child, link.name) })));
 
 const describeKey = (columns: readonly string[], values: readonly unknown[]) =>
   columns.map((c, i) => `${c} = '${String(values[i])}'`).join(", ");
@@ -28,7 +28,7 @@ async function missingAncestor(
   values: readonly unknown[],
 ): Promise<{ link: ParentLinkDef; values: readonly unknown[] }> {
   const parent = tableByLogicalName(link.parentTable);
-  for (const up of parent.parents) {
+  for (const up of enforcedParents(parent)) {
     if (!up.columns.every((c) => link.parentColumns.includes(c))) continue;
     const upValues = up.columns.map((c) => values[link.parentColumns.indexOf(c)]);
     const where = up.parentColumns.map((c, i) => `${ident(c)} = $${i + 1}`).join(" AND ");

@@ -2,7 +2,7 @@
  * Renders `prisma/schema.prisma` from the table definitions, so the two cannot drift:
  * `npm run db:schema` writes it, and a test fails when the committed file differs.
  */
-import { type ColumnDef, type TableDef, TABLES, isUuidColumn, tableByLogicalName } from "./tables.js";
+import { type ColumnDef, type TableDef, TABLES, enforcedParents, isUuidColumn, tableByLogicalName } from "./tables.js";
 
 export const foreignKeyName = (table: TableDef, linkName: string) => `fk_${table.logicalName}_${linkName}`;
 export const naturalKeyName = (table: TableDef) => `ak_${table.logicalName}_natural_key`;
@@ -51,7 +51,7 @@ function renderModel(table: TableDef): string {
   const lines = [`/// ${table.displayName} (entity set ${table.entitySetName})`, `model ${table.logicalName} {`];
   for (const column of table.columns) lines.push(renderField(table, column));
 
-  for (const link of table.parents) {
+  for (const link of enforcedParents(table)) {
     const optional = link.columns.some((name) => !table.columns.find((c) => c.name === name)?.notNull);
     const onDelete = link.onDelete === "cascade" ? "Cascade" : "Restrict";
     lines.push(
@@ -61,7 +61,7 @@ function renderModel(table: TableDef): string {
     );
   }
   for (const child of TABLES) {
-    for (const link of child.parents) {
+    for (const link of enforcedParents(child)) {
       if (link.parentTable !== table.logicalName) continue;
       lines.push(`  ${link.childCollectionName} ${child.logicalName}[] @relation("${relationName(child, link.name)}")`);
     }

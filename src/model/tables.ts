@@ -64,6 +64,11 @@ export interface ParentLinkDef {
   onDelete: "cascade" | "restrict";
   /** Human wording for error messages, e.g. "conversation". */
   description: string;
+  /**
+   * Set when no foreign key of its own enforces the link because another one implies it
+   * (an event's conversation is its session's). It is still a navigation property.
+   */
+  impliedBy?: string;
 }
 
 export interface IndexDef {
@@ -360,9 +365,19 @@ const kpiEventData: TableDef = {
     ...customAttributes(),
     ...systemColumns("user"),
   ],
-  // No separate link to the conversation: the session link implies it (a session's own
-  // link names its conversation), and one foreign key fewer keeps inserts cheap.
   parents: [
+    {
+      // No foreign key of its own: the session link implies it (a session's own link names
+      // its conversation), and one foreign key fewer keeps inserts cheap.
+      name: "msdyn_conversation",
+      childCollectionName: "msdyn_kpievents",
+      parentTable: "msdyn_conversationdata",
+      columns: ["msdyn_conversationid"],
+      parentColumns: ["msdyn_conversationid"],
+      onDelete: "cascade",
+      description: "conversation",
+      impliedBy: "msdyn_session",
+    },
     {
       name: "msdyn_session",
       childCollectionName: "msdyn_kpievents",
@@ -506,6 +521,9 @@ export function tableByLogicalName(logicalName: string): TableDef {
   if (!table) throw new Error(`No table named ${logicalName}`);
   return table;
 }
+
+/** The parent links a foreign key enforces (all but the implied ones). */
+export const enforcedParents = (table: TableDef) => table.parents.filter((p) => !p.impliedBy);
 
 export function tableByEntitySet(entitySetName: string): TableDef | undefined {
   return byEntitySet.get(entitySetName);
