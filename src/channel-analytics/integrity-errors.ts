@@ -7,7 +7,8 @@ import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
 import { foreignKeyName, naturalKeyName } from "../model/prisma-schema.js";
 import { type ParentLinkDef, TABLES, type TableDef, enforcedParents, tableByLogicalName } from "../model/tables.js";
 import type { ColumnValues } from "./record-input.js";
-import { type Queryable, ident } from "./record-store.js";
+import { ident } from "../db/sql.js";
+import type { Queryable } from "./record-store.js";
 
 interface PgError {
   code?: string;

@@ -4,6 +4,7 @@
  * schema and migrations; its per-row cost is too high for the ingestion hot path.)
  */
 import type pg from "pg";
+import { ident } from "../db/sql.js";
 import type { TableDef } from "../model/tables.js";
 import type { RecordKey } from "../odata/resource-path.js";
 import type { ColumnValues } from "./record-input.js";
@@ -11,7 +12,6 @@ import type { ColumnValues } from "./record-input.js";
 export type Row = Record<string, unknown>;
 export type Queryable = Pick<pg.ClientBase, "query">;
 
-export const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 function keyCondition(table: TableDef, key: RecordKey, params: unknown[]): string {
   if (key.kind === "id") {

@@ -1,5 +1,6 @@
 /** Rows as Dataverse returns them: `@odata.etag`, then the columns under their property names. */
 import type { ColumnDef, TableDef } from "../model/tables.js";
+import { FORMATTED_VALUE, formattedValue } from "./annotations.js";
 import { propertyName } from "./properties.js";
 
 /**
@@ -17,13 +18,26 @@ export function serializeValue(column: ColumnDef, value: unknown): unknown {
   return value;
 }
 
+export interface SerializeOptions {
+  /** Add `<property>@OData.Community.Display.V1.FormattedValue` before each formattable value. */
+  formattedValues?: boolean;
+}
+
 export function serializeRow(
   table: TableDef,
   row: Record<string, unknown>,
   select?: readonly ColumnDef[],
+  options: SerializeOptions = {},
 ): Record<string, unknown> {
   const out: Record<string, unknown> = { "@odata.etag": `W/"${String(row.versionnumber)}"` };
-  for (const column of select ?? table.columns) out[propertyName(column)] = serializeValue(column, row[column.name]);
+  for (const column of select ?? table.columns) {
+    const name = propertyName(column);
+    if (options.formattedValues) {
+      const formatted = formattedValue(column, row[column.name]);
+      if (formatted !== undefined) out[`${name}@${FORMATTED_VALUE}`] = formatted;
+    }
+    out[name] = serializeValue(column, row[column.name]);
+  }
   return out;
 }
 

@@ -14,6 +14,8 @@ export interface ResourcePath {
   table: TableDef;
   key?: RecordKey;
   property?: ColumnDef;
+  /** `{set}/$count` */
+  count?: boolean;
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -114,6 +116,7 @@ export function parseResourcePath(path: string): ResourcePath {
   if (!table) throw resourceNotFound(setName!);
   const resource: ResourcePath = { table };
   if (keyText !== undefined) resource.key = parseKey(keyText, table);
+  if (propertyName === "$count" && !resource.key) return { table, count: true };
   if (propertyName !== undefined) {
     if (!resource.key) throw resourceNotFound(propertyName);
     const property = propertyByName(table, propertyName);
