@@ -13,6 +13,7 @@ import { odataHeadersPlugin } from "./plugins/odata-headers.js";
 import { swaggerPlugin } from "./plugins/swagger.js";
 import { entitySetRoutes } from "./routes/entity-sets.js";
 import { healthRoutes } from "./routes/health.js";
+import { metadataRoutes } from "./routes/metadata.js";
 import { serviceDocumentRoutes } from "./routes/service-document.js";
 
 declare module "fastify" {
@@ -54,6 +55,7 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
 
   await app.register(healthRoutes);
   await app.register(serviceDocumentRoutes, { prefix: "/api/data/:version" });
+  await app.register(metadataRoutes, { prefix: "/api/data/:version" });
   await app.register(entitySetRoutes, { prefix: "/api/data/:version" });
   return app;
 }

@@ -73,14 +73,22 @@ function checkPreconditions(table: TableDef, key: RecordKey, row: Row | undefine
 
 const isUniqueViolation = (error: unknown) => (error as { code?: string }).code === "23505";
 
-export class RecordService {
+/**
+ * The write operations, bound to one connection. Outside a transaction (`db` is the pool)
+ * each write is one autocommitted statement; inside one (`$batch` change sets, bulk and
+ * logging actions) each write runs under a savepoint, so a refusal can be explained on
+ * the same connection, seeing the transaction's own rows, and an upsert that loses a race
+ * can turn into an update.
+ */
+export class RecordWriter {
   constructor(
-    private readonly pool: pg.Pool,
+    private readonly db: Queryable,
     private readonly caller: Caller,
+    private readonly inTransaction: boolean,
   ) {}
 
   async retrieve(table: TableDef, key: RecordKey): Promise<Row> {
-    const row = await findRow(this.pool, table, key);
+    const row = await findRow(this.db, table, key);
     if (!row) throw notFound(table, key);
     return row;
   }
@@ -90,8 +98,8 @@ export class RecordService {
     const values = parseRecordBody(table, body);
     assertWritable(table, values, "create");
     return this.guard(table, values, undefined, async () => {
-      await this.completeForCreate(this.pool, table, values);
-      return insertRow(this.pool, table, values);
+      await this.completeForCreate(table, values);
+      return insertRow(this.db, table, values);
     });
   }
 
@@ -100,81 +108,72 @@ export class RecordService {
    * (unless `If-Match` says update only). Returns the row and whether it was created.
    */
   async upsert(table: TableDef, key: RecordKey, body: unknown, pre: Preconditions = {}): Promise<{ row: Row; created: boolean }> {
+    this.requireTransaction("upsert");
     const values = parseRecordBody(table, body);
     if (key.kind === "id" && values.has(table.primaryKey) && values.get(table.primaryKey) !== key.id) {
       throw badRequest(`The ${table.primaryKey} in the body differs from the key in the URL.`, ErrorCodes.invalidArgument);
     }
     values.delete(table.primaryKey);
-    try {
-      return await this.upsertOnce(table, key, values, pre, true);
-    } catch (error) {
-      // Two upserts of one missing row raced and the other created it: now it is an update.
-      if (!isUniqueViolation(error)) throw error;
-      return this.upsertOnce(table, key, values, pre, false);
+    for (let attempt = 0; ; attempt++) {
+      const current = await findRow(this.db, table, key, true);
+      checkPreconditions(table, key, current, pre);
+      if (current) return { row: await this.updateExisting(table, current, new Map(values)), created: false };
+      const created = new Map(values);
+      if (key.kind === "id") created.set(table.primaryKey, key.id);
+      else for (const [name, value] of Object.entries(key.values)) if (!created.has(name)) created.set(name, value);
+      assertWritable(table, created, "create");
+      try {
+        const row = await this.guard(
+          table,
+          created,
+          undefined,
+          async () => {
+            await this.completeForCreate(table, created);
+            return insertRow(this.db, table, created);
+          },
+          attempt === 0,
+        );
+        return { row, created: true };
+      } catch (error) {
+        // Another upsert of the same missing row won the race: now it is an update.
+        if (attempt > 0 || !isUniqueViolation(error)) throw error;
+      }
     }
   }
 
-  private upsertOnce(table: TableDef, key: RecordKey, body: ColumnValues, pre: Preconditions, firstTry: boolean) {
-    return withTransaction(this.pool, async (client) => {
-      const values = new Map(body);
-      const current = await findRow(client, table, key, true);
-      checkPreconditions(table, key, current, pre);
-      if (current) {
-        const row = await this.updateExisting(client, table, current, values);
-        return { row, created: false };
-      }
-      if (key.kind === "id") values.set(table.primaryKey, key.id);
-      else for (const [name, value] of Object.entries(key.values)) if (!values.has(name)) values.set(name, value);
-      assertWritable(table, values, "create");
-      const row = await this.guard(
-        table,
-        values,
-        undefined,
-        async () => {
-          await this.completeForCreate(client, table, values);
-          return insertRow(client, table, values);
-        },
-        firstTry,
-      );
-      return { row, created: true };
-    });
-  }
-
-  private async updateExisting(client: pg.PoolClient, table: TableDef, current: Row, values: ColumnValues): Promise<Row> {
-    assertWritable(table, values, "update");
-    reconcileState(table, values, current.statecode as number);
-    return this.guard(table, values, current, async () => {
-      if (table.logicalName === "msdyn_kpieventdata") await applyKpiEventRules(client, values, current, false);
-      values.set("modifiedby", this.caller.userId);
-      return updateRow(client, table, current[table.primaryKey] as string, values);
-    });
-  }
-
-  /** PUT {set}(key)/{property} and DELETE {set}(key)/{property} (value null): update only. */
+  /** PUT {set}(key)/{property}, and DELETE of a property (value null): update only. */
   async setProperty(table: TableDef, key: RecordKey, column: ColumnDef, value: unknown): Promise<Row> {
+    this.requireTransaction("setProperty");
     if (column.type === "lookup") {
       throw badRequest(`'${column.name}' is a lookup; set it with "${column.name}@odata.bind" in a PATCH.`, ErrorCodes.invalidArgument);
     }
     const values: ColumnValues = new Map([[column.name, convertValue(table, column, value)]]);
-    return withTransaction(this.pool, async (client) => {
-      const current = await findRow(client, table, key, true);
-      if (!current) throw notFound(table, key);
-      return this.updateExisting(client, table, current, values);
-    });
+    const current = await findRow(this.db, table, key, true);
+    if (!current) throw notFound(table, key);
+    return this.updateExisting(table, current, values);
   }
 
   /** DELETE {set}(key): cascades to children as the foreign keys say. */
   async remove(table: TableDef, key: RecordKey, pre: Preconditions = {}): Promise<void> {
-    await withTransaction(this.pool, async (client) => {
-      const current = await findRow(client, table, key, true);
-      if (!current) throw notFound(table, key);
-      checkPreconditions(table, key, current, { ifMatch: pre.ifMatch });
-      await this.guard(table, new Map(), current, () => deleteRow(client, table, current[table.primaryKey] as string));
+    this.requireTransaction("remove");
+    const current = await findRow(this.db, table, key, true);
+    if (!current) throw notFound(table, key);
+    checkPreconditions(table, key, current, { ifMatch: pre.ifMatch });
+    await this.guard(table, new Map(), current, () => deleteRow(this.db, table, current[table.primaryKey] as string));
+  }
+
+  private async updateExisting(table: TableDef, current: Row, values: ColumnValues): Promise<Row> {
+    assertWritable(table, values, "update");
+    reconcileState(table, values, current.statecode as number);
+    return this.guard(table, values, current, async () => {
+      if (table.logicalName === "msdyn_kpieventdata") await applyKpiEventRules(this.db, values, current, false);
+      values.set("modifiedby", this.caller.userId);
+      return updateRow(this.db, table, current[table.primaryKey] as string, values);
     });
   }
 
   /** Server-filled columns and table rules for a new row. */
-  private async completeForCreate(db: Queryable, table: TableDef, values: ColumnValues): Promise<void> {
+  private async completeForCreate(table: TableDef, values: ColumnValues): Promise<void> {
     reconcileState(table, values, 0);
     const { userId, businessUnitId, organizationId } = this.caller;
     if (table.ownership === "user") {
@@ -191,13 +190,18 @@ export class RecordService {
       values.set("createdon", overridden);
       values.set("overriddencreatedon", new Date());
     }
-    if (table.logicalName === "msdyn_kpieventdata") await applyKpiEventRules(db, values, undefined, true);
+    if (table.logicalName === "msdyn_kpieventdata") await applyKpiEventRules(this.db, values, undefined, true);
     assertRequiredForCreate(table, values, []);
   }
 
+  private requireTransaction(operation: string): void {
+    // Read-then-write operations need FOR UPDATE, which only holds inside a transaction.
+    if (!this.inTransaction) throw new Error(`RecordWriter.${operation} must run inside a transaction`);
+  }
+
   /**
-   * Runs a write and explains the database's refusal, if any. Inside a transaction the
-   * explanation's own queries must wait for the rollback, so they use the pool.
+   * Runs a write and explains the database's refusal, if any. `rethrowUniqueViolation`
+   * hands a unique-key violation back unexplained (for the upsert race).
    */
   private async guard<T>(
     table: TableDef,
@@ -206,12 +210,51 @@ export class RecordService {
     write: () => Promise<T>,
     rethrowUniqueViolation = false,
   ): Promise<T> {
+    if (this.inTransaction) await this.db.query("SAVEPOINT record_write");
     try {
-      return await write();
+      const result = await write();
+      if (this.inTransaction) await this.db.query("RELEASE SAVEPOINT record_write");
+      return result;
     } catch (error) {
+      if (this.inTransaction) await this.db.query("ROLLBACK TO SAVEPOINT record_write");
+      if (error instanceof ODataError) throw error;
       if (rethrowUniqueViolation && isUniqueViolation(error)) throw error;
-      const explained = await explainDatabaseError(error, table, values, this.pool, current);
+      const explained = await explainDatabaseError(error, table, values, this.db, current);
       throw explained ?? error;
     }
+  }
+}
+
+/** The pool-level entry point: one transaction per operation, or one for many. */
+export class RecordService {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly caller: Caller,
+  ) {}
+
+  retrieve(table: TableDef, key: RecordKey): Promise<Row> {
+    return new RecordWriter(this.pool, this.caller, false).retrieve(table, key);
+  }
+
+  /** A single INSERT needs no explicit transaction. */
+  create(table: TableDef, body: unknown): Promise<Row> {
+    return new RecordWriter(this.pool, this.caller, false).create(table, body);
+  }
+
+  upsert(table: TableDef, key: RecordKey, body: unknown, pre: Preconditions = {}) {
+    return this.transaction((writer) => writer.upsert(table, key, body, pre));
+  }
+
+  setProperty(table: TableDef, key: RecordKey, column: ColumnDef, value: unknown) {
+    return this.transaction((writer) => writer.setProperty(table, key, column, value));
+  }
+
+  remove(table: TableDef, key: RecordKey, pre: Preconditions = {}) {
+    return this.transaction((writer) => writer.remove(table, key, pre));
+  }
+
+  /** Runs `fn` in one transaction: all its writes commit together or not at all. */
+  transaction<T>(fn: (writer: RecordWriter) => Promise<T>): Promise<T> {
+    return withTransaction(this.pool, (client) => fn(new RecordWriter(client, this.caller, true)));
   }
 }
