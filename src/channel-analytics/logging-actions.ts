@@ -1,0 +1,3 @@
+import type { ActionHandler } from "../odata/request-handler.js";
+
+export const loggingActions: Record<string, ActionHandler> = {};
