@@ -11,6 +11,7 @@ import { errorHandlingPlugin } from "./plugins/error-handling.js";
 import { gracefulClosePlugin } from "./plugins/graceful-close.js";
 import { odataHeadersPlugin } from "./plugins/odata-headers.js";
 import { swaggerPlugin } from "./plugins/swagger.js";
+import { batchRoutes } from "./routes/batch.js";
 import { entitySetRoutes } from "./routes/entity-sets.js";
 import { healthRoutes } from "./routes/health.js";
 import { metadataRoutes } from "./routes/metadata.js";
@@ -57,5 +58,6 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
   await app.register(serviceDocumentRoutes, { prefix: "/api/data/:version" });
   await app.register(metadataRoutes, { prefix: "/api/data/:version" });
   await app.register(entitySetRoutes, { prefix: "/api/data/:version" });
+  await app.register(batchRoutes, { prefix: "/api/data/:version" });
   return app;
 }

@@ -254,7 +254,7 @@ export class RecordService {
   }
 
   /** Runs `fn` in one transaction: all its writes commit together or not at all. */
-  transaction<T>(fn: (writer: RecordWriter) => Promise<T>): Promise<T> {
-    return withTransaction(this.pool, (client) => fn(new RecordWriter(client, this.caller, true)));
+  transaction<T>(fn: (writer: RecordWriter, client: Queryable) => Promise<T>): Promise<T> {
+    return withTransaction(this.pool, (client) => fn(new RecordWriter(client, this.caller, true), client));
   }
 }

@@ -168,7 +168,13 @@ export class TokenStream {
   }
 }
 
+const MAX_DEPTH = 100;
+/** Dataverse's limit; it also bounds the depth of the and/or tree. */
+export const MAX_CONDITIONS = 500;
+
 export class FilterParser {
+  private conditions = 0;
+
   constructor(
     private readonly stream: TokenStream,
     private readonly aliases: Aliases = {},
@@ -185,7 +191,7 @@ export class FilterParser {
 
   expression(): FilterExpr {
     // Deeply nested input must not exhaust the stack.
-    if (++this.depth > 100) throw syntaxError(`${this.stream.source} is nested too deeply.`);
+    if (++this.depth > MAX_DEPTH) throw syntaxError(`${this.stream.source} is nested too deeply.`);
     let left = this.conjunction();
     while (this.stream.isWord("or")) {
       this.stream.next();
@@ -207,7 +213,9 @@ export class FilterParser {
   private unary(): FilterExpr {
     if (this.stream.isWord("not")) {
       const position = this.stream.next()!.position;
+      if (++this.depth > MAX_DEPTH) throw syntaxError(`${this.stream.source} is nested too deeply.`);
       const operand = this.unary();
+      this.depth--;
       if (operand.kind === "queryFunction") {
         throw syntaxError("Not operator along with the Custom Named Condition operators is not allowed.");
       }
@@ -224,6 +232,9 @@ export class FilterParser {
       const inner = this.expression();
       this.stream.expect(")");
       return inner;
+    }
+    if (++this.conditions > MAX_CONDITIONS) {
+      throw new ODataError(400, "0x8004430C", "Number of conditions in query exceeded maximum limit.");
     }
     if (token.type === "word" && this.stream.peek(1)?.type === "(") {
       if (STRING_FUNCTIONS.has(token.text)) return this.stringFunction();

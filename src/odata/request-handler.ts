@@ -59,7 +59,7 @@ export type ActionHandler = (input: {
 export interface RequestContext {
   records: RecordOperations;
   /** Runs `fn` in one transaction (the change set's own, inside a `$batch`). */
-  transaction<T>(fn: (writer: RecordWriter) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (writer: RecordWriter, db: Queryable) => Promise<T>): Promise<T>;
   /** For reads. */
   db: Queryable;
   /** Unbound actions by name, and actions bound to an entity set by qualified name. */

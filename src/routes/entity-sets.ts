@@ -6,13 +6,14 @@
  * fit Fastify's router, so one wildcard route receives them and the OData path parser
  * resolves them against the table definitions.
  */
-import type { FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { createActions } from "../channel-analytics/actions.js";
-import { type Caller, RecordService } from "../channel-analytics/records.js";
+import type { Caller } from "../channel-analytics/records.js";
+import { type RequestContexts, createRequestContexts } from "../channel-analytics/request-context.js";
 import { assertApiVersion, serviceRoot } from "../http/service-root.js";
-import { type ODataResponse, type RequestContext, handleODataRequest } from "../odata/request-handler.js";
+import { type ODataResponse, handleODataRequest } from "../odata/request-handler.js";
 
 const Params = z.object({
   version: z.string().describe("v9.0, v9.1 or v9.2"),
@@ -35,17 +36,20 @@ export function sendODataResponse(reply: FastifyReply, response: ODataResponse):
   return response.body === undefined ? reply.send() : reply.send(response.body);
 }
 
+// Keyed by the database: every plugin scope of one app shares it.
+const contexts = new WeakMap<object, RequestContexts>();
+
+/** The app's request contexts, made on first use: building the app (e.g. for the OpenAPI document) needs no database. */
+export function requestContexts(app: FastifyInstance): RequestContexts {
+  let found = contexts.get(app.db);
+  if (!found) {
+    found = createRequestContexts(app.db.pool, callerOf(app.config), createActions());
+    contexts.set(app.db, found);
+  }
+  return found;
+}
+
 export const entitySetRoutes: FastifyPluginAsyncZod = async (app) => {
-  const actions = createActions();
-  // Made on first use: building the app (e.g. for the OpenAPI document) needs no database.
-  let context: RequestContext | undefined;
-  const requestContext = (): RequestContext => {
-    if (!context) {
-      const records = new RecordService(app.db.pool, callerOf(app.config));
-      context = { records, db: app.db.pool, actions, transaction: (fn) => records.transaction(fn) };
-    }
-    return context;
-  };
 
   for (const method of ["GET", "POST", "PATCH", "PUT", "DELETE"] as const) {
     app.route({
@@ -69,7 +73,7 @@ export const entitySetRoutes: FastifyPluginAsyncZod = async (app) => {
             root: serviceRoot(request, version),
             log: request.log,
           },
-          requestContext(),
+          requestContexts(app).standalone,
         );
         return sendODataResponse(reply, response);
       },
