@@ -15,6 +15,8 @@ const ConfigSchema = z.object({
   /** Where the embedded PostgreSQL keeps its cluster when DATABASE_URL is not set. */
   DATA_DIR: z.string().min(1).default(".data"),
   DB_POOL_SIZE: z.coerce.number().int().positive().max(1000).default(20),
+  /** Most records one CreateMultiple / UpdateMultiple / UpsertMultiple request may carry in `Targets`. */
+  BULK_MAX_TARGETS: z.coerce.number().int().positive().default(1000),
   /** The user recorded as owner / created-by / modified-by until authentication exists. */
   CALLER_USER_ID: z.string().regex(GUID, "must be a GUID").default("6f3c1a52-2b9e-4f0a-9d51-3c2e8a7b4d10"),
   BUSINESS_UNIT_ID: z.string().regex(GUID, "must be a GUID").default("0b7c5e1d-8a3f-4c26-b9d4-1e5f7a2c9e30"),

@@ -3,10 +3,14 @@
  * bound to an entity set under `Microsoft.Dynamics.CRM.<name>`. Each runs through the
  * record operations, so the domain rules hold for them as for plain writes.
  */
+import type { Config } from "../config.js";
 import type { ActionHandler } from "../odata/request-handler.js";
-import { bulkActions } from "./bulk-actions.js";
+import { createBulkActions } from "./bulk-actions.js";
 import { loggingActions } from "./logging-actions.js";
 
-export function createActions(): Map<string, ActionHandler> {
-  return new Map<string, ActionHandler>([...Object.entries(loggingActions), ...Object.entries(bulkActions)]);
+export function createActions(config: Pick<Config, "BULK_MAX_TARGETS">): Map<string, ActionHandler> {
+  return new Map<string, ActionHandler>([
+    ...Object.entries(loggingActions),
+    ...Object.entries(createBulkActions(config.BULK_MAX_TARGETS)),
+  ]);
 }

@@ -1,3 +1,220 @@
-import type { ActionHandler } from "../odata/request-handler.js";
+/**
+ * The Dataverse bulk actions bound to an entity set (shared/reference/dataverse-webapi.md §7):
+ *   POST {set}/Microsoft.Dynamics.CRM.CreateMultiple  {"Targets":[…]} → 200 {"Ids":[…]}
+ *   POST {set}/Microsoft.Dynamics.CRM.UpdateMultiple  {"Targets":[…]} → 204
+ *   POST {set}/Microsoft.Dynamics.CRM.UpsertMultiple  {"Targets":[…]} → 204
+ *
+ * As on Dataverse's standard tables, one request is one transaction: a failing target
+ * rolls back the whole request, and the error (the writer's own status and code) names
+ * the target's index. Every target goes through RecordWriter, so the integrity and
+ * provider rules are those of a plain POST or PATCH.
+ */
+import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
+import type { TableDef } from "../model/tables.js";
+import { propertyByName } from "../odata/properties.js";
+import type { ActionHandler, ODataRequest, ODataResponse, RequestContext } from "../odata/request-handler.js";
+import { type RecordKey, isGuid, parseKey } from "../odata/resource-path.js";
+import { convertValue } from "./record-input.js";
+import type { RecordWriter } from "./records.js";
 
-export const bulkActions: Record<string, ActionHandler> = {};
+const NAMESPACE = "Microsoft.Dynamics.CRM";
+
+type Target = Record<string, unknown>;
+
+/** Dataverse's guidance for standard tables (reference §7); `BULK_MAX_TARGETS` overrides it. */
+export const DEFAULT_BULK_MAX_TARGETS = 1000;
+
+const entityType = (table: TableDef) => `${NAMESPACE}.${table.logicalName}`;
+
+const atIndex = (index: number, message: string, code: string = ErrorCodes.invalidArgument) =>
+  badRequest(`Targets[${index}]: ${message}`, code);
+
+/** Keeps the writer's status, code and headers; the message says which target failed. */
+function nameTarget(index: number, error: unknown): unknown {
+  if (!(error instanceof ODataError)) return error;
+  return new ODataError(error.status, error.code, `Targets[${index}]: ${error.message}`, error.headers);
+}
+
+/**
+ * Checks the body's shape, the limit and every target's `@odata.type`; returns the targets
+ * without their `@odata.type`.
+ */
+function readTargets(action: string, table: TableDef | undefined, request: ODataRequest, maxTargets: number): {
+  table: TableDef;
+  targets: Target[];
+} {
+  if (!table) {
+    throw badRequest(`${action} is bound to an entity set: POST {set}/${NAMESPACE}.${action}.`, ErrorCodes.badRequest);
+  }
+  const body = request.body;
+  const targets =
+    typeof body === "object" && body !== null && !Array.isArray(body) ? (body as { Targets?: unknown }).Targets : undefined;
+  if (!Array.isArray(targets)) {
+    throw badRequest(
+      `${action} takes a body of the form {"Targets": [ {"@odata.type": "${entityType(table)}", …}, … ]}.`,
+      ErrorCodes.payloadError,
+    );
+  }
+  if (targets.length === 0) throw badRequest(`${action}: Targets is empty; send at least one record.`, ErrorCodes.invalidArgument);
+  if (targets.length > maxTargets) {
+    throw badRequest(
+      `${action}: Targets holds ${targets.length} records, more than the limit of ${maxTargets} per request ` +
+        `(BULK_MAX_TARGETS); split them over several requests.`,
+      ErrorCodes.invalidArgument,
+    );
+  }
+  const expected = entityType(table);
+  return {
+    table,
+    targets: targets.map((target: unknown, index) => {
+      if (typeof target !== "object" || target === null || Array.isArray(target)) {
+        throw atIndex(index, `each target must be a JSON object with the columns of ${table.logicalName}.`, ErrorCodes.payloadError);
+      }
+      const { "@odata.type": type, ...rest } = target as Target;
+      if (type === undefined) {
+        throw atIndex(index, `"@odata.type" is missing; every target must carry "@odata.type": "${expected}".`, ErrorCodes.payloadError);
+      }
+      if (typeof type !== "string" || type.replace(/^#/, "") !== expected) {
+        throw atIndex(
+          index,
+          `"@odata.type" ${JSON.stringify(type)} does not match the entity set ${table.entitySetName}; use "${expected}".`,
+          ErrorCodes.payloadError,
+        );
+      }
+      return rest;
+    }),
+  };
+}
+
+/** The primary key value of a target, validated, or undefined when it carries none. */
+function primaryKeyOf(table: TableDef, target: Target, index: number): string | undefined {
+  const value = target[table.primaryKey];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string" || !isGuid(value)) {
+    throw atIndex(index, `${table.primaryKey} must be a GUID, got ${JSON.stringify(value)}.`, ErrorCodes.payloadError);
+  }
+  return value.toLowerCase();
+}
+
+const withoutColumns = (target: Target, names: readonly string[]): Target =>
+  Object.fromEntries(Object.entries(target).filter(([name]) => !names.includes(name)));
+
+/** `set(<key>)`, optionally after a service root or any path without parentheses. */
+const ODATA_ID = /^(?:[^()]*\/)?([A-Za-z_]\w*)\((.*)\)$/s;
+
+/**
+ * How UpsertMultiple finds a target's row: `@odata.id`, else the primary key column, else
+ * all the alternate-key columns; undefined (create) when it names none. Returns the body
+ * to write with the key.
+ */
+function upsertKey(table: TableDef, target: Target, index: number): { key?: RecordKey; body: Target } {
+  const odataId = target["@odata.id"];
+  if (odataId !== undefined) {
+    const body = withoutColumns(target, ["@odata.id"]);
+    const match = typeof odataId === "string" ? ODATA_ID.exec(odataId.trim()) : null;
+    if (!match) {
+      throw atIndex(
+        index,
+        `"@odata.id" must name a row of this set, such as "${table.entitySetName}(<guid>)"; got ${JSON.stringify(odataId)}.`,
+        ErrorCodes.payloadError,
+      );
+    }
+    if (match[1] !== table.entitySetName) {
+      throw atIndex(index, `"@odata.id" names the entity set '${match[1]}', but the action is bound to ${table.entitySetName}.`);
+    }
+    try {
+      return { key: parseKey(match[2]!, table), body };
+    } catch (error) {
+      throw nameTarget(index, error);
+    }
+  }
+
+  const id = primaryKeyOf(table, target, index);
+  if (id !== undefined) return { key: { kind: "id", id }, body: withoutColumns(target, [table.primaryKey]) };
+
+  const natural = table.naturalKey;
+  if (natural?.every((name) => target[name] !== undefined && target[name] !== null)) {
+    const values: Record<string, string> = {};
+    for (const name of natural) {
+      // Validated here (type, length) because the writer takes key values as they are.
+      try {
+        values[name] = String(convertValue(table, propertyByName(table, name)!, target[name]));
+      } catch (error) {
+        throw nameTarget(index, error);
+      }
+    }
+    return { key: { kind: "alternate", values }, body: withoutColumns(target, natural) };
+  }
+  return { body: target };
+}
+
+/** One transaction for all targets; a failure names its target and rolls everything back. */
+async function eachTarget<I, T>(
+  context: RequestContext,
+  targets: readonly I[],
+  write: (writer: RecordWriter, target: I, index: number) => Promise<T>,
+): Promise<T[]> {
+  return context.transaction(async (writer) => {
+    const results: T[] = [];
+    for (const [index, target] of targets.entries()) {
+      try {
+        results.push(await write(writer, target, index));
+      } catch (error) {
+        throw nameTarget(index, error);
+      }
+    }
+    return results;
+  });
+}
+
+/** The bulk actions, refusing requests with more than `maxTargets` targets. */
+export function createBulkActions(maxTargets: number = DEFAULT_BULK_MAX_TARGETS): Record<string, ActionHandler> {
+  if (!Number.isInteger(maxTargets) || maxTargets < 1) throw new RangeError(`maxTargets must be a positive integer, got ${maxTargets}`);
+
+  const createMultiple: ActionHandler = async ({ request, table: bound, context }): Promise<ODataResponse> => {
+    const { table, targets } = readTargets("CreateMultiple", bound, request, maxTargets);
+    const rows = await eachTarget(context, targets, (writer, target) => writer.create(table, target));
+    return {
+      status: 200,
+      headers: {},
+      body: {
+        "@odata.context": `${request.root}$metadata#${NAMESPACE}.CreateMultipleResponse`,
+        Ids: rows.map((row) => row[table.primaryKey]),
+      },
+    };
+  };
+
+  const updateMultiple: ActionHandler = async ({ request, table: bound, context }) => {
+    const { table, targets } = readTargets("UpdateMultiple", bound, request, maxTargets);
+    const ids = targets.map((target, index) => {
+      const id = primaryKeyOf(table, target, index);
+      if (id === undefined) {
+        throw atIndex(index, `UpdateMultiple needs each target's primary key: "${table.primaryKey}" is missing.`);
+      }
+      return id;
+    });
+    await eachTarget(context, targets, (writer, target, index) =>
+      // If-Match: * makes it update only: a missing row is a 404, not a create.
+      writer.upsert(table, { kind: "id", id: ids[index]! }, withoutColumns(target, [table.primaryKey]), { ifMatch: "*" }),
+    );
+    return { status: 204, headers: {} };
+  };
+
+  const upsertMultiple: ActionHandler = async ({ request, table: bound, context }) => {
+    const { table, targets } = readTargets("UpsertMultiple", bound, request, maxTargets);
+    const keyed = targets.map((target, index) => upsertKey(table, target, index));
+    await eachTarget(context, keyed, async (writer, { key, body }) => {
+      if (key) await writer.upsert(table, key, body);
+      else await writer.create(table, body);
+    });
+    return { status: 204, headers: {} };
+  };
+
+  return {
+    [`${NAMESPACE}.CreateMultiple`]: createMultiple,
+    [`${NAMESPACE}.UpdateMultiple`]: updateMultiple,
+    [`${NAMESPACE}.UpsertMultiple`]: upsertMultiple,
+  };
+}
+
+/** With the default limit, until `createActions(config)` passes `config.BULK_MAX_TARGETS`. */

@@ -65,7 +65,36 @@ function decodeToken(keys: readonly OrderBy[], text: string): unknown[] {
   if (!token || !Array.isArray(token.v) || token.v.length !== keys.length || token.o !== sortSignature(keys)) {
     throw badRequest("The $skiptoken does not belong to this query: pass the @odata.nextLink unchanged.", ErrorCodes.badRequest);
   }
+  // The token came from the client: each value must fit its column before it reaches SQL.
+  token.v.forEach((value, i) => {
+    if (value !== null && !fitsColumn(keys[i]!.column, value)) {
+      throw badRequest("The $skiptoken is not valid: pass the @odata.nextLink unchanged.", ErrorCodes.badRequest);
+    }
+  });
   return token.v;
+}
+
+const GUID = /^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$/i;
+
+function fitsColumn(column: ColumnDef, value: unknown): boolean {
+  switch (column.type) {
+    case "uniqueidentifier":
+    case "lookup":
+      return typeof value === "string" && GUID.test(value);
+    case "datetime":
+    case "dateonly":
+      return typeof value === "string" && !Number.isNaN(Date.parse(value)) && /^\d{4}-\d{2}-\d{2}T/.test(value);
+    case "boolean":
+      return typeof value === "boolean";
+    case "string":
+    case "memo":
+      // msdyn_kpieventid is text in the API but a uuid column.
+      return typeof value === "string" && (column.name !== "msdyn_kpieventid" || GUID.test(value));
+    case "bigint":
+      return typeof value === "number" && Number.isSafeInteger(value) || (typeof value === "string" && /^-?\d{1,19}$/.test(value));
+    default:
+      return typeof value === "number" && Number.isInteger(value) && value >= -2147483648 && value <= 2147483647;
+  }
 }
 
 /** Rows strictly after `values` in the order of `keys`, null-aware. */

@@ -7,8 +7,9 @@ export interface Preferences {
 }
 
 export function parsePrefer(header: string | string[] | undefined): Preferences {
+  // Split on commas outside quotes: include-annotations="a,b" is one preference.
   const parts = (Array.isArray(header) ? header.join(",") : (header ?? ""))
-    .split(",")
+    .split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/)
     .map((p) => p.trim())
     .filter(Boolean);
   const preferences: Preferences = { returnRepresentation: false, continueOnError: false };
