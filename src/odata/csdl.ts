@@ -54,6 +54,7 @@ export interface CsdlExtensions {
 
 /** Complex types of the schema. */
 export const COMPLEX_TYPES: readonly CsdlComplexType[] = [
+  { name: "CreateMultipleResponse", properties: [{ name: "Ids", type: "Collection(Edm.Guid)", nullable: false }] },
   {
     name: "WhoAmIResponse",
     properties: [
@@ -64,9 +65,21 @@ export const COMPLEX_TYPES: readonly CsdlComplexType[] = [
   },
 ];
 
+/** The bulk actions, bound to every entity set (src/channel-analytics/bulk-actions.ts). */
+const BULK_OPERATIONS: CsdlOperation[] = TABLES.flatMap((table) => {
+  const collection = `Collection(${CSDL_ALIAS}.${table.logicalName})`;
+  const targets = [{ name: "Targets", type: collection, nullable: false }];
+  return [
+    { kind: "Action" as const, name: "CreateMultiple", boundTo: collection, parameters: targets, returnType: { type: `${CSDL_ALIAS}.CreateMultipleResponse`, nullable: false } },
+    { kind: "Action" as const, name: "UpdateMultiple", boundTo: collection, parameters: targets },
+    { kind: "Action" as const, name: "UpsertMultiple", boundTo: collection, parameters: targets },
+  ];
+});
+
 /** Actions and functions of the schema: one entry each. */
 export const OPERATIONS: readonly CsdlOperation[] = [
   { kind: "Function", name: "WhoAmI", returnType: { type: `${CSDL_ALIAS}.WhoAmIResponse`, nullable: false } },
+  ...BULK_OPERATIONS,
 ];
 
 const columnOf = (table: TableDef, name: string): ColumnDef => {

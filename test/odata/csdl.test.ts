@@ -1,6 +1,6 @@
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { describe, expect, it } from "vitest";
-import { escapeXmlAttribute, renderCsdl } from "../../src/odata/csdl.js";
+import { COMPLEX_TYPES, escapeXmlAttribute, renderCsdl } from "../../src/odata/csdl.js";
 
 const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: "@" });
 const schemaOf = (xml: string) => parser.parse(xml)["edmx:Edmx"]["edmx:DataServices"].Schema;
@@ -50,7 +50,7 @@ describe("renderCsdl", () => {
     });
     expect(container.FunctionImport).toEqual({ "@Name": "WhoAmI", "@Function": "Microsoft.Dynamics.CRM.WhoAmI" });
     expect(schemaOf(xml).ComplexType.map((c: { "@Name": string }) => c["@Name"])).toEqual([
-      "WhoAmIResponse",
+      ...COMPLEX_TYPES.map((c) => c.name),
       "msdyn_InitLogAnalyticsResponse",
     ]);
   });
@@ -68,6 +68,6 @@ describe("renderCsdl", () => {
     const xml = renderCsdl({ complexTypes: [{ name: 'Odd"<&>', properties: [] }] });
     expect(xml).toContain('<ComplexType Name="Odd&quot;&lt;&amp;&gt;"/>');
     expect(XMLValidator.validate(xml)).toBe(true);
-    expect(schemaOf(xml).ComplexType[1]["@Name"]).toBe('Odd"<&>');
+    expect(schemaOf(xml).ComplexType.at(-1)["@Name"]).toBe('Odd"<&>');
   });
 });
