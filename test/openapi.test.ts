@@ -15,7 +15,9 @@ describe("openapi.yaml", () => {
   it("documents the service document and the health routes", async () => {
     const doc = parse(await renderOpenApiYaml());
     expect(doc.openapi).toMatch(/^3\./);
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/healthz", "/readyz", "/api/data/{version}/"]));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(["/healthz", "/readyz", "/api/data/{version}/", "/api/data/{version}/$batch"]),
+    );
   });
 
   it("documents every entity set with a schema derived from the table definitions", async () => {
@@ -25,6 +27,9 @@ describe("openapi.yaml", () => {
       expect(Object.keys(doc.paths[base])).toEqual(["post"]);
       expect(Object.keys(doc.paths[`${base}({key})`]).sort()).toEqual(["delete", "get", "patch"]);
       expect(Object.keys(doc.paths[`${base}({key})/{property}`]).sort()).toEqual(["delete", "get", "put"]);
+      for (const action of ["CreateMultiple", "UpdateMultiple", "UpsertMultiple"]) {
+        expect(Object.keys(doc.paths[`${base}/Microsoft.Dynamics.CRM.${action}`]), action).toEqual(["post"]);
+      }
       const schema = doc.components.schemas[table.logicalName];
       expect(Object.keys(schema.properties)).toEqual(table.columns.map(propertyName));
       for (const column of table.columns.filter((c) => c.maxLength)) {

@@ -121,9 +121,72 @@ function pathsOf(table: TableDef): Record<string, Schema> {
   };
 }
 
+function bulkPaths(table: TableDef): Record<string, Schema> {
+  const targets = {
+    required: true,
+    content: {
+      "application/json": {
+        schema: {
+          type: "object",
+          required: ["Targets"],
+          properties: {
+            Targets: {
+              type: "array",
+              description: `Each target carries "@odata.type": "Microsoft.Dynamics.CRM.${table.logicalName}". At most BULK_MAX_TARGETS (1,000).`,
+              items: ref(table.logicalName),
+            },
+          },
+        },
+      },
+    },
+  };
+  const action = (name: string, summary: string, ok: Schema) => ({
+    [`/api/data/{version}/${table.entitySetName}/Microsoft.Dynamics.CRM.${name}`]: {
+      post: {
+        tags: [table.entitySetName],
+        summary,
+        parameters: [versionParam],
+        requestBody: targets,
+        responses: { ...ok, ...common, "403": errorResponse("A KPI event's provider has analytics disabled") },
+      },
+    },
+  });
+  return {
+    ...action("CreateMultiple", "Create many rows in one transaction", {
+      "200": {
+        description: "The new ids, in target order",
+        content: { "application/json": { schema: { type: "object", properties: { Ids: { type: "array", items: { type: "string", format: "uuid" } } } } } },
+      },
+    }),
+    ...action("UpdateMultiple", "Update many rows (each target carries its primary key) in one transaction", {
+      "204": { description: "Updated" },
+    }),
+    ...action("UpsertMultiple", "Create or update many rows (by primary key, alternate key or @odata.id) in one transaction", {
+      "204": { description: "Saved" },
+    }),
+  };
+}
+
+const batchPath = {
+  "/api/data/{version}/$batch": {
+    post: {
+      tags: ["odata"],
+      summary: "Several requests in one; each change set is one transaction",
+      description:
+        "multipart/mixed with CRLF framing (OData v4 $batch). Content-ID references ($1), Prefer: odata.continue-on-error, at most 1,000 operations.",
+      parameters: [versionParam],
+      requestBody: { required: true, content: { "multipart/mixed": { schema: { type: "string" } } } },
+      responses: {
+        "200": { description: "multipart/mixed responses, one per request", content: { "multipart/mixed": { schema: { type: "string" } } } },
+        "400": { description: "A malformed body, or the first failure without continue-on-error" },
+      },
+    },
+  },
+};
+
 /** Adds the entity sets to an OpenAPI document object. */
 export function withEntitySets<T extends { paths?: Record<string, unknown>; components?: { schemas?: Record<string, unknown> } }>(doc: T): T {
-  doc.paths = { ...doc.paths, ...Object.assign({}, ...TABLES.map(pathsOf)) };
+  doc.paths = { ...doc.paths, ...Object.assign({}, ...TABLES.map(pathsOf), ...TABLES.map(bulkPaths)), ...batchPath };
   doc.components = {
     ...doc.components,
     schemas: {
