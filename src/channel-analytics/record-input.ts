@@ -6,6 +6,7 @@
 import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
 import { type ColumnDef, STATE_OPTIONS, type TableDef, isUuidColumn } from "../model/tables.js";
 import { isGuid } from "../odata/resource-path.js";
+import { hasNulCharacter, parseIsoDateTime } from "../odata/date-time.js";
 import { edmType, propertyByName, propertyName } from "../odata/properties.js";
 
 /** Column logical name → value ready for a pg parameter (null clears). */
@@ -28,34 +29,12 @@ export const stringTooLong = (table: TableDef, column: ColumnDef) =>
     ErrorCodes.stringTooLong,
   );
 
-// ISO 8601 date or date-time; a time without an offset is taken as UTC.
-const ISO_DATE_TIME =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,7})?)?(Z|[+-](\d{2}):?(\d{2}))?)?$/i;
-
-const daysInMonth = (year: number, month: number) => new Date(Date.UTC(year, month, 0)).getUTCDate();
-
 function parseDateTime(table: TableDef, column: ColumnDef, value: unknown): Date {
-  const expected = "Edm.DateTimeOffset (an ISO 8601 date-time such as 2026-11-22T09:30:00Z)";
-  const match = typeof value === "string" ? ISO_DATE_TIME.exec(value) : null;
-  if (!match) throw typeError(table, column, expected, value);
-  // Date() would roll 2026-02-30 over to March 2; an impossible calendar value is an error.
-  const [year, month, day, hour = 0, minute = 0, second = 0, , offsetHours = 0, offsetMinutes = 0] = match
-    .slice(1)
-    .map((part) => (part === undefined || /^[zZ+-]/.test(part) ? undefined : Number(part)));
-  const valid =
-    month! >= 1 &&
-    month! <= 12 &&
-    day! >= 1 &&
-    day! <= daysInMonth(year!, month!) &&
-    hour <= 23 &&
-    minute <= 59 &&
-    second <= 59 &&
-    offsetHours <= 14 &&
-    offsetMinutes <= 59;
-  if (!valid) throw typeError(table, column, expected, value);
-  const text = value as string;
-  const hasOffset = match[7] !== undefined || match[4] === undefined;
-  return new Date(hasOffset ? text : `${text}Z`);
+  const date = typeof value === "string" ? parseIsoDateTime(value) : undefined;
+  if (!date) {
+    throw typeError(table, column, "Edm.DateTimeOffset (an ISO 8601 date-time such as 2026-11-22T09:30:00Z, years 1 to 9999)", value);
+  }
+  return date;
 }
 
 /** Converts one JSON value for a column; null passes through (NOT NULL is checked by the caller). */
@@ -72,6 +51,7 @@ export function convertValue(table: TableDef, column: ColumnDef, value: unknown)
     case "string":
     case "memo":
       if (typeof value !== "string") throw typeError(table, column, "Edm.String", value);
+      if (hasNulCharacter(value)) throw typeError(table, column, "text without NUL characters", value);
       // Dataverse counts characters (UTF-16 code units), as String.length does.
       if (column.maxLength !== undefined && value.length > column.maxLength) throw stringTooLong(table, column);
       return value;

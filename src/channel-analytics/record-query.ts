@@ -89,7 +89,7 @@ function fitsColumn(column: ColumnDef, value: unknown): boolean {
     case "string":
     case "memo":
       // msdyn_kpieventid is text in the API but a uuid column.
-      return typeof value === "string" && (column.name !== "msdyn_kpieventid" || GUID.test(value));
+      return typeof value === "string" && !value.includes("\u0000") && (column.name !== "msdyn_kpieventid" || GUID.test(value));
     case "bigint":
       return typeof value === "number" && Number.isSafeInteger(value) || (typeof value === "string" && /^-?\d{1,19}$/.test(value));
     default:

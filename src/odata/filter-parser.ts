@@ -12,6 +12,7 @@
  *   queryFn  := 'Microsoft.Dynamics.CRM.' Name '(' [Name '=' value (',' Name '=' value)*] ')'
  */
 import { ErrorCodes, ODataError } from "../http/errors.js";
+import { hasNulCharacter } from "./date-time.js";
 
 export type LiteralType = "string" | "number" | "guid" | "datetime" | "boolean" | "null";
 
@@ -88,6 +89,7 @@ export function tokenize(text: string, source = "$filter"): Token[] {
         }
         value += text[j++];
       }
+      if (hasNulCharacter(value)) throw syntaxError(`The literal at position ${i} in ${source} holds a NUL character.`);
       tokens.push({ type: "string", text: text.slice(i, j + 1), value, position: i });
       i = j + 1;
       continue;
@@ -104,6 +106,7 @@ export function tokenize(text: string, source = "$filter"): Token[] {
       } catch {
         throw syntaxError(`Invalid JSON string ${raw} at position ${i} in ${source}.`);
       }
+      if (hasNulCharacter(value)) throw syntaxError(`The literal at position ${i} in ${source} holds a NUL character.`);
       tokens.push({ type: "jsonString", text: raw, value, position: i });
       i = j + 1;
       continue;

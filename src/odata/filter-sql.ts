@@ -4,6 +4,7 @@
  */
 import { SqlParams, ident } from "../db/sql.js";
 import { ErrorCodes, badRequest } from "../http/errors.js";
+import { parseIsoDateTime } from "./date-time.js";
 import { type ColumnDef, type TableDef, isUuidColumn } from "../model/tables.js";
 import type { FilterExpr, Literal, Operand } from "./filter-parser.js";
 import { edmType, propertyByName } from "./properties.js";
@@ -56,13 +57,28 @@ function literalFor(table: TableDef, column: ColumnDef, literal: Literal, params
       throw mismatch(table, column, literal);
     case "datetime": {
       if (type !== "datetime" && type !== "string") throw mismatch(table, column, literal);
-      const date = new Date(/T.*[Z+-]\d*:?\d*$|^\d{4}-\d{2}-\d{2}$/.test(String(value)) ? String(value) : `${String(value)}Z`);
-      if (Number.isNaN(date.getTime())) throw mismatch(table, column, literal);
+      const date = parseIsoDateTime(String(value));
+      if (!date) {
+        throw badRequest(
+          `'${String(value)}' at position ${literal.position} is not an ISO 8601 date-time between the years 1 and 9999.`,
+          ErrorCodes.badRequest,
+        );
+      }
       return `${params.add(date.toISOString())}::timestamptz`;
     }
-    case "number":
+    case "number": {
       if (type !== "number") throw mismatch(table, column, literal);
-      return params.add(value);
+      const n = value as number;
+      const [min, max] =
+        column.type === "bigint" ? [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER] : [-2147483648, 2147483647];
+      if (!Number.isInteger(n) || n < min || n > max) {
+        throw badRequest(
+          `${String(value)} at position ${literal.position} is not a whole number that '${column.name}' (${edmType(column)}) can hold.`,
+          ErrorCodes.badRequest,
+        );
+      }
+      return params.add(n);
+    }
     case "boolean":
       if (type !== "boolean") throw mismatch(table, column, literal);
       return params.add(value);
@@ -130,10 +146,12 @@ function queryFunction(table: TableDef, expr: Extract<FilterExpr, { kind: "query
     if (!value || Array.isArray(value)) throw badRequest(`Microsoft.Dynamics.CRM.${name} needs PropertyValue=….`, ErrorCodes.badRequest);
     return value;
   };
-  const count = () => {
+  const count = (max: number) => {
     const value = single();
     const n = Number(value.value);
-    if (!Number.isInteger(n) || n < 0) throw badRequest(`Microsoft.Dynamics.CRM.${name} needs a whole number as PropertyValue.`, ErrorCodes.badRequest);
+    if (!Number.isInteger(n) || n < 0 || n > max) {
+      throw badRequest(`Microsoft.Dynamics.CRM.${name} needs a whole number from 0 to ${max} as PropertyValue.`, ErrorCodes.badRequest);
+    }
     return params.add(n);
   };
   const needsDate = () => {
@@ -156,10 +174,10 @@ function queryFunction(table: TableDef, expr: Extract<FilterExpr, { kind: "query
     }
     case "LastXHours":
       needsDate();
-      return `(${sql} >= now() - make_interval(hours => ${count()}) AND ${sql} <= now())`;
+      return `(${sql} >= now() - make_interval(hours => ${count(1_000_000)}) AND ${sql} <= now())`;
     case "LastXDays":
       needsDate();
-      return `(${sql} >= (${today} - ${count()}::int)::timestamp AT TIME ZONE 'UTC' AND ${sql} <= now())`;
+      return `(${sql} >= (${today} - ${count(100_000)}::int)::timestamp AT TIME ZONE 'UTC' AND ${sql} <= now())`;
     case "OnOrAfter":
     case "OnOrBefore": {
       needsDate();

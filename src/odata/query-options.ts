@@ -5,7 +5,7 @@
  */
 import { ErrorCodes, badRequest } from "../http/errors.js";
 import { type NavigationProperty, navigationByName } from "../model/navigation.js";
-import type { ColumnDef, TableDef } from "../model/tables.js";
+import { type ColumnDef, type TableDef, isUuidColumn } from "../model/tables.js";
 import { type Aliases, type FilterExpr, FilterParser, TokenStream, parseFilter, syntaxError, tokenize } from "./filter-parser.js";
 import { propertyByName } from "./properties.js";
 import { parseSelect, unknownProperty } from "./select.js";
@@ -214,6 +214,9 @@ function parseAggregates(table: TableDef, text: string): Aggregate[] {
     if (!fn) throw syntaxError(`Unknown aggregation '${fnToken.text}': use sum, average, min or max.`);
     if ((fn === "sum" || fn === "average") && !["integer", "bigint", "picklist", "state", "status"].includes(column.type)) {
       throw badRequest(`'${column.name}' is not numeric and cannot be aggregated with ${fn}.`, ErrorCodes.badRequest);
+    }
+    if (isUuidColumn(table, column) || column.type === "boolean") {
+      throw badRequest(`'${first.text}' holds ${column.type === "boolean" ? "yes/no values" : "GUIDs"} and cannot be aggregated with ${fn}.`, ErrorCodes.badRequest);
     }
     if (!stream.isWord("as")) stream.fail("'as'");
     stream.next();

@@ -6,6 +6,7 @@
  */
 import { ODataError, ErrorCodes, badRequest, resourceNotFound } from "../http/errors.js";
 import { type ColumnDef, type TableDef, tableByEntitySet } from "../model/tables.js";
+import { hasNulCharacter } from "./date-time.js";
 import { propertyByName } from "./properties.js";
 
 export type RecordKey = { kind: "id"; id: string } | { kind: "alternate"; values: Record<string, string> };
@@ -84,6 +85,7 @@ export function parseKey(text: string, table: TableDef): RecordKey {
     return { kind: "id", id: trimmed.toLowerCase() };
   }
   const pairs = parseKeyPairs(trimmed, table);
+  if (pairs.some(([, value]) => hasNulCharacter(value))) throw badRequest("A key value holds a NUL character.", ErrorCodes.badRequest);
   if (pairs.length === 1 && pairs[0]![0] === table.primaryKey) {
     const id = pairs[0]![1];
     if (!isGuid(id)) throw badRequest(`'${id}' is not a valid GUID for ${table.primaryKey}.`, ErrorCodes.badRequest);

@@ -25,7 +25,7 @@ export function toODataError(error: unknown): ODataError | undefined {
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
       return badRequest(`The request body is not valid JSON: ${fastifyError.message}`, ErrorCodes.payloadError);
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
-      return new ODataError(415, ErrorCodes.generic, `Unsupported Content-Type '${fastifyError.message.split(": ").pop()}'; send application/json.`);
+      return new ODataError(415, ErrorCodes.generic, "Unsupported Content-Type; send application/json (or multipart/mixed to $batch).");
     case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
       return badRequest("The Content-Length header does not match the body.");
   }

@@ -86,7 +86,9 @@ export const batchRoutes: FastifyPluginAsync = async (app) => {
             throw badRequest(`The body of the $batch part '${part.method} ${part.url}' is not valid JSON.`, ErrorCodes.payloadError);
           }
         }
-        const odataRequest: ODataRequest = { method: part.method, target, headers: part.headers, body, root, log: request.log };
+        // A logger of its own per part: an action's bindings (its correlation id) stay on its lines.
+        const log = request.log.child({ batchPart: part.contentId ?? part.url });
+        const odataRequest: ODataRequest = { method: part.method, target, headers: part.headers, body, root, log };
         const response = await handleODataRequest(odataRequest, context);
         const headers: Record<string, string> = { "OData-Version": "4.0", ...response.headers };
         if (headers["OData-EntityId"]) {

@@ -4,6 +4,7 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { ODataError } from "../http/errors.js";
 import { assertApiVersion, serviceRoot } from "../http/service-root.js";
+import { loggingActionsCsdl } from "../channel-analytics/logging-actions.js";
 import { CSDL_NAMESPACE, renderCsdl } from "../odata/csdl.js";
 
 const ApiVersionParams = z.object({ version: z.string().describe("v9.0, v9.1 or v9.2") });
@@ -26,7 +27,8 @@ const noResourceMatches = (request: FastifyRequest) =>
   );
 
 export const metadataRoutes: FastifyPluginAsyncZod = async (app) => {
-  const csdl = renderCsdl();
+  // The logging actions declare themselves beside their implementation.
+  const csdl = renderCsdl(loggingActionsCsdl);
 
   app.get(
     "/$metadata",

@@ -301,6 +301,25 @@ describe("$metadata and WhoAmI", () => {
         "@Function": "Microsoft.Dynamics.CRM.WhoAmI",
       });
     });
+
+    it("declares the logging actions and the bulk actions of every entity set", () => {
+      const actions = (schema as unknown as { Action: Array<Record<string, unknown>> }).Action;
+      const imports = (schema.EntityContainer as unknown as { ActionImport: Array<Record<string, string>> }).ActionImport;
+      for (const name of ["msdyn_InitLogAnalytics", "msdyn_LogAnalyticsEvent"]) {
+        expect(actions.map((a) => a["@Name"])).toContain(name);
+        expect(imports).toContainEqual({ "@Name": name, "@Action": `Microsoft.Dynamics.CRM.${name}` });
+      }
+      for (const table of TABLES) {
+        for (const name of ["CreateMultiple", "UpdateMultiple", "UpsertMultiple"]) {
+          const bound = actions.find(
+            (a) =>
+              a["@Name"] === name &&
+              (a.Parameter as Array<Record<string, string>>)[0]!["@Type"] === `Collection(mscrm.${table.logicalName})`,
+          );
+          expect(bound, `${name} on ${table.logicalName}`).toMatchObject({ "@IsBound": "true" });
+        }
+      }
+    });
   });
 
   describe("WhoAmI", () => {
