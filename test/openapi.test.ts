@@ -18,6 +18,9 @@ describe("openapi.yaml", () => {
     expect(Object.keys(doc.paths)).toEqual(
       expect.arrayContaining(["/healthz", "/readyz", "/api/data/{version}/", "/api/data/{version}/$batch"]),
     );
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(["/api/data/{version}/msdyn_InitLogAnalytics", "/api/data/{version}/msdyn_LogAnalyticsEvent"]),
+    );
   });
 
   it("documents every entity set with a schema derived from the table definitions", async () => {

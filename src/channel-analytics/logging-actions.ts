@@ -25,6 +25,7 @@ import { z } from "zod";
 import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
 import { type ColumnDef, type TableDef, tableByLogicalName } from "../model/tables.js";
 import type { CsdlExtensions } from "../odata/csdl.js";
+import { parseIsoDateTime } from "../odata/date-time.js";
 import { propertyByName } from "../odata/properties.js";
 import type { ActionHandler, ODataRequest, ODataResponse } from "../odata/request-handler.js";
 import { type RecordKey, isGuid } from "../odata/resource-path.js";
@@ -113,28 +114,8 @@ function columnOf(table: TableDef, name: string): ColumnDef {
 // Validation. Types and lengths come from the table definitions, so the payload is
 // refused with its own JSON paths before any row is written.
 
-const ISO_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,7})?)?(?:Z|[+-](\d{2}):?(\d{2}))?$/i;
-
-/** An ISO 8601 date-time with a real calendar date; without an offset it is taken as UTC (as in record-input). */
-export function isIsoDateTime(value: string): boolean {
-  const match = ISO_DATE_TIME.exec(value);
-  if (!match) return false;
-  const [year, month, day, hour, minute, second = 0, offsetHours = 0, offsetMinutes = 0] = match
-    .slice(1)
-    .map((part) => (part === undefined ? undefined : Number(part)));
-  const daysInMonth = new Date(Date.UTC(year!, month!, 0)).getUTCDate();
-  return (
-    month! >= 1 &&
-    month! <= 12 &&
-    day! >= 1 &&
-    day! <= daysInMonth &&
-    hour! <= 23 &&
-    minute! <= 59 &&
-    second <= 59 &&
-    offsetHours <= 14 &&
-    offsetMinutes <= 59
-  );
-}
+/** An ISO 8601 date-time with a real calendar date (the same rule as plain writes). */
+export const isIsoDateTime = (value: string): boolean => parseIsoDateTime(value) !== undefined;
 
 const NOT_A_DATE_TIME = "must be an ISO-8601 date-time, such as 2026-11-22T09:30:00Z";
 // (Not z.custom: its failure would stop the checks around it, so the 400 would list less.)
@@ -300,12 +281,12 @@ const EventPayload = z.strictObject({
 
 const CorrelationId = z.string().refine(isGuid, "must be a GUID, such as 3fa85f64-5717-4562-b3fc-2c963f66afa6");
 
-const InitRequest = z.strictObject({
+export const InitRequest = z.strictObject({
   data: objectOrJsonText(InitPayload),
   correlationId: CorrelationId.nullish(),
 });
 
-const EventRequest = z
+export const EventRequest = z
   .strictObject({
     data: objectOrJsonText(EventPayload),
     eventName: columnValue(KPI_EVENT, "msdyn_kpieventname").nullish(),

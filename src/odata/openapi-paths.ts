@@ -2,6 +2,8 @@
  * OpenAPI paths and schemas of the entity sets, generated from the table definitions.
  * (The router serves them through one wildcard route, which says nothing per set.)
  */
+import { z } from "zod";
+import { EventRequest, INIT_LOG_ANALYTICS, InitRequest, LOG_ANALYTICS_EVENT } from "../channel-analytics/logging-actions.js";
 import { type ColumnDef, TABLES, type TableDef } from "../model/tables.js";
 import { propertyName } from "./properties.js";
 
@@ -184,9 +186,45 @@ const batchPath = {
   },
 };
 
+/** The logging actions, with request schemas taken from their own validation. */
+function loggingPaths(): Record<string, Schema> {
+  const schema = (type: z.ZodType) => {
+    const { $schema: _ignored, ...rest } = z.toJSONSchema(type, { io: "input", unrepresentable: "any", target: "openapi-3.0" });
+    return rest;
+  };
+  const action = (name: string, summary: string, request: z.ZodType, responseProperties: Record<string, Schema>) => ({
+    [`/api/data/{version}/${name}`]: {
+      post: {
+        tags: ["logging actions"],
+        summary,
+        description:
+          "`data` may be the JSON object or its JSON text. The correlationId is echoed in the x-ms-correlation-request-id header and written to the request's log lines.",
+        parameters: [versionParam],
+        requestBody: { required: true, content: { "application/json": { schema: schema(request) } } },
+        responses: {
+          "200": { description: "Saved", content: { "application/json": { schema: { type: "object", properties: responseProperties } } } },
+          "400": errorResponse("A bad payload (the message names its JSON path) or a missing parent"),
+          "403": errorResponse("The provider has analytics disabled"),
+        },
+      },
+    },
+  });
+  const guid = { type: "string", format: "uuid" };
+  return {
+    ...action(INIT_LOG_ANALYTICS, "Create or update a conversation, its session and participants (initLogAnalytics)", InitRequest, {
+      ConversationDataId: guid,
+      SessionDataId: guid,
+      SessionParticipantDataIds: { type: "array", items: guid },
+    }),
+    ...action(LOG_ANALYTICS_EVENT, "Log KPI events, all or none (logAnalyticsEvent)", EventRequest, {
+      KpiEventDataIds: { type: "array", items: guid },
+    }),
+  };
+}
+
 /** Adds the entity sets to an OpenAPI document object. */
 export function withEntitySets<T extends { paths?: Record<string, unknown>; components?: { schemas?: Record<string, unknown> } }>(doc: T): T {
-  doc.paths = { ...doc.paths, ...Object.assign({}, ...TABLES.map(pathsOf), ...TABLES.map(bulkPaths)), ...batchPath };
+  doc.paths = { ...doc.paths, ...Object.assign({}, ...TABLES.map(pathsOf), ...TABLES.map(bulkPaths)), ...batchPath, ...loggingPaths() };
   doc.components = {
     ...doc.components,
     schemas: {
