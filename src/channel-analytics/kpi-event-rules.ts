@@ -14,20 +14,26 @@ import type { Queryable, Row } from "./record-store.js";
 /** Logged by the CIF client whatever the provider's analytics flag says. */
 export const AGENT_BEHAVIOUR_EVENTS: readonly string[] = ["CifSessionStart", "CifSessionEnd", "SessionFocusIn", "SessionFocusOut"];
 
-// One round trip: the definition, the provider reference and the provider itself.
+// One round trip for any number of events: for each, its definition, its provider
+// reference and the provider itself.
 const LOOKUP_SQL = `
-WITH ref AS (
-  SELECT COALESCE($3::text, (SELECT c.msdyn_providerid FROM msdyn_conversationdata c WHERE c.msdyn_conversationid = $4)) AS provider_ref,
-         EXISTS (SELECT 1 FROM msdyn_conversationdata c WHERE c.msdyn_conversationid = $4) AS conversation_exists
+WITH input AS (
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY
+    AS i(definition_id, definition_name, provider_ref, conversation_id, n)
+), ref AS (
+  SELECT input.*, c.msdyn_providerid AS conversation_provider, c.msdyn_conversationid IS NOT NULL AS conversation_exists
+    FROM input LEFT JOIN msdyn_conversationdata c ON c.msdyn_conversationid = input.conversation_id
 )
-SELECT d.msdyn_kpieventdefinitionid AS definition_id, d.msdyn_name AS definition_name, d.statecode AS definition_state,
-       ref.provider_ref, ref.conversation_exists,
+SELECT ref.n, d.msdyn_kpieventdefinitionid AS definition_id, d.msdyn_name AS definition_name, d.statecode AS definition_state,
+       COALESCE(ref.provider_ref, ref.conversation_provider) AS provider_ref, ref.conversation_exists,
        p.msdyn_ciproviderid AS provider_id, p.msdyn_name AS provider_name, p.msdyn_enableanalytics AS analytics_enabled
   FROM ref
   LEFT JOIN msdyn_kpieventdefinition d
-    ON CASE WHEN $1::uuid IS NOT NULL THEN d.msdyn_kpieventdefinitionid = $1::uuid ELSE d.msdyn_name = $2 END
+    ON CASE WHEN ref.definition_id IS NOT NULL THEN d.msdyn_kpieventdefinitionid = ref.definition_id ELSE d.msdyn_name = ref.definition_name END
   LEFT JOIN msdyn_ciprovider p
-    ON p.msdyn_ciproviderid = CASE WHEN ref.provider_ref ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$' THEN ref.provider_ref::uuid END`;
+    ON p.msdyn_ciproviderid = CASE WHEN COALESCE(ref.provider_ref, ref.conversation_provider) ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$'
+                                   THEN COALESCE(ref.provider_ref, ref.conversation_provider)::uuid END
+ ORDER BY ref.n`;
 
 interface Lookup {
   definition_id: string | null;
@@ -42,44 +48,91 @@ interface Lookup {
 
 const refused = (message: string) => new ODataError(403, ErrorCodes.privilegeDenied, message);
 
-/**
- * Completes and checks a KPI event's values in place. `current` is the stored row when
- * updating; `creating` turns on the provider gate (it guards new events).
- */
+/** One event to check: its values (completed in place), the stored row when updating. */
+export interface KpiEventWrite {
+  values: ColumnValues;
+  current?: Row;
+  /** Turns on the provider gate (it guards new events). */
+  creating: boolean;
+}
+
+/** Which write failed, for callers that check many at once. */
+export class KpiEventRuleError extends Error {
+  constructor(
+    readonly index: number,
+    readonly error: ODataError,
+  ) {
+    super(error.message);
+  }
+}
+
+/** Completes and checks one KPI event's values in place. */
 export async function applyKpiEventRules(
   db: Queryable,
   values: ColumnValues,
   current: Row | undefined,
   creating: boolean,
 ): Promise<void> {
-  const touchesDefinition = values.has("msdyn_kpieventid") || values.has("msdyn_kpieventname");
-  if (!creating && !touchesDefinition) return;
-
-  const pick = (name: string) => (values.has(name) ? values.get(name) : current?.[name]) ?? null;
-  // On update, a new name alone re-resolves the id (and the other way round).
-  const id = values.has("msdyn_kpieventid") || !values.has("msdyn_kpieventname") ? pick("msdyn_kpieventid") : null;
-  const name = values.has("msdyn_kpieventname") || !values.has("msdyn_kpieventid") ? pick("msdyn_kpieventname") : null;
-  if (id === null && name === null) {
-    throw badRequest(
-      "msdyn_kpieventdata requires msdyn_kpieventid (the GUID of a msdyn_kpieventdefinition) or msdyn_kpieventname (its msdyn_name).",
-      ErrorCodes.invalidArgument,
-    );
+  try {
+    await applyKpiEventRulesToMany(db, [{ values, current, creating }]);
+  } catch (error) {
+    throw error instanceof KpiEventRuleError ? error.error : error;
   }
+}
 
-  const { rows } = await db.query<Lookup>(LOOKUP_SQL, [id, name, pick("msdyn_ProviderId"), pick("msdyn_conversationid")]);
-  const found = rows[0]!;
+/**
+ * Completes and checks many KPI events with one lookup query; the first refusal is
+ * thrown as a KpiEventRuleError naming its index.
+ */
+export async function applyKpiEventRulesToMany(db: Queryable, writes: readonly KpiEventWrite[]): Promise<void> {
+  const inputs = writes.map(({ values, current, creating }, index) => {
+    const touchesDefinition = values.has("msdyn_kpieventid") || values.has("msdyn_kpieventname");
+    if (!creating && !touchesDefinition) return undefined;
+    const pick = (name: string) => (values.has(name) ? values.get(name) : current?.[name]) ?? null;
+    // On update, a new name alone re-resolves the id (and the other way round).
+    const id = values.has("msdyn_kpieventid") || !values.has("msdyn_kpieventname") ? pick("msdyn_kpieventid") : null;
+    const name = values.has("msdyn_kpieventname") || !values.has("msdyn_kpieventid") ? pick("msdyn_kpieventname") : null;
+    if (id === null && name === null) {
+      throw new KpiEventRuleError(
+        index,
+        badRequest(
+          "msdyn_kpieventdata requires msdyn_kpieventid (the GUID of a msdyn_kpieventdefinition) or msdyn_kpieventname (its msdyn_name).",
+          ErrorCodes.invalidArgument,
+        ),
+      );
+    }
+    return { index, id, name, provider: pick("msdyn_ProviderId"), conversation: pick("msdyn_conversationid") };
+  });
+  const checked = inputs.filter((i) => i !== undefined);
+  if (checked.length === 0) return;
 
+  const column = (key: "id" | "name" | "provider" | "conversation") => checked.map((i) => i[key]);
+  const { rows } = await db.query<Lookup>(LOOKUP_SQL, [column("id"), column("name"), column("provider"), column("conversation")]);
+  checked.forEach((input, n) => {
+    try {
+      check(writes[input.index]!, input, rows[n]!);
+    } catch (error) {
+      throw error instanceof ODataError ? new KpiEventRuleError(input.index, error) : error;
+    }
+  });
+}
+
+function check(
+  { values, creating }: KpiEventWrite,
+  { id, name, provider }: { id: unknown; name: unknown; provider: unknown },
+  found: Lookup,
+): void {
   if (!found.definition_id) {
     throw badRequest(
       id !== null
-        ? `The KPI event definition does not exist (no msdyn_kpieventdefinition with msdyn_kpieventdefinitionid = '${id}').`
-        : `The KPI event definition does not exist (no msdyn_kpieventdefinition with msdyn_name = '${name}').`,
+        ? `The KPI event definition does not exist (no msdyn_kpieventdefinition with msdyn_kpieventdefinitionid = '${String(id)}').`
+        : `The KPI event definition does not exist (no msdyn_kpieventdefinition with msdyn_name = '${String(name)}').`,
       ErrorCodes.objectDoesNotExist,
     );
   }
   if (id !== null && name !== null && name !== found.definition_name) {
     throw badRequest(
-      `msdyn_kpieventname '${name}' does not match the definition ${id}, whose msdyn_name is '${found.definition_name}'.`,
+      `msdyn_kpieventname '${String(name)}' does not match the definition ${String(id)}, whose msdyn_name is '${found.definition_name}'.`,
       ErrorCodes.invalidArgument,
     );
   }
@@ -94,7 +147,7 @@ export async function applyKpiEventRules(
 
   if (!creating || AGENT_BEHAVIOUR_EVENTS.includes(found.definition_name!)) return;
   // A missing conversation is the foreign key's to report, as a missing parent.
-  if (!found.conversation_exists && pick("msdyn_ProviderId") === null) return;
+  if (!found.conversation_exists && provider === null) return;
   if (found.provider_ref === null) {
     throw refused(
       "The KPI event names no provider: set msdyn_ProviderId on the event, or msdyn_providerid on its conversation, " +
