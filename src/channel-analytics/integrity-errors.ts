@@ -103,3 +103,48 @@ export async function explainDatabaseError(
       return undefined;
   }
 }
+
+/**
+ * After a multi-row INSERT was refused, the index of the first row the refusal is about:
+ * a row whose parent is missing, or whose key another row (of the batch or stored) holds.
+ */
+export async function findRefusedRow(
+  error: unknown,
+  table: TableDef,
+  rows: readonly ColumnValues[],
+  db: Queryable,
+): Promise<number | undefined> {
+  const pg = error as PgError;
+  const tuple = (values: ColumnValues, columns: readonly string[]) => columns.map((c) => values.get(c) ?? null);
+  const existing = async (target: string, columns: readonly string[], tuples: unknown[][]) => {
+    const params = tuples.flat();
+    const list = tuples.map((t, i) => `(${t.map((_, j) => `$${i * t.length + j + 1}`).join(", ")})`).join(", ");
+    const { rows: found } = await db.query(
+      `SELECT ${columns.map(ident).join(", ")} FROM ${ident(target)} WHERE (${columns.map(ident).join(", ")}) IN (${list})`,
+      params,
+    );
+    return new Set(found.map((row) => JSON.stringify(columns.map((c) => row[c]))));
+  };
+  if (pg.code === "23503") {
+    const found = links.find((l) => l.name === pg.constraint && l.child.logicalName === table.logicalName);
+    if (!found) return undefined;
+    const tuples = rows.map((values) => tuple(values, found.link.columns));
+    const candidates = tuples.filter((t) => t.every((v) => v !== null));
+    const present = await existing(found.link.parentTable, found.link.parentColumns, candidates);
+    const index = tuples.findIndex((t) => t.every((v) => v !== null) && !present.has(JSON.stringify(t)));
+    return index < 0 ? undefined : index;
+  }
+  if (pg.code === "23505") {
+    const columns =
+      pg.constraint === naturalKeyName(table) ? table.naturalKey! : pg.constraint === `${table.logicalName}_pkey` ? [table.primaryKey] : undefined;
+    if (!columns) return undefined;
+    const tuples = rows.map((values) => JSON.stringify(tuple(values, columns)));
+    const duplicate = tuples.findIndex((t, i) => tuples.indexOf(t) !== i);
+    const present = await existing(table.logicalName, columns, rows.map((values) => tuple(values, columns)));
+    const stored = tuples.findIndex((t) => present.has(t));
+    const candidates = [duplicate, stored].filter((i) => i >= 0);
+    return candidates.length ? Math.min(...candidates) : undefined;
+  }
+  if (pg.code === "23502") return 0;
+  return undefined;
+}

@@ -558,12 +558,9 @@ const logAnalyticsEvent: ActionHandler = ({ request, context }) =>
       const now = new Date().toISOString();
 
       const ids = await context.transaction(async (writer) => {
-        const created: string[] = [];
-        for (const [i, event] of data.events.entries()) {
-          const row = await at(`data.events[${i}]`, () => writer.create(KPI_EVENT, eventBody(parsed, event, now)));
-          created.push(row[KPI_EVENT.primaryKey] as string);
-        }
-        return created;
+        const bodies = data.events.map((event) => eventBody(parsed, event, now));
+        const rows = await writer.createMany(KPI_EVENT, bodies, (i) => `data.events[${i}]`);
+        return rows.map((row) => row[KPI_EVENT.primaryKey] as string);
       });
 
       request.log?.info(

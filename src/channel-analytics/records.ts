@@ -7,8 +7,9 @@ import type pg from "pg";
 import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
 import type { ColumnDef, TableDef } from "../model/tables.js";
 import type { RecordKey } from "../odata/resource-path.js";
-import { explainDatabaseError } from "./integrity-errors.js";
-import { applyKpiEventRules } from "./kpi-event-rules.js";
+import { randomUUID } from "node:crypto";
+import { explainDatabaseError, findRefusedRow } from "./integrity-errors.js";
+import { KpiEventRuleError, applyKpiEventRules, applyKpiEventRulesToMany } from "./kpi-event-rules.js";
 import {
   type ColumnValues,
   assertRequiredForCreate,
@@ -17,7 +18,16 @@ import {
   parseRecordBody,
   reconcileState,
 } from "./record-input.js";
-import { type Queryable, type Row, deleteRow, findRow, insertRow, updateRow, withTransaction } from "./record-store.js";
+import {
+  type Queryable,
+  type Row,
+  deleteRow,
+  findRow,
+  insertRow,
+  insertRows,
+  updateRow,
+  withTransaction,
+} from "./record-store.js";
 
 /** Who is writing: recorded as owner / created by / modified by. */
 export interface Caller {
@@ -172,8 +182,58 @@ export class RecordWriter {
     });
   }
 
-  /** Server-filled columns and table rules for a new row. */
-  private async completeForCreate(table: TableDef, values: ColumnValues): Promise<void> {
+  /**
+   * Creates many rows of one table in one statement (CreateMultiple, logged events): the
+   * same validation and rules as `create`, checked for all rows with one lookup, then one
+   * INSERT. A refusal names its row with `label(index)`; nothing is written then.
+   */
+  async createMany(table: TableDef, bodies: readonly unknown[], label: (index: number) => string): Promise<Row[]> {
+    this.requireTransaction("createMany");
+    const named = (index: number, error: unknown) =>
+      error instanceof ODataError ? new ODataError(error.status, error.code, `${label(index)}: ${error.message}`, error.headers) : error;
+    const rows = bodies.map((body, index) => {
+      try {
+        const values = parseRecordBody(table, body);
+        assertWritable(table, values, "create");
+        this.fillServerColumns(table, values);
+        // Known ids let the rows come back in order, and let a refusal be traced to its row.
+        if (!values.has(table.primaryKey)) values.set(table.primaryKey, randomUUID());
+        return values;
+      } catch (error) {
+        throw named(index, error);
+      }
+    });
+    if (table.logicalName === "msdyn_kpieventdata") {
+      try {
+        await applyKpiEventRulesToMany(this.db, rows.map((values) => ({ values, creating: true })));
+      } catch (error) {
+        throw error instanceof KpiEventRuleError ? named(error.index, error.error) : error;
+      }
+    }
+    rows.forEach((values, index) => {
+      try {
+        assertRequiredForCreate(table, values, []);
+      } catch (error) {
+        throw named(index, error);
+      }
+    });
+    if (rows.length === 0) return [];
+    await this.db.query("SAVEPOINT record_write");
+    try {
+      const inserted = await insertRows(this.db, table, rows);
+      await this.db.query("RELEASE SAVEPOINT record_write");
+      return inserted;
+    } catch (error) {
+      await this.db.query("ROLLBACK TO SAVEPOINT record_write");
+      const culprit = await findRefusedRow(error, table, rows, this.db);
+      if (culprit === undefined) throw error;
+      const explained = await explainDatabaseError(error, table, rows[culprit]!, this.db);
+      throw named(culprit, explained ?? error);
+    }
+  }
+
+  /** Owner, creator and the overridden creation date of a new row. */
+  private fillServerColumns(table: TableDef, values: ColumnValues): void {
     reconcileState(table, values, 0);
     const { userId, businessUnitId, organizationId } = this.caller;
     if (table.ownership === "user") {
@@ -190,6 +250,11 @@ export class RecordWriter {
       values.set("createdon", overridden);
       values.set("overriddencreatedon", new Date());
     }
+  }
+
+  /** Server-filled columns and table rules for a new row. */
+  private async completeForCreate(table: TableDef, values: ColumnValues): Promise<void> {
+    this.fillServerColumns(table, values);
     if (table.logicalName === "msdyn_kpieventdata") await applyKpiEventRules(this.db, values, undefined, true);
     assertRequiredForCreate(table, values, []);
   }
