@@ -4,7 +4,7 @@
  * schema and migrations; its per-row cost is too high for the ingestion hot path.)
  */
 import type pg from "pg";
-import { ident } from "../db/sql.js";
+import { ident, prepared } from "../db/sql.js";
 import { type TableDef, isUuidColumn } from "../model/tables.js";
 import type { RecordKey } from "../odata/resource-path.js";
 import type { ColumnValues } from "./record-input.js";
@@ -30,7 +30,7 @@ export async function findRow(db: Queryable, table: TableDef, key: RecordKey, fo
   const params: unknown[] = [];
   const where = keyCondition(table, key, params);
   const sql = `SELECT * FROM ${ident(table.logicalName)} WHERE ${where}${forUpdate ? " FOR UPDATE" : ""}`;
-  const { rows } = await db.query<Row>(sql, params);
+  const { rows } = await db.query<Row>(prepared(sql, params));
   return rows[0];
 }
 
@@ -39,29 +39,32 @@ export async function insertRow(db: Queryable, table: TableDef, values: ColumnVa
   const sql =
     `INSERT INTO ${ident(table.logicalName)} (${names.map(ident).join(", ")}) ` +
     `VALUES (${names.map((_, i) => `$${i + 1}`).join(", ")}) RETURNING *`;
-  const { rows } = await db.query<Row>(sql, [...values.values()]);
+  const { rows } = await db.query<Row>(prepared(sql, [...values.values()]));
   return rows[0]!;
 }
 
-/** The PostgreSQL array type that carries a column's values through unnest(). */
-function arrayType(table: TableDef, name: string): string {
+/** The PostgreSQL type a bound value of the column is cast to. */
+export function sqlType(table: TableDef, name: string): string {
   const column = table.columns.find((c) => c.name === name)!;
-  if (isUuidColumn(table, column)) return "uuid[]";
+  if (isUuidColumn(table, column)) return "uuid";
   switch (column.type) {
     case "datetime":
     case "dateonly":
-      return "timestamptz[]";
+      return "timestamptz";
     case "bigint":
-      return "bigint[]";
+      return "bigint";
     case "boolean":
-      return "boolean[]";
+      return "boolean";
     case "string":
     case "memo":
-      return "text[]";
+      return "text";
     default:
-      return "int[]";
+      return "int";
   }
 }
+
+/** The PostgreSQL array type that carries a column's values through unnest(). */
+const arrayType = (table: TableDef, name: string) => `${sqlType(table, name)}[]`;
 
 /** What a row gets for a column it does not name: the column's default, as the database would give it. */
 function defaultFor(table: TableDef, name: string, now: Date): unknown {
@@ -83,7 +86,7 @@ export async function insertRows(db: Queryable, table: TableDef, rows: readonly 
   const sql =
     `INSERT INTO ${ident(table.logicalName)} (${names.map(ident).join(", ")}) ` +
     `SELECT * FROM unnest(${names.map((name, i) => `$${i + 1}::${arrayType(table, name)}`).join(", ")}) RETURNING *`;
-  const { rows: inserted } = await db.query<Row>(sql, arrays);
+  const { rows: inserted } = await db.query<Row>(prepared(sql, arrays));
   const byId = new Map(inserted.map((row) => [row[table.primaryKey], row]));
   return rows.map((values) => byId.get(values.get(table.primaryKey))!);
 }
@@ -95,7 +98,7 @@ export async function updateRow(db: Queryable, table: TableDef, id: string, valu
     ? names.map((name, i) => `${ident(name)} = $${i + 2}`).join(", ")
     : `${ident(table.primaryKey)} = ${ident(table.primaryKey)}`;
   const sql = `UPDATE ${ident(table.logicalName)} SET ${assignments} WHERE ${ident(table.primaryKey)} = $1 RETURNING *`;
-  const { rows } = await db.query<Row>(sql, [id, ...values.values()]);
+  const { rows } = await db.query<Row>(prepared(sql, [id, ...values.values()]));
   return rows[0]!;
 }
 

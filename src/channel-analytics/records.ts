@@ -9,7 +9,7 @@ import type { ColumnDef, TableDef } from "../model/tables.js";
 import type { RecordKey } from "../odata/resource-path.js";
 import { randomUUID } from "node:crypto";
 import { explainDatabaseError, findRefusedRow } from "./integrity-errors.js";
-import { KpiEventRuleError, applyKpiEventRules, applyKpiEventRulesToMany } from "./kpi-event-rules.js";
+import { KpiEventRuleError, applyKpiEventRules, applyKpiEventRulesToMany, insertKpiEvent } from "./kpi-event-rules.js";
 import {
   type ColumnValues,
   assertRequiredForCreate,
@@ -25,6 +25,7 @@ import {
   findRow,
   insertRow,
   insertRows,
+  sqlType,
   updateRow,
   withTransaction,
 } from "./record-store.js";
@@ -108,6 +109,12 @@ export class RecordWriter {
     const values = parseRecordBody(table, body);
     assertWritable(table, values, "create");
     return this.guard(table, values, undefined, async () => {
+      if (table.logicalName === "msdyn_kpieventdata") {
+        // The ingestion hot path: rules and INSERT in one statement, one round trip.
+        this.fillServerColumns(table, values);
+        assertRequiredForCreate(table, values, ["msdyn_kpieventid"]);
+        return insertKpiEvent(this.db, values, (name) => sqlType(table, name));
+      }
       await this.completeForCreate(table, values);
       return insertRow(this.db, table, values);
     });
