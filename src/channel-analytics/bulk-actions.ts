@@ -174,7 +174,7 @@ export function createBulkActions(maxTargets: number = DEFAULT_BULK_MAX_TARGETS)
   const createMultiple: ActionHandler = async ({ request, table: bound, context }): Promise<ODataResponse> => {
     const { table, targets } = readTargets("CreateMultiple", bound, request, maxTargets);
     // One INSERT for all targets: the same rules as writer.create, checked for all at once.
-    const rows = await context.transaction((writer) => writer.createMany(table, targets, (index) => `Targets[${index}]`));
+    const rows = await context.records.createMany(table, targets, (index) => `Targets[${index}]`);
     return {
       status: 200,
       headers: {},

@@ -557,11 +557,10 @@ const logAnalyticsEvent: ActionHandler = ({ request, context }) =>
       const { data } = parsed;
       const now = new Date().toISOString();
 
-      const ids = await context.transaction(async (writer) => {
-        const bodies = data.events.map((event) => eventBody(parsed, event, now));
-        const rows = await writer.createMany(KPI_EVENT, bodies, (i) => `data.events[${i}]`);
-        return rows.map((row) => row[KPI_EVENT.primaryKey] as string);
-      });
+      // One INSERT for all events: all or none without an explicit transaction.
+      const bodies = data.events.map((event) => eventBody(parsed, event, now));
+      const rows = await context.records.createMany(KPI_EVENT, bodies, (i) => `data.events[${i}]`);
+      const ids = rows.map((row) => row[KPI_EVENT.primaryKey] as string);
 
       request.log?.info(
         { conversationId: data.conversationId, providerSessionId: data.providerSessionId, events: ids.length },

@@ -195,7 +195,7 @@ export class RecordWriter {
    * INSERT. A refusal names its row with `label(index)`; nothing is written then.
    */
   async createMany(table: TableDef, bodies: readonly unknown[], label: (index: number) => string): Promise<Row[]> {
-    this.requireTransaction("createMany");
+    // Outside a transaction this is still all or nothing: the rows go in with one INSERT.
     const named = (index: number, error: unknown) =>
       error instanceof ODataError ? new ODataError(error.status, error.code, `${label(index)}: ${error.message}`, error.headers) : error;
     const rows = bodies.map((body, index) => {
@@ -225,13 +225,13 @@ export class RecordWriter {
       }
     });
     if (rows.length === 0) return [];
-    await this.db.query("SAVEPOINT record_write");
+    if (this.inTransaction) await this.db.query("SAVEPOINT record_write");
     try {
       const inserted = await insertRows(this.db, table, rows);
-      await this.db.query("RELEASE SAVEPOINT record_write");
+      if (this.inTransaction) await this.db.query("RELEASE SAVEPOINT record_write");
       return inserted;
     } catch (error) {
-      await this.db.query("ROLLBACK TO SAVEPOINT record_write");
+      if (this.inTransaction) await this.db.query("ROLLBACK TO SAVEPOINT record_write");
       const culprit = await findRefusedRow(error, table, rows, this.db);
       if (culprit === undefined) throw error;
       const explained = await explainDatabaseError(error, table, rows[culprit]!, this.db);
@@ -311,6 +311,11 @@ export class RecordService {
   /** A single INSERT needs no explicit transaction. */
   create(table: TableDef, body: unknown): Promise<Row> {
     return new RecordWriter(this.pool, this.caller, false).create(table, body);
+  }
+
+  /** Many rows with one INSERT: atomic without an explicit transaction. */
+  createMany(table: TableDef, bodies: readonly unknown[], label: (index: number) => string): Promise<Row[]> {
+    return new RecordWriter(this.pool, this.caller, false).createMany(table, bodies, label);
   }
 
   upsert(table: TableDef, key: RecordKey, body: unknown, pre: Preconditions = {}) {

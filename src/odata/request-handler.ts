@@ -44,6 +44,8 @@ export interface ODataResponse {
 export interface RecordOperations {
   retrieve(table: TableDef, key: RecordKey): Promise<Row>;
   create(table: TableDef, body: unknown): Promise<Row>;
+  /** Creates all rows or none; a refusal names its row with `label(index)`. */
+  createMany(table: TableDef, bodies: readonly unknown[], label: (index: number) => string): Promise<Row[]>;
   upsert(table: TableDef, key: RecordKey, body: unknown, pre?: Preconditions): Promise<{ row: Row; created: boolean }>;
   setProperty(table: TableDef, key: RecordKey, column: ColumnDef, value: unknown): Promise<Row>;
   remove(table: TableDef, key: RecordKey, pre?: Preconditions): Promise<void>;
