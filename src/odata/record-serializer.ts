@@ -8,7 +8,8 @@ import { propertyName } from "./properties.js";
  * form dynamics-web-api turns into Date objects. (Storage keeps milliseconds for ordering.)
  */
 export function formatDateTime(value: Date): string {
-  return value.toISOString().replace(/\.\d{3}Z$/, "Z");
+  // toISOString() is YYYY-MM-DDTHH:mm:ss.sssZ for years 1 to 9999, all we store.
+  return `${value.toISOString().slice(0, 19)}Z`;
 }
 
 export function serializeValue(column: ColumnDef, value: unknown): unknown {
@@ -30,13 +31,16 @@ export function serializeRow(
   options: SerializeOptions = {},
 ): Record<string, unknown> {
   const out: Record<string, unknown> = { "@odata.etag": `W/"${String(row.versionnumber)}"` };
+  const formatted = options.formattedValues === true;
   for (const column of select ?? table.columns) {
     const name = propertyName(column);
-    if (options.formattedValues) {
-      const formatted = formattedValue(column, row[column.name]);
-      if (formatted !== undefined) out[`${name}@${FORMATTED_VALUE}`] = formatted;
+    const value = row[column.name];
+    if (formatted) {
+      const text = formattedValue(column, value);
+      if (text !== undefined) out[`${name}@${FORMATTED_VALUE}`] = text;
     }
-    out[name] = serializeValue(column, row[column.name]);
+    // The common cases first: this runs for every column of every row returned.
+    out[name] = value === null || value === undefined ? null : typeof value === "string" && column.type !== "bigint" ? value : serializeValue(column, value);
   }
   return out;
 }
