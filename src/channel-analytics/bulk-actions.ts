@@ -174,13 +174,13 @@ export function createBulkActions(maxTargets: number = DEFAULT_BULK_MAX_TARGETS)
   const createMultiple: ActionHandler = async ({ request, table: bound, context }): Promise<ODataResponse> => {
     const { table, targets } = readTargets("CreateMultiple", bound, request, maxTargets);
     // One INSERT for all targets: the same rules as writer.create, checked for all at once.
-    const rows = await context.records.createMany(table, targets, (index) => `Targets[${index}]`);
+    const ids = await context.records.createMany(table, targets, (index) => `Targets[${index}]`);
     return {
       status: 200,
       headers: {},
       body: {
         "@odata.context": `${request.root}$metadata#${NAMESPACE}.CreateMultipleResponse`,
-        Ids: rows.map((row) => row[table.primaryKey]),
+        Ids: ids,
       },
     };
   };

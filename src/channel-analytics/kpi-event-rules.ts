@@ -194,6 +194,7 @@ export async function insertKpiEvent(
   db: Queryable,
   values: ColumnValues,
   sqlType: (column: string) => string,
+  keyOnly = false,
 ): Promise<Row> {
   const pick = (name: string) => values.get(name) ?? null;
   const id = pick("msdyn_kpieventid");
@@ -214,7 +215,7 @@ export async function insertKpiEvent(
   const sql =
     `WITH ${LOOKUP_CTE}, ins AS (` +
     `INSERT INTO msdyn_kpieventdata (${[...names, "msdyn_kpieventid", "msdyn_kpieventname"].map(ident).join(", ")}) ` +
-    `SELECT ${[...selected, "lookup.definition_id", "lookup.definition_name"].join(", ")} FROM lookup WHERE ${ACCEPTED} RETURNING *) ` +
+    `SELECT ${[...selected, "lookup.definition_id", "lookup.definition_name"].join(", ")} FROM lookup WHERE ${ACCEPTED} RETURNING ${keyOnly ? "msdyn_kpieventdataid" : "*"}) ` +
     `SELECT ${lookupColumns.map((c) => `lookup.${c} AS ${LOOKUP_PREFIX}${c}`).join(", ")}, ins.* FROM lookup LEFT JOIN ins ON true`;
   const { rows } = await db.query<Record<string, unknown>>(prepared(sql, params));
   const result = rows[0]!;

@@ -559,8 +559,7 @@ const logAnalyticsEvent: ActionHandler = ({ request, context }) =>
 
       // One INSERT for all events: all or none without an explicit transaction.
       const bodies = data.events.map((event) => eventBody(parsed, event, now));
-      const rows = await context.records.createMany(KPI_EVENT, bodies, (i) => `data.events[${i}]`);
-      const ids = rows.map((row) => row[KPI_EVENT.primaryKey] as string);
+      const ids = await context.records.createMany(KPI_EVENT, bodies, (i) => `data.events[${i}]`);
 
       request.log?.info(
         { conversationId: data.conversationId, providerSessionId: data.providerSessionId, events: ids.length },

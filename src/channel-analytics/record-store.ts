@@ -77,18 +77,17 @@ function defaultFor(table: TableDef, name: string, now: Date): unknown {
 
 /**
  * Inserts many rows with one statement (`INSERT … SELECT FROM unnest(…)`): one round trip
- * whatever their number. Every row must carry its primary key; rows come back in input order.
+ * whatever their number. Every row must carry its primary key, which identifies it after;
+ * nothing is read back.
  */
-export async function insertRows(db: Queryable, table: TableDef, rows: readonly ColumnValues[]): Promise<Row[]> {
+export async function insertRows(db: Queryable, table: TableDef, rows: readonly ColumnValues[]): Promise<void> {
   const names = [...new Set(rows.flatMap((values) => [...values.keys()]))];
   const now = new Date();
   const arrays = names.map((name) => rows.map((values) => (values.has(name) ? values.get(name) : defaultFor(table, name, now))));
   const sql =
     `INSERT INTO ${ident(table.logicalName)} (${names.map(ident).join(", ")}) ` +
-    `SELECT * FROM unnest(${names.map((name, i) => `$${i + 1}::${arrayType(table, name)}`).join(", ")}) RETURNING *`;
-  const { rows: inserted } = await db.query<Row>(prepared(sql, arrays));
-  const byId = new Map(inserted.map((row) => [row[table.primaryKey], row]));
-  return rows.map((values) => byId.get(values.get(table.primaryKey))!);
+    `SELECT * FROM unnest(${names.map((name, i) => `$${i + 1}::${arrayType(table, name)}`).join(", ")})`;
+  await db.query(prepared(sql, arrays));
 }
 
 export async function updateRow(db: Queryable, table: TableDef, id: string, values: ColumnValues): Promise<Row> {

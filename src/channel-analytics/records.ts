@@ -105,7 +105,8 @@ export class RecordWriter {
   }
 
   /** POST {set}: creates a row from a JSON body. */
-  async create(table: TableDef, body: unknown): Promise<Row> {
+  /** `keyOnly`: the caller needs only the new row's primary key (no representation asked for). */
+  async create(table: TableDef, body: unknown, { keyOnly = false } = {}): Promise<Row> {
     const values = parseRecordBody(table, body);
     assertWritable(table, values, "create");
     return this.guard(table, values, undefined, async () => {
@@ -113,7 +114,7 @@ export class RecordWriter {
         // The ingestion hot path: rules and INSERT in one statement, one round trip.
         this.fillServerColumns(table, values);
         assertRequiredForCreate(table, values, ["msdyn_kpieventid"]);
-        return insertKpiEvent(this.db, values, (name) => sqlType(table, name));
+        return insertKpiEvent(this.db, values, (name) => sqlType(table, name), keyOnly);
       }
       await this.completeForCreate(table, values);
       return insertRow(this.db, table, values);
@@ -190,11 +191,12 @@ export class RecordWriter {
   }
 
   /**
-   * Creates many rows of one table in one statement (CreateMultiple, logged events): the
+   * Creates many rows of one table in one statement (CreateMultiple, logged events) and
+   * returns their ids in order: the
    * same validation and rules as `create`, checked for all rows with one lookup, then one
    * INSERT. A refusal names its row with `label(index)`; nothing is written then.
    */
-  async createMany(table: TableDef, bodies: readonly unknown[], label: (index: number) => string): Promise<Row[]> {
+  async createMany(table: TableDef, bodies: readonly unknown[], label: (index: number) => string): Promise<string[]> {
     // Outside a transaction this is still all or nothing: the rows go in with one INSERT.
     const named = (index: number, error: unknown) =>
       error instanceof ODataError ? new ODataError(error.status, error.code, `${label(index)}: ${error.message}`, error.headers) : error;
@@ -227,9 +229,9 @@ export class RecordWriter {
     if (rows.length === 0) return [];
     if (this.inTransaction) await this.db.query("SAVEPOINT record_write");
     try {
-      const inserted = await insertRows(this.db, table, rows);
+      await insertRows(this.db, table, rows);
       if (this.inTransaction) await this.db.query("RELEASE SAVEPOINT record_write");
-      return inserted;
+      return rows.map((values) => values.get(table.primaryKey) as string);
     } catch (error) {
       if (this.inTransaction) await this.db.query("ROLLBACK TO SAVEPOINT record_write");
       const culprit = await findRefusedRow(error, table, rows, this.db);
@@ -309,12 +311,12 @@ export class RecordService {
   }
 
   /** A single INSERT needs no explicit transaction. */
-  create(table: TableDef, body: unknown): Promise<Row> {
-    return new RecordWriter(this.pool, this.caller, false).create(table, body);
+  create(table: TableDef, body: unknown, options: { keyOnly?: boolean } = {}): Promise<Row> {
+    return new RecordWriter(this.pool, this.caller, false).create(table, body, options);
   }
 
   /** Many rows with one INSERT: atomic without an explicit transaction. */
-  createMany(table: TableDef, bodies: readonly unknown[], label: (index: number) => string): Promise<Row[]> {
+  createMany(table: TableDef, bodies: readonly unknown[], label: (index: number) => string): Promise<string[]> {
     return new RecordWriter(this.pool, this.caller, false).createMany(table, bodies, label);
   }
 

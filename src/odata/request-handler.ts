@@ -43,9 +43,10 @@ export interface ODataResponse {
 /** The record operations; RecordService (one transaction each) and RecordWriter (a shared one) both fit. */
 export interface RecordOperations {
   retrieve(table: TableDef, key: RecordKey): Promise<Row>;
-  create(table: TableDef, body: unknown): Promise<Row>;
+  /** `keyOnly`: only the new row's primary key is needed (no representation asked for). */
+  create(table: TableDef, body: unknown, options?: { keyOnly?: boolean }): Promise<Row>;
   /** Creates all rows or none; a refusal names its row with `label(index)`. */
-  createMany(table: TableDef, bodies: readonly unknown[], label: (index: number) => string): Promise<Row[]>;
+  createMany(table: TableDef, bodies: readonly unknown[], label: (index: number) => string): Promise<string[]>;
   upsert(table: TableDef, key: RecordKey, body: unknown, pre?: Preconditions): Promise<{ row: Row; created: boolean }>;
   setProperty(table: TableDef, key: RecordKey, column: ColumnDef, value: unknown): Promise<Row>;
   remove(table: TableDef, key: RecordKey, pre?: Preconditions): Promise<void>;
@@ -141,7 +142,10 @@ export async function handleODataRequest(request: ODataRequest, context: Request
   }
 
   if (!resource.key) {
-    if (request.method === "POST") return answerWrite(await context.records.create(table, request.body), 201);
+    if (request.method === "POST") {
+      const row = await context.records.create(table, request.body, { keyOnly: !prefer.returnRepresentation });
+      return answerWrite(row, 201);
+    }
     if (request.method !== "GET") throw methodNotAllowed(request.method, table.entitySetName, ["GET", "POST"]);
     return queryCollection();
   }
