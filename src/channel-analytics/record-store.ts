@@ -4,8 +4,8 @@
  * schema and migrations; its per-row cost is too high for the ingestion hot path.)
  */
 import type pg from "pg";
-import { ident, prepared } from "../db/sql.js";
-import { type TableDef, isUuidColumn } from "../model/tables.js";
+import { ident, prepared, sqlType } from "../db/sql.js";
+import type { TableDef } from "../model/tables.js";
 import type { RecordKey } from "../odata/resource-path.js";
 import type { ColumnValues } from "./record-input.js";
 
@@ -43,28 +43,11 @@ export async function insertRow(db: Queryable, table: TableDef, values: ColumnVa
   return rows[0]!;
 }
 
-/** The PostgreSQL type a bound value of the column is cast to. */
-export function sqlType(table: TableDef, name: string): string {
-  const column = table.columns.find((c) => c.name === name)!;
-  if (isUuidColumn(table, column)) return "uuid";
-  switch (column.type) {
-    case "datetime":
-    case "dateonly":
-      return "timestamptz";
-    case "bigint":
-      return "bigint";
-    case "boolean":
-      return "boolean";
-    case "string":
-    case "memo":
-      return "text";
-    default:
-      return "int";
-  }
-}
-
 /** The PostgreSQL array type that carries a column's values through unnest(). */
-const arrayType = (table: TableDef, name: string) => `${sqlType(table, name)}[]`;
+const arrayType = (table: TableDef, name: string) => `${columnSqlType(table, name)}[]`;
+
+/** The PostgreSQL type of a column, by name. */
+export const columnSqlType = (table: TableDef, name: string) => sqlType(table, table.columns.find((c) => c.name === name)!);
 
 /** What a row gets for a column it does not name: the column's default, as the database would give it. */
 function defaultFor(table: TableDef, name: string, now: Date): unknown {

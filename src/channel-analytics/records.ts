@@ -24,8 +24,8 @@ import {
   deleteRow,
   findRow,
   insertRow,
+  columnSqlType,
   insertRows,
-  sqlType,
   updateRow,
   withTransaction,
 } from "./record-store.js";
@@ -114,7 +114,7 @@ export class RecordWriter {
         // The ingestion hot path: rules and INSERT in one statement, one round trip.
         this.fillServerColumns(table, values);
         assertRequiredForCreate(table, values, ["msdyn_kpieventid"]);
-        return insertKpiEvent(this.db, values, (name) => sqlType(table, name), keyOnly);
+        return insertKpiEvent(this.db, values, (name) => columnSqlType(table, name), keyOnly);
       }
       await this.completeForCreate(table, values);
       return insertRow(this.db, table, values);

@@ -2,10 +2,10 @@
  * Turns a `$filter` AST into a SQL condition for one table. Every value becomes a bound
  * parameter; every name is resolved against the table definitions first.
  */
-import { SqlParams, ident } from "../db/sql.js";
+import { SqlParams, type SqlType, ident, sqlType } from "../db/sql.js";
 import { ErrorCodes, badRequest } from "../http/errors.js";
 import { parseIsoDateTime } from "./date-time.js";
-import { type ColumnDef, type TableDef, isUuidColumn } from "../model/tables.js";
+import type { ColumnDef, TableDef } from "../model/tables.js";
 import type { FilterExpr, Literal, Operand } from "./filter-parser.js";
 import { edmType, propertyByName } from "./properties.js";
 import { unknownProperty } from "./select.js";
@@ -13,21 +13,16 @@ import { unknownProperty } from "./select.js";
 
 type ValueKind = "string" | "uuid" | "datetime" | "number" | "boolean";
 
-function kindOf(table: TableDef, column: ColumnDef): ValueKind {
-  if (isUuidColumn(table, column)) return "uuid";
-  switch (column.type) {
-    case "string":
-    case "memo":
-      return "string";
-    case "datetime":
-    case "dateonly":
-      return "datetime";
-    case "boolean":
-      return "boolean";
-    default:
-      return "number";
-  }
-}
+const KIND_OF_SQL_TYPE: Record<SqlType, ValueKind> = {
+  text: "string",
+  uuid: "uuid",
+  timestamptz: "datetime",
+  int: "number",
+  bigint: "number",
+  boolean: "boolean",
+};
+
+const kindOf = (table: TableDef, column: ColumnDef): ValueKind => KIND_OF_SQL_TYPE[sqlType(table, column)];
 
 export function columnFor(table: TableDef, name: string, alias?: string): { sql: string; column: ColumnDef } {
   const column = propertyByName(table, name);
