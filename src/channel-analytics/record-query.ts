@@ -4,12 +4,14 @@
  * counts, aggregations and expansions. All SQL is built from the table definitions with
  * bound values.
  */
-import { SqlParams, ident } from "../db/sql.js";
+import { SqlParams, ident, sqlType } from "../db/sql.js";
 import { ErrorCodes, badRequest } from "../http/errors.js";
 import type { NavigationProperty } from "../model/navigation.js";
 import type { ColumnDef, TableDef } from "../model/tables.js";
+import { hasNulCharacter, parseIsoDateTime } from "../odata/date-time.js";
 import { filterToSql } from "../odata/filter-sql.js";
 import { type ApplyPlan, type CollectionQuery, type ExpandOption, MAX_PAGE_SIZE, type OrderBy } from "../odata/query-options.js";
+import { isGuid } from "../odata/resource-path.js";
 import type { Queryable, Row } from "./record-store.js";
 
 export interface Page {
@@ -55,7 +57,7 @@ function encodeToken(keys: readonly OrderBy[], row: Row): string {
   return Buffer.from(JSON.stringify(token)).toString("base64url");
 }
 
-function decodeToken(keys: readonly OrderBy[], text: string): unknown[] {
+function decodeToken(table: TableDef, keys: readonly OrderBy[], text: string): unknown[] {
   let token: SkipToken;
   try {
     token = JSON.parse(Buffer.from(text, "base64url").toString("utf8")) as SkipToken;
@@ -67,42 +69,35 @@ function decodeToken(keys: readonly OrderBy[], text: string): unknown[] {
   }
   // The token came from the client: each value must fit its column before it reaches SQL.
   token.v.forEach((value, i) => {
-    if (value !== null && !fitsColumn(keys[i]!.column, value)) {
+    if (value !== null && !fitsColumn(table, keys[i]!.column, value)) {
       throw badRequest("The $skiptoken is not valid: pass the @odata.nextLink unchanged.", ErrorCodes.badRequest);
     }
   });
   return token.v;
 }
 
-const GUID = /^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$/i;
-
-function fitsColumn(column: ColumnDef, value: unknown): boolean {
-  switch (column.type) {
-    case "uniqueidentifier":
-    case "lookup":
-      return typeof value === "string" && GUID.test(value);
-    case "datetime":
-    case "dateonly":
-      return typeof value === "string" && !Number.isNaN(Date.parse(value)) && /^\d{4}-\d{2}-\d{2}T/.test(value);
+/** Whether a value from a client's $skiptoken can stand for the column, so it is bound safely. */
+function fitsColumn(table: TableDef, column: ColumnDef, value: unknown): boolean {
+  switch (sqlType(table, column)) {
+    case "uuid":
+      return typeof value === "string" && isGuid(value);
+    case "timestamptz":
+      return typeof value === "string" && parseIsoDateTime(value) !== undefined;
     case "boolean":
       return typeof value === "boolean";
-    case "string":
-    case "memo":
-      // msdyn_kpieventid is text in the API but a uuid column.
-      return typeof value === "string" && !value.includes("\u0000") && (column.name !== "msdyn_kpieventid" || GUID.test(value));
+    case "text":
+      return typeof value === "string" && !hasNulCharacter(value);
     case "bigint":
-      return typeof value === "number" && Number.isSafeInteger(value) || (typeof value === "string" && /^-?\d{1,19}$/.test(value));
-    default:
+      // pg hands bigints over as text.
+      return (typeof value === "number" && Number.isSafeInteger(value)) || (typeof value === "string" && /^-?\d{1,19}$/.test(value));
+    case "int":
       return typeof value === "number" && Number.isInteger(value) && value >= -2147483648 && value <= 2147483647;
   }
 }
 
 /** Rows strictly after `values` in the order of `keys`, null-aware. */
-function afterSql(keys: readonly OrderBy[], values: readonly unknown[], params: SqlParams): string {
-  const typed = (k: OrderBy, v: unknown) => {
-    const cast = k.column.type === "datetime" || k.column.type === "dateonly" ? "::timestamptz" : "";
-    return `${params.add(v)}${cast}`;
-  };
+function afterSql(table: TableDef, keys: readonly OrderBy[], values: readonly unknown[], params: SqlParams): string {
+  const typed = (k: OrderBy, v: unknown) => `${params.add(v)}::${sqlType(table, k.column)}`;
   const disjuncts = keys.map((key, i) => {
     const equalities = keys.slice(0, i).map((k, j) => {
       const col = ident(k.column.name);
@@ -134,7 +129,7 @@ export async function queryPage(
   // $top bounds the whole result, so it is served as one page.
   const pageSize = query.top !== undefined ? Math.min(query.top, MAX_PAGE_SIZE) : Math.min(maxPageSize, MAX_PAGE_SIZE);
   if (query.skipToken !== undefined && query.top === undefined) {
-    conditions.push(afterSql(keys, decodeToken(keys, query.skipToken), params));
+    conditions.push(afterSql(table, keys, decodeToken(table, keys, query.skipToken), params));
   }
   const where = conditions.length ? `WHERE ${conditions.join(" AND ")}` : "";
   const sql = `SELECT * FROM ${ident(table.logicalName)} ${where} ORDER BY ${orderSql(keys)} LIMIT ${pageSize + 1}`;

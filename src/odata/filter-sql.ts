@@ -5,6 +5,7 @@
 import { SqlParams, type SqlType, ident, sqlType } from "../db/sql.js";
 import { ErrorCodes, badRequest } from "../http/errors.js";
 import { parseIsoDateTime } from "./date-time.js";
+import { isGuid } from "./resource-path.js";
 import type { ColumnDef, TableDef } from "../model/tables.js";
 import type { FilterExpr, Literal, Operand } from "./filter-parser.js";
 import { edmType, propertyByName } from "./properties.js";
@@ -46,7 +47,7 @@ function literalFor(table: TableDef, column: ColumnDef, literal: Literal, params
       if (type !== "string") throw mismatch(table, column, literal);
       return params.add(value);
     case "uuid":
-      if (type === "guid" || (type === "string" && /^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$/i.test(String(value)))) {
+      if (type === "guid" || (type === "string" && isGuid(String(value)))) {
         return `${params.add(String(value).toLowerCase())}::uuid`;
       }
       throw mismatch(table, column, literal);
