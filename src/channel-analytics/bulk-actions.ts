@@ -32,7 +32,7 @@ const atIndex = (index: number, message: string, code: string = ErrorCodes.inval
 /** Keeps the writer's status, code and headers; the message says which target failed. */
 function nameTarget(index: number, error: unknown): unknown {
   if (!(error instanceof ODataError)) return error;
-  return new ODataError(error.status, error.code, `Targets[${index}]: ${error.message}`, error.headers);
+  return error.at(`Targets[${index}]`);
 }
 
 /**

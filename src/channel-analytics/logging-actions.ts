@@ -369,7 +369,7 @@ async function at<T>(path: string, write: () => Promise<T>): Promise<T> {
   try {
     return await write();
   } catch (error) {
-    if (error instanceof ODataError) throw new ODataError(error.status, error.code, `${path}: ${error.message}`, error.headers);
+    if (error instanceof ODataError) throw error.at(path);
     throw error;
   }
 }

@@ -199,7 +199,7 @@ export class RecordWriter {
   async createMany(table: TableDef, bodies: readonly unknown[], label: (index: number) => string): Promise<string[]> {
     // Outside a transaction this is still all or nothing: the rows go in with one INSERT.
     const named = (index: number, error: unknown) =>
-      error instanceof ODataError ? new ODataError(error.status, error.code, `${label(index)}: ${error.message}`, error.headers) : error;
+      error instanceof ODataError ? error.at(label(index)) : error;
     const rows = bodies.map((body, index) => {
       try {
         const values = parseRecordBody(table, body);

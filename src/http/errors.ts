@@ -31,6 +31,11 @@ export class ODataError extends Error {
     super(message);
   }
 
+  /** The same error, its message saying where it happened (`Targets[3]: …`). */
+  at(where: string): ODataError {
+    return new ODataError(this.status, this.code, `${where}: ${this.message}`, this.headers);
+  }
+
   toBody(): { error: { code: string; message: string } } {
     return { error: { code: this.code, message: this.message } };
   }
