@@ -23,7 +23,7 @@ import { randomUUID } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
 import { z } from "zod";
 import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
-import { type ColumnDef, type TableDef, tableByLogicalName } from "../model/tables.js";
+import { type TableDef, columnOf, tableByLogicalName } from "../model/tables.js";
 import type { CsdlExtensions } from "../odata/csdl.js";
 import { parseIsoDateTime } from "../odata/date-time.js";
 import { propertyByName } from "../odata/properties.js";
@@ -104,18 +104,12 @@ const EVENT_FIELDS = {
 
 type FieldMap = Readonly<Record<string, string>>;
 
-function columnOf(table: TableDef, name: string): ColumnDef {
-  const column = table.columns.find((c) => c.name === name);
-  if (!column) throw new Error(`${table.logicalName} has no column ${name}`);
-  return column;
-}
-
 // ---------------------------------------------------------------------------
 // Validation. Types and lengths come from the table definitions, so the payload is
 // refused with its own JSON paths before any row is written.
 
 /** An ISO 8601 date-time with a real calendar date (the same rule as plain writes). */
-export const isIsoDateTime = (value: string): boolean => parseIsoDateTime(value) !== undefined;
+const isIsoDateTime = (value: string): boolean => parseIsoDateTime(value) !== undefined;
 
 const NOT_A_DATE_TIME = "must be an ISO-8601 date-time, such as 2026-11-22T09:30:00Z";
 // (Not z.custom: its failure would stop the checks around it, so the 400 would list less.)

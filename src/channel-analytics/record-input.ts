@@ -4,7 +4,7 @@
  * property, $batch, bulk actions, logging actions) goes through here.
  */
 import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
-import { type ColumnDef, STATE_OPTIONS, type TableDef, isUuidColumn } from "../model/tables.js";
+import { type ColumnDef, STATE_OPTIONS, type TableDef, columnOf, isUuidColumn } from "../model/tables.js";
 import { isGuid } from "../odata/resource-path.js";
 import { hasNulCharacter, parseIsoDateTime } from "../odata/date-time.js";
 import { edmType, propertyByName, propertyName } from "../odata/properties.js";
@@ -160,7 +160,7 @@ const notWritable = (table: TableDef, column: ColumnDef, why: string) =>
 /** Refuses columns the operation may not write, and NOT NULL columns set to null. */
 export function assertWritable(table: TableDef, values: ColumnValues, mode: WriteMode): void {
   for (const [name, value] of values) {
-    const column = table.columns.find((c) => c.name === name)!;
+    const column = columnOf(table, name);
     if (!column.validForCreate && !column.validForUpdate) throw notWritable(table, column, "by clients: it is read-only");
     if (mode === "create" && !column.validForCreate) {
       throw notWritable(table, column, "when a row is created; create it, then update the column");

@@ -5,7 +5,7 @@
  */
 import type pg from "pg";
 import { ident, prepared, sqlType } from "../db/sql.js";
-import type { TableDef } from "../model/tables.js";
+import { type TableDef, columnOf } from "../model/tables.js";
 import type { RecordKey } from "../odata/resource-path.js";
 import type { ColumnValues } from "./record-input.js";
 
@@ -47,11 +47,11 @@ export async function insertRow(db: Queryable, table: TableDef, values: ColumnVa
 const arrayType = (table: TableDef, name: string) => `${columnSqlType(table, name)}[]`;
 
 /** The PostgreSQL type of a column, by name. */
-export const columnSqlType = (table: TableDef, name: string) => sqlType(table, table.columns.find((c) => c.name === name)!);
+export const columnSqlType = (table: TableDef, name: string) => sqlType(table, columnOf(table, name));
 
 /** What a row gets for a column it does not name: the column's default, as the database would give it. */
 function defaultFor(table: TableDef, name: string, now: Date): unknown {
-  const value = table.columns.find((c) => c.name === name)?.defaultValue;
+  const value = columnOf(table, name).defaultValue;
   if (value === undefined) return null;
   if (value === "now()") return now;
   if (value === "true" || value === "false") return value === "true";

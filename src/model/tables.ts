@@ -522,6 +522,13 @@ export function tableByLogicalName(logicalName: string): TableDef {
   return table;
 }
 
+/** The column of `table` named `name` (a logical name from the definitions; anything else is a bug). */
+export function columnOf(table: TableDef, name: string): ColumnDef {
+  const column = table.columns.find((c) => c.name === name);
+  if (!column) throw new Error(`${table.logicalName} has no column ${name}`);
+  return column;
+}
+
 /** The parent links a foreign key enforces (all but the implied ones). */
 export const enforcedParents = (table: TableDef) => table.parents.filter((p) => !p.impliedBy);
 

@@ -10,7 +10,7 @@
  * pass extra declarations to `renderCsdl()`.
  */
 import { type NavigationProperty, navigationProperties } from "../model/navigation.js";
-import { type ColumnDef, TABLES, type TableDef } from "../model/tables.js";
+import { type ColumnDef, TABLES, type TableDef, columnOf } from "../model/tables.js";
 import { edmType, propertyName } from "./properties.js";
 
 export const CSDL_NAMESPACE = "Microsoft.Dynamics.CRM";
@@ -81,12 +81,6 @@ export const OPERATIONS: readonly CsdlOperation[] = [
   { kind: "Function", name: "WhoAmI", returnType: { type: `${CSDL_ALIAS}.WhoAmIResponse`, nullable: false } },
   ...BULK_OPERATIONS,
 ];
-
-const columnOf = (table: TableDef, name: string): ColumnDef => {
-  const column = table.columns.find((c) => c.name === name);
-  if (!column) throw new Error(`${table.logicalName} has no column ${name}`);
-  return column;
-};
 
 /** The table's navigation properties, checked against its other property names. */
 function navigations(table: TableDef): NavigationProperty[] {
