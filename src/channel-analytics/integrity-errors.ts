@@ -148,3 +148,19 @@ export async function findRefusedRow(
   if (pg.code === "23502") return 0;
   return undefined;
 }
+
+/**
+ * Explains a refused INSERT of `rows` (one or many): which row the refusal is about, and
+ * why; undefined when the error is not an integrity refusal.
+ */
+export async function explainRefusedRows(
+  error: unknown,
+  table: TableDef,
+  rows: readonly ColumnValues[],
+  db: Queryable,
+): Promise<{ index: number; error: ODataError } | undefined> {
+  const index = rows.length === 1 ? 0 : await findRefusedRow(error, table, rows, db);
+  if (index === undefined) return undefined;
+  const explained = await explainDatabaseError(error, table, rows[index]!, db);
+  return explained && { index, error: explained };
+}

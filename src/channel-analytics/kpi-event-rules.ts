@@ -10,30 +10,46 @@
 import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
 import { ident, prepared } from "../db/sql.js";
 import type { ColumnValues } from "./record-input.js";
-import type { Queryable, Row } from "./record-store.js";
+import { type Queryable, type Row, unnestRows } from "./record-store.js";
+import { tableByLogicalName } from "../model/tables.js";
 
 /** Logged by the CIF client whatever the provider's analytics flag says. */
 export const AGENT_BEHAVIOUR_EVENTS: readonly string[] = ["CifSessionStart", "CifSessionEnd", "SessionFocusIn", "SessionFocusOut"];
 
-// For each event: its definition, its provider reference and the provider itself.
+// For each event: its definition, its provider reference and the provider itself. Each
+// table is looked up once per distinct value (a batch repeats conversations, definitions
+// and providers), and every join is an equality the planner can hash or index.
 const LOOKUP_CTE = `
 input AS (
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY
     AS i(definition_id, definition_name, provider_ref, conversation_id, n)
+), conversation AS (
+  SELECT msdyn_conversationid, msdyn_providerid FROM msdyn_conversationdata
+   WHERE msdyn_conversationid IN (SELECT conversation_id FROM input)
 ), ref AS (
-  SELECT input.*, c.msdyn_providerid AS conversation_provider, c.msdyn_conversationid IS NOT NULL AS conversation_exists
-    FROM input LEFT JOIN msdyn_conversationdata c ON c.msdyn_conversationid = input.conversation_id
+  SELECT input.*, c.msdyn_conversationid IS NOT NULL AS conversation_exists,
+         COALESCE(input.provider_ref, c.msdyn_providerid) AS effective_provider
+    FROM input LEFT JOIN conversation c ON c.msdyn_conversationid = input.conversation_id
+), definition AS (
+  SELECT msdyn_kpieventdefinitionid, msdyn_name, statecode FROM msdyn_kpieventdefinition
+   WHERE msdyn_kpieventdefinitionid IN (SELECT definition_id FROM input)
+      OR msdyn_name IN (SELECT definition_name FROM input WHERE definition_id IS NULL)
+), provider AS (
+  SELECT r.ref, p.msdyn_ciproviderid, p.msdyn_name, p.msdyn_enableanalytics
+    FROM (SELECT DISTINCT effective_provider AS ref FROM ref) r
+    JOIN msdyn_ciprovider p
+      ON p.msdyn_ciproviderid = CASE WHEN r.ref ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$' THEN r.ref::uuid END
 ), lookup AS (
   SELECT ref.n, ref.definition_id AS input_id, ref.definition_name AS input_name, ref.provider_ref AS input_provider,
-         d.msdyn_kpieventdefinitionid AS definition_id, d.msdyn_name AS definition_name, d.statecode AS definition_state,
-         COALESCE(ref.provider_ref, ref.conversation_provider) AS provider_ref, ref.conversation_exists,
+         COALESCE(by_id.msdyn_kpieventdefinitionid, by_name.msdyn_kpieventdefinitionid) AS definition_id,
+         COALESCE(by_id.msdyn_name, by_name.msdyn_name) AS definition_name,
+         COALESCE(by_id.statecode, by_name.statecode) AS definition_state,
+         ref.effective_provider AS provider_ref, ref.conversation_exists,
          p.msdyn_ciproviderid AS provider_id, p.msdyn_name AS provider_name, p.msdyn_enableanalytics AS analytics_enabled
     FROM ref
-    LEFT JOIN msdyn_kpieventdefinition d
-      ON CASE WHEN ref.definition_id IS NOT NULL THEN d.msdyn_kpieventdefinitionid = ref.definition_id ELSE d.msdyn_name = ref.definition_name END
-    LEFT JOIN msdyn_ciprovider p
-      ON p.msdyn_ciproviderid = CASE WHEN COALESCE(ref.provider_ref, ref.conversation_provider) ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$'
-                                     THEN COALESCE(ref.provider_ref, ref.conversation_provider)::uuid END
+    LEFT JOIN definition by_id ON by_id.msdyn_kpieventdefinitionid = ref.definition_id
+    LEFT JOIN definition by_name ON ref.definition_id IS NULL AND by_name.msdyn_name = ref.definition_name
+    LEFT JOIN provider p ON p.ref = ref.effective_provider
 )`;
 
 const LOOKUP_SQL = `WITH ${LOOKUP_CTE} SELECT * FROM lookup ORDER BY n`;
@@ -61,6 +77,22 @@ interface Lookup {
   analytics_enabled: boolean | null;
 }
 
+const definitionRequired = () =>
+  badRequest(
+    "msdyn_kpieventdata requires msdyn_kpieventid (the GUID of a msdyn_kpieventdefinition) or msdyn_kpieventname (its msdyn_name).",
+    ErrorCodes.invalidArgument,
+  );
+
+/** The columns of a new event that the rules fill in from its definition. */
+export const FILLED_BY_KPI_RULES: readonly string[] = ["msdyn_kpieventid", "msdyn_kpieventname"];
+
+/** A new event must name its definition, by GUID or by name. */
+export function assertDefinitionNamed(values: ColumnValues): void {
+  if ((values.get("msdyn_kpieventid") ?? null) === null && (values.get("msdyn_kpieventname") ?? null) === null) {
+    throw definitionRequired();
+  }
+}
+
 const refused = (message: string) => new ODataError(403, ErrorCodes.privilegeDenied, message);
 
 /** One event to check: its values (completed in place), the stored row when updating. */
@@ -71,7 +103,7 @@ export interface KpiEventWrite {
   creating: boolean;
 }
 
-/** Which write failed, for callers that check many at once. */
+/** Which event of several was refused, and why (by the rules or by the database). */
 export class KpiEventRuleError extends Error {
   constructor(
     readonly index: number,
@@ -107,15 +139,7 @@ export async function applyKpiEventRulesToMany(db: Queryable, writes: readonly K
     // On update, a new name alone re-resolves the id (and the other way round).
     const id = values.has("msdyn_kpieventid") || !values.has("msdyn_kpieventname") ? pick("msdyn_kpieventid") : null;
     const name = values.has("msdyn_kpieventname") || !values.has("msdyn_kpieventid") ? pick("msdyn_kpieventname") : null;
-    if (id === null && name === null) {
-      throw new KpiEventRuleError(
-        index,
-        badRequest(
-          "msdyn_kpieventdata requires msdyn_kpieventid (the GUID of a msdyn_kpieventdefinition) or msdyn_kpieventname (its msdyn_name).",
-          ErrorCodes.invalidArgument,
-        ),
-      );
-    }
+    if (id === null && name === null) throw new KpiEventRuleError(index, definitionRequired());
     return { index, id, name, provider: pick("msdyn_ProviderId"), conversation: pick("msdyn_conversationid") };
   });
   const checked = inputs.filter((i) => i !== undefined);
@@ -183,48 +207,108 @@ function check(
 }
 
 const LOOKUP_PREFIX = "lookup_";
+const LOOKUP_COLUMNS = [
+  "definition_id",
+  "definition_name",
+  "definition_state",
+  "provider_ref",
+  "conversation_exists",
+  "provider_id",
+  "provider_name",
+  "analytics_enabled",
+] as const;
+
+/** What to read back of stored events: only the primary key, or the whole row. */
+export type Returning = "key" | "row";
+
+/** The verdict on one group of new events: all stored, or the first refused one. */
+export type GroupOutcome = { stored: Row[] } | { refused: KpiEventRuleError };
+
+const KPI_EVENT = tableByLogicalName("msdyn_kpieventdata");
 
 /**
- * Creates one KPI event in ONE statement: the lookup of its definition and provider, the
- * rules, and the INSERT (the foreign keys check its parents). This is the ingestion hot
- * path; the rules are the same as \`applyKpiEventRules\` (a refusal is explained by \`check\`).
- * `values` must not yet hold msdyn_kpieventid/msdyn_kpieventname other than as given.
+ * Creates groups of new KPI events in ONE statement: the lookup of every event's
+ * definition and provider, the rules, and one INSERT (the foreign keys check the parents).
+ * A group is stored whole or not at all: when the rules refuse one of its events, none of
+ * it is inserted and \`check\` explains that event; the other groups are not affected.
+ * An integrity refusal (a missing parent, a taken key) fails the whole statement.
+ * Every row must carry its primary key and its server-filled columns; the rules fill in
+ * msdyn_kpieventid and msdyn_kpieventname.
  */
-export async function insertKpiEvent(
+export async function insertKpiEventGroups(
   db: Queryable,
-  values: ColumnValues,
-  sqlType: (column: string) => string,
-  keyOnly = false,
-): Promise<Row> {
-  const pick = (name: string) => values.get(name) ?? null;
-  const id = pick("msdyn_kpieventid");
-  const name = pick("msdyn_kpieventname");
-  if (id === null && name === null) {
-    throw badRequest(
-      "msdyn_kpieventdata requires msdyn_kpieventid (the GUID of a msdyn_kpieventdefinition) or msdyn_kpieventname (its msdyn_name).",
-      ErrorCodes.invalidArgument,
-    );
-  }
-  const names = [...values.keys()].filter((n) => n !== "msdyn_kpieventid" && n !== "msdyn_kpieventname");
-  const params: unknown[] = [[id], [name], [pick("msdyn_ProviderId")], [pick("msdyn_conversationid")], AGENT_BEHAVIOUR_EVENTS];
-  const selected = names.map((n) => {
-    params.push(values.get(n));
-    return `$${params.length}::${sqlType(n)}`;
+  groups: ReadonlyArray<readonly ColumnValues[]>,
+  returning: Returning,
+): Promise<GroupOutcome[]> {
+  const rows = groups.flat();
+  const inputs = rows.map((values, index) => {
+    const pick = (name: string) => values.get(name) ?? null;
+    const input = { id: pick("msdyn_kpieventid"), name: pick("msdyn_kpieventname"), provider: pick("msdyn_ProviderId") };
+    // Checked per request before events are grouped (assertDefinitionNamed), so one
+    // request's mistake cannot fail another's.
+    if (input.id === null && input.name === null) throw new Error(`KPI event ${index} names no definition`);
+    return input;
   });
-  const lookupColumns = ["definition_id", "definition_name", "definition_state", "provider_ref", "conversation_exists", "provider_id", "provider_name", "analytics_enabled"];
+  const column = (key: "id" | "name" | "provider") => inputs.map((i) => i[key]);
+  const groupOfRow = groups.flatMap((group, g) => group.map(() => g));
+  const params: unknown[] = [
+    column("id"),
+    column("name"),
+    column("provider"),
+    rows.map((values) => values.get("msdyn_conversationid") ?? null),
+    AGENT_BEHAVIOUR_EVENTS,
+    groupOfRow,
+  ];
+  const filled = FILLED_BY_KPI_RULES;
+  const { names, source, arrays } = unnestRows(KPI_EVENT, rows, params.length + 1, filled);
+  params.push(...arrays);
+  // The stored rows are read back (by primary key) only when asked for.
+  if (returning === "row") params.push(rows.map((values) => values.get(KPI_EVENT.primaryKey)));
+  const pk = ident(KPI_EVENT.primaryKey);
+  // A group is admitted when every one of its events passes; `ins` runs even when the
+  // final SELECT does not read it (PostgreSQL always completes data-modifying CTEs).
   const sql =
-    `WITH ${LOOKUP_CTE}, ins AS (` +
-    `INSERT INTO msdyn_kpieventdata (${[...names, "msdyn_kpieventid", "msdyn_kpieventname"].map(ident).join(", ")}) ` +
-    `SELECT ${[...selected, "lookup.definition_id", "lookup.definition_name"].join(", ")} FROM lookup WHERE ${ACCEPTED} RETURNING ${keyOnly ? "msdyn_kpieventdataid" : "*"}) ` +
-    `SELECT ${lookupColumns.map((c) => `lookup.${c} AS ${LOOKUP_PREFIX}${c}`).join(", ")}, ins.* FROM lookup LEFT JOIN ins ON true`;
-  const { rows } = await db.query<Record<string, unknown>>(prepared(sql, params));
-  const result = rows[0]!;
-  const found = Object.fromEntries(lookupColumns.map((c) => [c, result[LOOKUP_PREFIX + c]])) as unknown as Lookup;
-  // Explains a refusal; when the statement inserted, the same rules pass and fill the values.
-  check({ values, creating: true }, { id, name, provider: pick("msdyn_ProviderId") }, found);
-  if (result.msdyn_kpieventdataid === null || result.msdyn_kpieventdataid === undefined) {
-    throw new Error("KPI event rules disagree between SQL and check()");
-  }
-  for (const c of lookupColumns) delete result[LOOKUP_PREFIX + c];
-  return result;
+    `WITH ${LOOKUP_CTE}, verdict AS (` +
+    `SELECT lookup.*, (${ACCEPTED}) IS TRUE AS accepted, g.grp ` +
+    `FROM lookup JOIN unnest($6::int[]) WITH ORDINALITY AS g(grp, n) ON g.n = lookup.n), ` +
+    `refused AS (SELECT DISTINCT grp FROM verdict WHERE NOT accepted), ` +
+    `admitted AS (SELECT * FROM verdict WHERE grp NOT IN (SELECT grp FROM refused)), ` +
+    `ins AS (INSERT INTO msdyn_kpieventdata (${[...names, ...filled].map(ident).join(", ")}) ` +
+    `SELECT ${names.map((n) => `r.${ident(n)}`).join(", ")}, admitted.definition_id, admitted.definition_name ` +
+    `FROM ${source} WITH ORDINALITY AS r(${names.map(ident).join(", ")}, n) JOIN admitted ON admitted.n = r.n ` +
+    `RETURNING ${returning === "key" ? pk : "*"}) ` +
+    `SELECT ${LOOKUP_COLUMNS.map((c) => `v.${c} AS ${LOOKUP_PREFIX}${c}`).join(", ")}, ` +
+    `v.grp NOT IN (SELECT grp FROM refused) AS ${LOOKUP_PREFIX}stored` +
+    (returning === "row" ? `, ins.* FROM verdict v LEFT JOIN ins ON ins.${pk} = ($${params.length}::uuid[])[v.n]` : ` FROM verdict v`) +
+    ` ORDER BY v.n`;
+  const { rows: results } = await db.query<Record<string, unknown>>(prepared(sql, params));
+
+  let first = 0;
+  return groups.map((group) => {
+    const offset = first;
+    first += group.length;
+    const groupResults = results.slice(offset, offset + group.length);
+    for (let i = 0; i < group.length; i++) {
+      const result = groupResults[i]!;
+      const found = {} as Record<string, unknown>;
+      for (const c of LOOKUP_COLUMNS) found[c] = result[LOOKUP_PREFIX + c];
+      try {
+        // Explains a refusal; for a stored event the same rules pass and fill its values.
+        check({ values: group[i]!, creating: true }, inputs[offset + i]!, found as unknown as Lookup);
+      } catch (error) {
+        if (error instanceof ODataError) return { refused: new KpiEventRuleError(i, error) };
+        throw error;
+      }
+    }
+    if (groupResults.some((result) => result[`${LOOKUP_PREFIX}stored`] !== true)) {
+      throw new Error("KPI event rules disagree between SQL and check()");
+    }
+    const stored = groupResults.map((result, i): Row => {
+      if (returning === "key") return { [KPI_EVENT.primaryKey]: group[i]!.get(KPI_EVENT.primaryKey) };
+      const row = { ...result };
+      for (const c of [...LOOKUP_COLUMNS, "stored"]) delete row[LOOKUP_PREFIX + c];
+      return row;
+    });
+    return { stored };
+  });
 }

@@ -3,10 +3,11 @@
  * logging actions"):
  *
  *   POST {root}msdyn_InitLogAnalytics   {"data": <init payload>, "correlationId": "<guid>"}
- *     upserts, by natural keys and in one transaction, the conversation, its session and
- *     each participant; answers their ids.
+ *     upserts, by natural keys and all or nothing, the conversation, its session and each
+ *     participant (in one statement; row by row in one transaction when that cannot do);
+ *     answers their ids.
  *   POST {root}msdyn_LogAnalyticsEvent  {"data": <event payload>, "eventName": "…", "correlationId": "<guid>"}
- *     creates one KPI event per `data.events[i]`, all or none, in one transaction.
+ *     creates one KPI event per `data.events[i]`, all or none, in one statement.
  *
  * Payload shapes and the JSON → column mapping follow shared/reference/dataverse-entities.md
  * §7–§8, without Microsoft's quirks: each level's own `customData` goes to its own row (an
@@ -14,7 +15,7 @@
  * are stored, `regionData` is kept whole in msdyn_region and also fills msdyn_customer*, and
  * session and participant rows get an msdyn_name (their own id), as the conversation does.
  *
- * Every row is written through RecordWriter (`upsert`, `create`), so the integrity, KPI
+ * Every row is written through RecordWriter (`upsertByNaturalKeys`, `upsert`, `createMany`), so the integrity, KPI
  * definition and provider rules are the same as for a plain POST/PATCH; a writer's refusal is
  * prefixed with the JSON path of the payload part it came from (`data.events[2]: …`) and
  * keeps its status and code. Payload errors are one 400 listing every problem by JSON path.
@@ -27,7 +28,7 @@ import { type TableDef, columnOf, tableByLogicalName } from "../model/tables.js"
 import type { CsdlExtensions } from "../odata/csdl.js";
 import { parseIsoDateTime } from "../odata/date-time.js";
 import { propertyByName } from "../odata/properties.js";
-import type { ActionHandler, ODataRequest, ODataResponse } from "../odata/request-handler.js";
+import type { ActionHandler, ODataRequest, ODataResponse, RecordOperations } from "../odata/request-handler.js";
 import { type RecordKey, isGuid } from "../odata/resource-path.js";
 import { convertValue } from "./record-input.js";
 
@@ -458,6 +459,39 @@ function participantBody(participant: Participant): Record<string, unknown> {
   return body;
 }
 
+/** The natural key of the conversation, of its session and of one of its participants. */
+const conversationKeyOf = (data: InitPayload) => ({ msdyn_conversationid: data.conversation.conversationId });
+const sessionKeyOf = (data: InitPayload) => ({
+  ...conversationKeyOf(data),
+  msdyn_providersessionid: data.conversation.session.providerSessionId,
+});
+const participantKeyOf = (data: InitPayload, participant: Participant) => ({
+  ...sessionKeyOf(data),
+  msdyn_participantid: participant.participantId,
+});
+
+/**
+ * The common call (no state columns, no column that only create or only update may
+ * write) as one statement: one round trip, atomic on its own. Undefined when the call
+ * needs the row-by-row path below, which has every rule and explains every refusal.
+ */
+async function initInOneStatement(records: RecordOperations, data: InitPayload) {
+  const { conversation } = data;
+  const participants = conversation.session.participants ?? [];
+  const result = await records.upsertByNaturalKeys([
+    {
+      table: CONVERSATION,
+      key: conversationKeyOf(data),
+      body: conversationBody(conversation),
+      // createdTimestamp defaults to the moment the conversation is first logged, and stays.
+      createOnly: conversation.createdTimestamp ? {} : { msdyn_conversationtimestamp: new Date().toISOString() },
+    },
+    { table: SESSION, key: sessionKeyOf(data), body: sessionBody(conversation.session) },
+    ...participants.map((p) => ({ table: PARTICIPANT, key: participantKeyOf(data, p), body: participantBody(p) })),
+  ]);
+  return result && { conversation: result[0]!.id, session: result[1]!.id, participants: result.slice(2).map((r) => r.id) };
+}
+
 const initLogAnalytics: ActionHandler = ({ request, context }) =>
   correlated(request, randomUUID, async (headers) => {
     const { data } = parseRequest(INIT_LOG_ANALYTICS, InitRequest, request.body);
@@ -467,8 +501,8 @@ const initLogAnalytics: ActionHandler = ({ request, context }) =>
     const conversationId = conversation.conversationId;
     const providerSessionId = session.providerSessionId;
 
-    const ids = await context.transaction(async (writer) => {
-      const conversationKey = alternateKey({ msdyn_conversationid: conversationId });
+    const ids = (await initInOneStatement(context.records, data)) ?? (await context.transaction(async (writer) => {
+      const conversationKey = alternateKey(conversationKeyOf(data));
       const conversationRow = await at("data.conversation", async () => {
         const { row, created } = await writer.upsert(CONVERSATION, conversationKey, conversationBody(conversation));
         if (!created || conversation.createdTimestamp) return row;
@@ -477,7 +511,7 @@ const initLogAnalytics: ActionHandler = ({ request, context }) =>
         return stamped.row;
       });
 
-      const sessionKey = alternateKey({ msdyn_conversationid: conversationId, msdyn_providersessionid: providerSessionId });
+      const sessionKey = alternateKey(sessionKeyOf(data));
       const sessionRow = await at("data.conversation.session", () => writer.upsert(SESSION, sessionKey, sessionBody(session)));
 
       // In participantId order, so two calls for the same session lock rows alike (no deadlock).
@@ -487,11 +521,7 @@ const initLogAnalytics: ActionHandler = ({ request, context }) =>
         .sort((a, b) => compare(participants[a]!.participantId, participants[b]!.participantId));
       for (const i of order) {
         const participant = participants[i]!;
-        const key = alternateKey({
-          msdyn_conversationid: conversationId,
-          msdyn_providersessionid: providerSessionId,
-          msdyn_participantid: participant.participantId,
-        });
+        const key = alternateKey(participantKeyOf(data, participant));
         const { row } = await at(`data.conversation.session.participants[${i}]`, () =>
           writer.upsert(PARTICIPANT, key, participantBody(participant)),
         );
@@ -502,7 +532,7 @@ const initLogAnalytics: ActionHandler = ({ request, context }) =>
         session: sessionRow.row[SESSION.primaryKey] as string,
         participants: participantIds,
       };
-    });
+    }));
 
     request.log?.info(
       { conversationId, providerSessionId, participants: participants.length },

@@ -59,18 +59,56 @@ function defaultFor(table: TableDef, name: string, now: Date): unknown {
 }
 
 /**
+ * The rows as one `unnest(…)` of column arrays, one array per column that any row names
+ * (in the table's column order, so the statement text is stable); a row that leaves a
+ * column out gets its default. Parameters are numbered from `firstParam`.
+ */
+export function unnestRows(
+  table: TableDef,
+  rows: readonly ColumnValues[],
+  firstParam = 1,
+  except: readonly string[] = [],
+): { names: string[]; source: string; arrays: unknown[][] } {
+  const named = new Set(rows.flatMap((values) => [...values.keys()]));
+  const names = table.columns.map((c) => c.name).filter((name) => named.has(name) && !except.includes(name));
+  const now = new Date();
+  const arrays = names.map((name) => rows.map((values) => (values.has(name) ? values.get(name) : defaultFor(table, name, now))));
+  const source = `unnest(${names.map((name, i) => `$${firstParam + i}::${arrayType(table, name)}`).join(", ")})`;
+  return { names, source, arrays };
+}
+
+/**
  * Inserts many rows with one statement (`INSERT … SELECT FROM unnest(…)`): one round trip
  * whatever their number. Every row must carry its primary key, which identifies it after;
  * nothing is read back.
  */
 export async function insertRows(db: Queryable, table: TableDef, rows: readonly ColumnValues[]): Promise<void> {
-  const names = [...new Set(rows.flatMap((values) => [...values.keys()]))];
-  const now = new Date();
-  const arrays = names.map((name) => rows.map((values) => (values.has(name) ? values.get(name) : defaultFor(table, name, now))));
-  const sql =
-    `INSERT INTO ${ident(table.logicalName)} (${names.map(ident).join(", ")}) ` +
-    `SELECT * FROM unnest(${names.map((name, i) => `$${i + 1}::${arrayType(table, name)}`).join(", ")})`;
+  const { names, source, arrays } = unnestRows(table, rows);
+  const sql = `INSERT INTO ${ident(table.logicalName)} (${names.map(ident).join(", ")}) SELECT * FROM ${source}`;
   await db.query(prepared(sql, arrays));
+}
+
+/**
+ * An `INSERT … ON CONFLICT (natural key) DO UPDATE` of many rows, for use as a CTE: each
+ * row is inserted with its values, or, when its natural key exists, the stored row gets
+ * `updateColumns` from those values. Every row must name the same columns. It returns
+ * `id` (the primary key as text), `created` and `key` (the natural key as a JSON array).
+ */
+export function upsertRowsSql(
+  table: TableDef,
+  rows: readonly ColumnValues[],
+  updateColumns: readonly string[],
+  firstParam: number,
+): { sql: string; arrays: unknown[][] } {
+  const { names, source, arrays } = unnestRows(table, rows, firstParam);
+  const naturalKey = table.naturalKey!;
+  const sql =
+    `INSERT INTO ${ident(table.logicalName)} (${names.map(ident).join(", ")}) SELECT * FROM ${source} ` +
+    `ON CONFLICT (${naturalKey.map(ident).join(", ")}) DO UPDATE SET ` +
+    updateColumns.map((name) => `${ident(name)} = EXCLUDED.${ident(name)}`).join(", ") +
+    ` RETURNING ${ident(table.primaryKey)}::text AS id, (xmax = 0) AS created, ` +
+    `json_build_array(${naturalKey.map(ident).join(", ")})::text AS key`;
+  return { sql, arrays };
 }
 
 export async function updateRow(db: Queryable, table: TableDef, id: string, values: ColumnValues): Promise<Row> {

@@ -4,12 +4,20 @@
  * it, and so must $batch, the bulk actions and the logging actions.
  */
 import type pg from "pg";
+import { prepared } from "../db/sql.js";
 import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
 import type { ColumnDef, TableDef } from "../model/tables.js";
 import type { RecordKey } from "../odata/resource-path.js";
 import { randomUUID } from "node:crypto";
-import { explainDatabaseError, findRefusedRow } from "./integrity-errors.js";
-import { KpiEventRuleError, applyKpiEventRules, applyKpiEventRulesToMany, insertKpiEvent } from "./kpi-event-rules.js";
+import { explainDatabaseError, explainRefusedRows } from "./integrity-errors.js";
+import { type KpiEventSink, writeKpiEventGroup } from "./kpi-event-ingest.js";
+import {
+  FILLED_BY_KPI_RULES,
+  KpiEventRuleError,
+  type Returning,
+  applyKpiEventRules,
+  assertDefinitionNamed,
+} from "./kpi-event-rules.js";
 import {
   type ColumnValues,
   assertRequiredForCreate,
@@ -24,9 +32,9 @@ import {
   deleteRow,
   findRow,
   insertRow,
-  columnSqlType,
   insertRows,
   updateRow,
+  upsertRowsSql,
   withTransaction,
 } from "./record-store.js";
 
@@ -35,6 +43,17 @@ export interface Caller {
   userId: string;
   businessUnitId: string;
   organizationId: string;
+}
+
+/** One row of `upsertByNaturalKeys`. */
+export interface NaturalKeyUpsert {
+  table: TableDef;
+  /** The natural key's values. */
+  key: Readonly<Record<string, string>>;
+  /** The columns to write, as in a PATCH body. */
+  body: unknown;
+  /** Columns written only when the row is created. */
+  createOnly?: Readonly<Record<string, unknown>>;
 }
 
 /** Conditional-request headers (shared/reference/dataverse-webapi.md §4). */
@@ -84,6 +103,8 @@ function checkPreconditions(table: TableDef, key: RecordKey, row: Row | undefine
 
 const isUniqueViolation = (error: unknown) => (error as { code?: string }).code === "23505";
 
+const isKpiEvent = (table: TableDef) => table.logicalName === "msdyn_kpieventdata";
+
 /**
  * The write operations, bound to one connection. Outside a transaction (`db` is the pool)
  * each write is one autocommitted statement; inside one (`$batch` change sets, bulk and
@@ -96,6 +117,8 @@ export class RecordWriter {
     private readonly db: Queryable,
     private readonly caller: Caller,
     private readonly inTransaction: boolean,
+    /** Where new KPI events go outside a transaction (group commit); inside one, they go on `db`. */
+    private readonly kpiEvents?: KpiEventSink,
   ) {}
 
   async retrieve(table: TableDef, key: RecordKey): Promise<Row> {
@@ -104,18 +127,24 @@ export class RecordWriter {
     return row;
   }
 
-  /** POST {set}: creates a row from a JSON body. */
-  /** `keyOnly`: the caller needs only the new row's primary key (no representation asked for). */
+  /**
+   * POST {set}: creates a row from a JSON body. `keyOnly`: the caller needs only the new
+   * row's primary key (no representation asked for).
+   */
   async create(table: TableDef, body: unknown, { keyOnly = false } = {}): Promise<Row> {
     const values = parseRecordBody(table, body);
     assertWritable(table, values, "create");
-    return this.guard(table, values, undefined, async () => {
-      if (table.logicalName === "msdyn_kpieventdata") {
-        // The ingestion hot path: rules and INSERT in one statement, one round trip.
-        this.fillServerColumns(table, values);
-        assertRequiredForCreate(table, values, ["msdyn_kpieventid"]);
-        return insertKpiEvent(this.db, values, (name) => columnSqlType(table, name), keyOnly);
+    if (isKpiEvent(table)) {
+      // The ingestion hot path: rules and INSERT in one statement, shared by concurrent requests.
+      this.completeNewKpiEvent(table, values);
+      try {
+        const [row] = await this.storeKpiEvents([values], keyOnly ? "key" : "row");
+        return row!;
+      } catch (error) {
+        throw error instanceof KpiEventRuleError ? error.error : error;
       }
+    }
+    return this.guard(table, values, undefined, async () => {
       await this.completeForCreate(table, values);
       return insertRow(this.db, table, values);
     });
@@ -159,6 +188,72 @@ export class RecordWriter {
     }
   }
 
+  /**
+   * Upserts rows by their natural keys in ONE statement, atomic without a transaction:
+   * each row is updated with `body` when its key exists, else created from `body` and
+   * `createOnly`. It returns undefined, having written nothing, when a row needs more
+   * than this (state columns, a column that only one of create and update may write, two
+   * items for one row, a KPI event) or the database refuses: the caller then runs
+   * `upsert` per row, which has every rule and explains every refusal.
+   */
+  async upsertByNaturalKeys(items: readonly NaturalKeyUpsert[]): Promise<Array<{ id: string; created: boolean }> | undefined> {
+    const planned: Array<{ item: NaturalKeyUpsert; created: ColumnValues; updateColumns: string[]; key: string }> = [];
+    try {
+      for (const item of items) {
+        const { table, key, body, createOnly = {} } = item;
+        const naturalKey = table.naturalKey;
+        if (!naturalKey || isKpiEvent(table) || naturalKey.some((c) => !(c in key))) return undefined;
+        const values = parseRecordBody(table, body);
+        const touchesKeyOrState = [...naturalKey, table.primaryKey, "statecode", "statuscode"].some((c) => values.has(c));
+        if (touchesKeyOrState || Object.keys(createOnly).some((c) => c in (body as object))) return undefined;
+        assertWritable(table, values, "update");
+        const created = parseRecordBody(table, { ...(body as object), ...createOnly });
+        for (const column of naturalKey) created.set(column, key[column]);
+        assertWritable(table, created, "create");
+        this.fillServerColumns(table, created);
+        assertRequiredForCreate(table, created, []);
+        created.set(table.primaryKey, randomUUID());
+        planned.push({ item, created, updateColumns: [...values.keys(), "modifiedby"], key: JSON.stringify(naturalKey.map((c) => key[c])) });
+      }
+    } catch (error) {
+      if (error instanceof ODataError) return undefined;
+      throw error;
+    }
+    const rowKeys = planned.map((p) => `${p.item.table.logicalName} ${p.key}`);
+    if (new Set(rowKeys).size !== rowKeys.length) return undefined;
+
+    // One INSERT per table and set of columns; rows in key order, so concurrent calls lock alike.
+    const groups = new Map<string, typeof planned>();
+    for (const entry of [...planned].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
+      const shape = `${entry.item.table.logicalName}|${[...entry.created.keys()].sort().join(",")}|${entry.updateColumns.join(",")}`;
+      groups.set(shape, [...(groups.get(shape) ?? []), entry]);
+    }
+    const params: unknown[] = [];
+    const parts = [...groups.values()].map((entries, g) => {
+      const first = entries[0]!;
+      const { sql, arrays } = upsertRowsSql(first.item.table, entries.map((e) => e.created), first.updateColumns, params.length + 1);
+      params.push(...arrays);
+      return { name: `u${g}`, sql, entries };
+    });
+    const sql =
+      `WITH ${parts.map((p) => `${p.name} AS (${p.sql})`).join(", ")} ` +
+      parts.map((p, g) => `SELECT ${g} AS part, id, created, key FROM ${p.name}`).join(" UNION ALL ");
+    if (this.inTransaction) await this.db.query("SAVEPOINT record_write");
+    let rows: Array<{ part: number; id: string; created: boolean; key: string }>;
+    try {
+      ({ rows } = await this.db.query(prepared(sql, params)));
+    } catch {
+      if (this.inTransaction) await this.db.query("ROLLBACK TO SAVEPOINT record_write");
+      return undefined;
+    }
+    if (this.inTransaction) await this.db.query("RELEASE SAVEPOINT record_write");
+    const found = new Map(rows.map((r) => [`${parts[r.part]!.entries[0]!.item.table.logicalName} ${JSON.stringify(JSON.parse(r.key))}`, r]));
+    return planned.map((p, i) => {
+      const row = found.get(rowKeys[i]!)!;
+      return { id: row.id, created: row.created };
+    });
+  }
+
   /** PUT {set}(key)/{property}, and DELETE of a property (value null): update only. */
   async setProperty(table: TableDef, key: RecordKey, column: ColumnDef, value: unknown): Promise<Row> {
     this.requireTransaction("setProperty");
@@ -184,7 +279,7 @@ export class RecordWriter {
     assertWritable(table, values, "update");
     reconcileState(table, values, current.statecode as number);
     return this.guard(table, values, current, async () => {
-      if (table.logicalName === "msdyn_kpieventdata") await applyKpiEventRules(this.db, values, current, false);
+      if (isKpiEvent(table)) await applyKpiEventRules(this.db, values, current, false);
       values.set("modifiedby", this.caller.userId);
       return updateRow(this.db, table, current[table.primaryKey] as string, values);
     });
@@ -192,19 +287,21 @@ export class RecordWriter {
 
   /**
    * Creates many rows of one table in one statement (CreateMultiple, logged events) and
-   * returns their ids in order: the
-   * same validation and rules as `create`, checked for all rows with one lookup, then one
-   * INSERT. A refusal names its row with `label(index)`; nothing is written then.
+   * returns their ids in order: the same validation and rules as `create`, then one INSERT
+   * for all. A refusal names its row with `label(index)`; nothing is written then.
    */
   async createMany(table: TableDef, bodies: readonly unknown[], label: (index: number) => string): Promise<string[]> {
-    // Outside a transaction this is still all or nothing: the rows go in with one INSERT.
     const named = (index: number, error: unknown) =>
       error instanceof ODataError ? error.at(label(index)) : error;
     const rows = bodies.map((body, index) => {
       try {
         const values = parseRecordBody(table, body);
         assertWritable(table, values, "create");
-        this.fillServerColumns(table, values);
+        if (isKpiEvent(table)) this.completeNewKpiEvent(table, values);
+        else {
+          this.fillServerColumns(table, values);
+          assertRequiredForCreate(table, values, []);
+        }
         // Known ids let the rows come back in order, and let a refusal be traced to its row.
         if (!values.has(table.primaryKey)) values.set(table.primaryKey, randomUUID());
         return values;
@@ -212,33 +309,41 @@ export class RecordWriter {
         throw named(index, error);
       }
     });
-    if (table.logicalName === "msdyn_kpieventdata") {
+    const ids = rows.map((values) => values.get(table.primaryKey) as string);
+    if (rows.length === 0) return [];
+    if (isKpiEvent(table)) {
       try {
-        await applyKpiEventRulesToMany(this.db, rows.map((values) => ({ values, creating: true })));
+        await this.storeKpiEvents(rows, "key");
+        return ids;
       } catch (error) {
         throw error instanceof KpiEventRuleError ? named(error.index, error.error) : error;
       }
     }
-    rows.forEach((values, index) => {
-      try {
-        assertRequiredForCreate(table, values, []);
-      } catch (error) {
-        throw named(index, error);
-      }
-    });
-    if (rows.length === 0) return [];
+    // Outside a transaction this is still all or nothing: the rows go in with one INSERT.
     if (this.inTransaction) await this.db.query("SAVEPOINT record_write");
     try {
       await insertRows(this.db, table, rows);
       if (this.inTransaction) await this.db.query("RELEASE SAVEPOINT record_write");
-      return rows.map((values) => values.get(table.primaryKey) as string);
+      return ids;
     } catch (error) {
       if (this.inTransaction) await this.db.query("ROLLBACK TO SAVEPOINT record_write");
-      const culprit = await findRefusedRow(error, table, rows, this.db);
-      if (culprit === undefined) throw error;
-      const explained = await explainDatabaseError(error, table, rows[culprit]!, this.db);
-      throw named(culprit, explained ?? error);
+      const refusal = await explainRefusedRows(error, table, rows, this.db);
+      throw refusal ? named(refusal.index, refusal.error) : error;
     }
+  }
+
+  /** Server columns, a known primary key and the checks that need no lookup, for a new KPI event. */
+  private completeNewKpiEvent(table: TableDef, values: ColumnValues): void {
+    this.fillServerColumns(table, values);
+    assertDefinitionNamed(values);
+    assertRequiredForCreate(table, values, FILLED_BY_KPI_RULES);
+    if (!values.has(table.primaryKey)) values.set(table.primaryKey, randomUUID());
+  }
+
+  private storeKpiEvents(rows: ColumnValues[], returning: Returning): Promise<Row[]> {
+    return this.kpiEvents && !this.inTransaction
+      ? this.kpiEvents.write(rows, returning)
+      : writeKpiEventGroup(this.db, rows, returning, this.inTransaction);
   }
 
   /** Owner, creator and the overridden creation date of a new row. */
@@ -264,7 +369,7 @@ export class RecordWriter {
   /** Server-filled columns and table rules for a new row. */
   private async completeForCreate(table: TableDef, values: ColumnValues): Promise<void> {
     this.fillServerColumns(table, values);
-    if (table.logicalName === "msdyn_kpieventdata") await applyKpiEventRules(this.db, values, undefined, true);
+    if (isKpiEvent(table)) await applyKpiEventRules(this.db, values, undefined, true);
     assertRequiredForCreate(table, values, []);
   }
 
@@ -301,23 +406,33 @@ export class RecordWriter {
 
 /** The pool-level entry point: one transaction per operation, or one for many. */
 export class RecordService {
+  private readonly standalone: RecordWriter;
+
   constructor(
     private readonly pool: pg.Pool,
     private readonly caller: Caller,
-  ) {}
+    kpiEvents?: KpiEventSink,
+  ) {
+    this.standalone = new RecordWriter(pool, caller, false, kpiEvents);
+  }
 
   retrieve(table: TableDef, key: RecordKey): Promise<Row> {
-    return new RecordWriter(this.pool, this.caller, false).retrieve(table, key);
+    return this.standalone.retrieve(table, key);
   }
 
   /** A single INSERT needs no explicit transaction. */
   create(table: TableDef, body: unknown, options: { keyOnly?: boolean } = {}): Promise<Row> {
-    return new RecordWriter(this.pool, this.caller, false).create(table, body, options);
+    return this.standalone.create(table, body, options);
   }
 
   /** Many rows with one INSERT: atomic without an explicit transaction. */
   createMany(table: TableDef, bodies: readonly unknown[], label: (index: number) => string): Promise<string[]> {
-    return new RecordWriter(this.pool, this.caller, false).createMany(table, bodies, label);
+    return this.standalone.createMany(table, bodies, label);
+  }
+
+  /** One statement: atomic without an explicit transaction. */
+  upsertByNaturalKeys(items: readonly NaturalKeyUpsert[]) {
+    return this.standalone.upsertByNaturalKeys(items);
   }
 
   upsert(table: TableDef, key: RecordKey, body: unknown, pre: Preconditions = {}) {

@@ -5,6 +5,7 @@
  */
 import type pg from "pg";
 import type { ActionHandler, RequestContext } from "../odata/request-handler.js";
+import { KpiEventBatcher } from "./kpi-event-ingest.js";
 import { type Caller, RecordService } from "./records.js";
 
 export interface RequestContexts {
@@ -13,8 +14,13 @@ export interface RequestContexts {
   inTransaction<T>(fn: (context: RequestContext) => Promise<T>): Promise<T>;
 }
 
-export function createRequestContexts(pool: pg.Pool, caller: Caller, actions: ReadonlyMap<string, ActionHandler>): RequestContexts {
-  const records = new RecordService(pool, caller);
+export function createRequestContexts(
+  pool: pg.Pool,
+  caller: Caller,
+  actions: ReadonlyMap<string, ActionHandler>,
+  ingestBatchesInFlight: number,
+): RequestContexts {
+  const records = new RecordService(pool, caller, new KpiEventBatcher(pool, { batchesInFlight: ingestBatchesInFlight }));
   return {
     standalone: { records, db: pool, actions, transaction: (fn) => records.transaction(fn) },
     inTransaction: (fn) =>
