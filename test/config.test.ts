@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../src/config.js";
 
@@ -6,6 +7,11 @@ describe("configuration", () => {
     const config = loadConfig({});
     expect(config).toMatchObject({ PORT: 3000, HOST: "127.0.0.1", LOG_LEVEL: "info", BODY_LIMIT: 10 * 1024 * 1024 });
     expect(config.DATABASE_URL).toBeUndefined();
+  });
+
+  it("sizes the pool for the machine: twice its cores", () => {
+    expect(loadConfig({}).DB_POOL_SIZE).toBe(2 * availableParallelism());
+    expect(loadConfig({ DB_POOL_SIZE: "7", INGEST_BATCHES_IN_FLIGHT: "3" })).toMatchObject({ DB_POOL_SIZE: 7, INGEST_BATCHES_IN_FLIGHT: 3 });
   });
 
   it("reads and coerces the environment, treating empty values as unset", () => {
@@ -26,6 +32,7 @@ describe("configuration", () => {
     [{ LOG_LEVEL: "loud" }, /LOG_LEVEL: .*\(got "loud"\)/],
     [{ BODY_LIMIT: "-1" }, /BODY_LIMIT: .*\(got "-1"\)/],
     [{ CALLER_USER_ID: "bob" }, /CALLER_USER_ID: must be a GUID/],
+    [{ INGEST_BATCHES_IN_FLIGHT: "0" }, /INGEST_BATCHES_IN_FLIGHT: .*\(got "0"\)/],
   ])("names the bad variable in one line: %o", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     try {
