@@ -10,7 +10,7 @@
 import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
 import { ident, prepared } from "../db/sql.js";
 import type { ColumnValues } from "./record-input.js";
-import { type Queryable, type Row, unnestRows } from "./record-store.js";
+import { type Queryable, type Row, rowsSource } from "./record-store.js";
 import { tableByLogicalName } from "../model/tables.js";
 
 /** Logged by the CIF client whatever the provider's analytics flag says. */
@@ -218,6 +218,8 @@ const LOOKUP_COLUMNS = [
   "analytics_enabled",
 ] as const;
 
+const PREFIXED_LOOKUP_COLUMNS = LOOKUP_COLUMNS.map((c) => LOOKUP_PREFIX + c);
+
 /** What to read back of stored events: only the primary key, or the whole row. */
 export type Returning = "key" | "row";
 
@@ -260,8 +262,8 @@ export async function insertKpiEventGroups(
     groupOfRow,
   ];
   const filled = FILLED_BY_KPI_RULES;
-  const { names, source, arrays } = unnestRows(KPI_EVENT, rows, params.length + 1, filled);
-  params.push(...arrays);
+  const source = rowsSource(KPI_EVENT, rows, params.length + 1, filled);
+  params.push(...source.values);
   // The stored rows are read back (by primary key) only when asked for.
   if (returning === "row") params.push(rows.map((values) => values.get(KPI_EVENT.primaryKey)));
   const pk = ident(KPI_EVENT.primaryKey);
@@ -273,9 +275,9 @@ export async function insertKpiEventGroups(
     `FROM lookup JOIN unnest($6::int[]) WITH ORDINALITY AS g(grp, n) ON g.n = lookup.n), ` +
     `refused AS (SELECT DISTINCT grp FROM verdict WHERE NOT accepted), ` +
     `admitted AS (SELECT * FROM verdict WHERE grp NOT IN (SELECT grp FROM refused)), ` +
-    `ins AS (INSERT INTO msdyn_kpieventdata (${[...names, ...filled].map(ident).join(", ")}) ` +
-    `SELECT ${names.map((n) => `r.${ident(n)}`).join(", ")}, admitted.definition_id, admitted.definition_name ` +
-    `FROM ${source} WITH ORDINALITY AS r(${names.map(ident).join(", ")}, n) JOIN admitted ON admitted.n = r.n ` +
+    `ins AS (INSERT INTO msdyn_kpieventdata (${[...source.names, ...filled].map(ident).join(", ")}) ` +
+    `SELECT ${source.expressions.join(", ")}, admitted.definition_id, admitted.definition_name ` +
+    `FROM ${source.from} JOIN admitted ON admitted.n = r.n ` +
     `RETURNING ${returning === "key" ? pk : "*"}) ` +
     `SELECT ${LOOKUP_COLUMNS.map((c) => `v.${c} AS ${LOOKUP_PREFIX}${c}`).join(", ")}, ` +
     `v.grp NOT IN (SELECT grp FROM refused) AS ${LOOKUP_PREFIX}stored` +
@@ -291,7 +293,7 @@ export async function insertKpiEventGroups(
     for (let i = 0; i < group.length; i++) {
       const result = groupResults[i]!;
       const found = {} as Record<string, unknown>;
-      for (const c of LOOKUP_COLUMNS) found[c] = result[LOOKUP_PREFIX + c];
+      LOOKUP_COLUMNS.forEach((c, k) => (found[c] = result[PREFIXED_LOOKUP_COLUMNS[k]!]));
       try {
         // Explains a refusal; for a stored event the same rules pass and fill its values.
         check({ values: group[i]!, creating: true }, inputs[offset + i]!, found as unknown as Lookup);

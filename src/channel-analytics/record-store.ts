@@ -58,23 +58,49 @@ function defaultFor(table: TableDef, name: string, now: Date): unknown {
   return Number(value);
 }
 
+/** Many rows as a source for `INSERT … SELECT`: see `rowsSource`. */
+export interface RowsSource {
+  /** The columns any row names, in the table's column order (so statement texts repeat). */
+  names: string[];
+  /** Per column of `names`, its SQL expression: `r."column"`, or one parameter when every row has the same value. */
+  expressions: string[];
+  /** `FROM` this: one row `r` per input row, numbered from 1 by `r.n`. */
+  from: string;
+  values: unknown[];
+}
+
 /**
- * The rows as one `unnest(…)` of column arrays, one array per column that any row names
- * (in the table's column order, so the statement text is stable); a row that leaves a
- * column out gets its default. Parameters are numbered from `firstParam`.
+ * The rows as `unnest(…)` of one array per column, parameters numbered from `firstParam`.
+ * A row that leaves a column out gets its default. A column with one value in every row
+ * (the owner, the creator, the state…) is bound once, not once per row: that halves what
+ * a bulk insert sends and what the driver must escape.
  */
-export function unnestRows(
+export function rowsSource(
   table: TableDef,
   rows: readonly ColumnValues[],
   firstParam = 1,
   except: readonly string[] = [],
-): { names: string[]; source: string; arrays: unknown[][] } {
+): RowsSource {
   const named = new Set(rows.flatMap((values) => [...values.keys()]));
   const names = table.columns.map((c) => c.name).filter((name) => named.has(name) && !except.includes(name));
   const now = new Date();
-  const arrays = names.map((name) => rows.map((values) => (values.has(name) ? values.get(name) : defaultFor(table, name, now))));
-  const source = `unnest(${names.map((name, i) => `$${firstParam + i}::${arrayType(table, name)}`).join(", ")})`;
-  return { names, source, arrays };
+  const values: unknown[] = [];
+  const bind = (value: unknown) => `$${firstParam + values.push(value) - 1}`;
+  const unnested: Array<{ name: string; placeholder: string }> = [];
+  const expressions = names.map((name) => {
+    // toISOString() is exact and cheaper than the driver's own Date formatting.
+    const column = rows.map((values) => {
+      const value = values.has(name) ? values.get(name) : defaultFor(table, name, now);
+      return value instanceof Date ? value.toISOString() : value;
+    });
+    if (column.every((value) => value === column[0])) return `${bind(column[0])}::${columnSqlType(table, name)}`;
+    unnested.push({ name, placeholder: `${bind(column)}::${arrayType(table, name)}` });
+    return `r.${ident(name)}`;
+  });
+  const from = unnested.length
+    ? `unnest(${unnested.map((u) => u.placeholder).join(", ")}) WITH ORDINALITY AS r(${unnested.map((u) => ident(u.name)).join(", ")}, n)`
+    : `generate_series(1, ${bind(rows.length)}::int) AS r(n)`;
+  return { names, expressions, from, values };
 }
 
 /**
@@ -83,9 +109,9 @@ export function unnestRows(
  * nothing is read back.
  */
 export async function insertRows(db: Queryable, table: TableDef, rows: readonly ColumnValues[]): Promise<void> {
-  const { names, source, arrays } = unnestRows(table, rows);
-  const sql = `INSERT INTO ${ident(table.logicalName)} (${names.map(ident).join(", ")}) SELECT * FROM ${source}`;
-  await db.query(prepared(sql, arrays));
+  const { names, expressions, from, values } = rowsSource(table, rows);
+  const sql = `INSERT INTO ${ident(table.logicalName)} (${names.map(ident).join(", ")}) SELECT ${expressions.join(", ")} FROM ${from}`;
+  await db.query(prepared(sql, values));
 }
 
 /**
@@ -99,16 +125,16 @@ export function upsertRowsSql(
   rows: readonly ColumnValues[],
   updateColumns: readonly string[],
   firstParam: number,
-): { sql: string; arrays: unknown[][] } {
-  const { names, source, arrays } = unnestRows(table, rows, firstParam);
+): { sql: string; values: unknown[] } {
+  const { names, expressions, from, values } = rowsSource(table, rows, firstParam);
   const naturalKey = table.naturalKey!;
   const sql =
-    `INSERT INTO ${ident(table.logicalName)} (${names.map(ident).join(", ")}) SELECT * FROM ${source} ` +
+    `INSERT INTO ${ident(table.logicalName)} (${names.map(ident).join(", ")}) SELECT ${expressions.join(", ")} FROM ${from} ` +
     `ON CONFLICT (${naturalKey.map(ident).join(", ")}) DO UPDATE SET ` +
     updateColumns.map((name) => `${ident(name)} = EXCLUDED.${ident(name)}`).join(", ") +
     ` RETURNING ${ident(table.primaryKey)}::text AS id, (xmax = 0) AS created, ` +
     `json_build_array(${naturalKey.map(ident).join(", ")})::text AS key`;
-  return { sql, arrays };
+  return { sql, values };
 }
 
 export async function updateRow(db: Queryable, table: TableDef, id: string, values: ColumnValues): Promise<Row> {

@@ -231,8 +231,8 @@ export class RecordWriter {
     const params: unknown[] = [];
     const parts = [...groups.values()].map((entries, g) => {
       const first = entries[0]!;
-      const { sql, arrays } = upsertRowsSql(first.item.table, entries.map((e) => e.created), first.updateColumns, params.length + 1);
-      params.push(...arrays);
+      const { sql, values } = upsertRowsSql(first.item.table, entries.map((e) => e.created), first.updateColumns, params.length + 1);
+      params.push(...values);
       return { name: `u${g}`, sql, entries };
     });
     const sql =
