@@ -542,7 +542,7 @@ async function main(): Promise<void> {
   );
   await db.query(
     `INSERT INTO msdyn_kpieventdata (${KPI_COLUMNS.map((c) => `"${c}"`).join(", ")})
-     SELECT $1 || (g % $3::int), $4, NULL, ($5::uuid[])[g % $7::int + 1], ($6::text[])[g % $7::int + 1],
+     SELECT gen_random_uuid(), $1 || (g % $3::int), $4, NULL, ($5::uuid[])[g % $7::int + 1], ($6::text[])[g % $7::int + 1],
             timestamptz '2026-11-22T09:00:00Z' + g * interval '7 milliseconds', $8, $9, $8, $8
        FROM generate_series(0, $2::int - 1) g`,
     [`bench-${tag}-q`, settings.queryEvents, q, SESSION_ID, definitionIds, definitionNames, definitionIds.length, CALLER.userId, CALLER.businessUnitId],

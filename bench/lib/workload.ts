@@ -4,6 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { loadConfig } from "../../src/config.js";
+import { newRowId } from "../../src/model/row-ids.js";
 import { SYSTEM_KPI_EVENT_DEFINITIONS } from "../../src/model/tables.js";
 
 export const API = "/api/data/v9.2";
@@ -100,12 +101,13 @@ export function initLogAnalyticsBody(conversation: string, providerId: string, n
 
 // ---------------------------------------------------------------------------
 // The database ceilings. These are the columns the service writes for the KPI events
-// above (the body's five, the definition's id filled in from its name, and the caller's
-// owner / business unit / created-by / modified-by); the rest take their defaults
-// (msdyn_kpieventdataid, createdon, modifiedon, statecode, statuscode) or the
-// versionnumber trigger, exactly as for the service's rows.
+// above (a new time-ordered id as the service makes them, the body's five, the
+// definition's id filled in from its name, and the caller's owner / business unit /
+// created-by / modified-by); the rest take their defaults (createdon, modifiedon,
+// statecode, statuscode) or the versionnumber trigger, exactly as for the service's rows.
 
 export const KPI_COLUMNS = [
+  "msdyn_kpieventdataid",
   "msdyn_conversationid",
   "msdyn_providersessionid",
   "msdyn_participantid",
@@ -119,7 +121,7 @@ export const KPI_COLUMNS = [
 ] as const;
 
 /** Columns that take a default or the trigger's value on insert. */
-export const DEFAULTED_COLUMNS = ["msdyn_kpieventdataid", "createdon", "modifiedon", "versionnumber", "statecode", "statuscode"];
+export const DEFAULTED_COLUMNS = ["createdon", "modifiedon", "versionnumber", "statecode", "statuscode"];
 
 export const INSERT_KPI_SQL =
   `INSERT INTO msdyn_kpieventdata (${KPI_COLUMNS.map((c) => `"${c}"`).join(", ")}) ` +
@@ -133,6 +135,7 @@ const definitionIdByName = new Map(SYSTEM_KPI_EVENT_DEFINITIONS.map((d) => [d.na
 export function kpiRowValues(conversations: readonly string[], n: number): unknown[] {
   const e = kpiEvent(conversations, n);
   return [
+    newRowId(),
     e.msdyn_conversationid,
     e.msdyn_providersessionid,
     e.msdyn_participantid,
@@ -152,7 +155,7 @@ export function copyBatch(conversations: readonly string[], first: number, size:
   for (let n = first; n < first + size; n++) {
     const e = kpiEvent(conversations, n);
     text +=
-      `${e.msdyn_conversationid}\t${e.msdyn_providersessionid}\t${e.msdyn_participantid}\t` +
+      `${newRowId()}\t${e.msdyn_conversationid}\t${e.msdyn_providersessionid}\t${e.msdyn_participantid}\t` +
       `${definitionIdByName.get(e.msdyn_kpieventname)}\t${e.msdyn_kpieventname}\t${e.msdyn_eventtimestamp}\t` +
       `${CALLER.userId}\t${CALLER.businessUnitId}\t${CALLER.userId}\t${CALLER.userId}\n`;
   }

@@ -8,7 +8,7 @@ import { prepared } from "../db/sql.js";
 import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
 import type { ColumnDef, TableDef } from "../model/tables.js";
 import type { RecordKey } from "../odata/resource-path.js";
-import { randomUUID } from "node:crypto";
+import { newRowId } from "../model/row-ids.js";
 import { explainDatabaseError, explainRefusedRows } from "./integrity-errors.js";
 import { type KpiEventSink, writeKpiEventGroup } from "./kpi-event-ingest.js";
 import {
@@ -212,7 +212,6 @@ export class RecordWriter {
         assertWritable(table, created, "create");
         this.fillServerColumns(table, created);
         assertRequiredForCreate(table, created, []);
-        created.set(table.primaryKey, randomUUID());
         planned.push({ item, created, updateColumns: [...values.keys(), "modifiedby"], key: JSON.stringify(naturalKey.map((c) => key[c])) });
       }
     } catch (error) {
@@ -302,8 +301,7 @@ export class RecordWriter {
           this.fillServerColumns(table, values);
           assertRequiredForCreate(table, values, []);
         }
-        // Known ids let the rows come back in order, and let a refusal be traced to its row.
-        if (!values.has(table.primaryKey)) values.set(table.primaryKey, randomUUID());
+        // Known ids (fillServerColumns) let the rows come back in order, and let a refusal be traced to its row.
         return values;
       } catch (error) {
         throw named(index, error);
@@ -337,7 +335,6 @@ export class RecordWriter {
     this.fillServerColumns(table, values);
     assertDefinitionNamed(values);
     assertRequiredForCreate(table, values, FILLED_BY_KPI_RULES);
-    if (!values.has(table.primaryKey)) values.set(table.primaryKey, randomUUID());
   }
 
   private storeKpiEvents(rows: ColumnValues[], returning: Returning): Promise<Row[]> {
@@ -346,8 +343,9 @@ export class RecordWriter {
       : writeKpiEventGroup(this.db, rows, returning, this.inTransaction);
   }
 
-  /** Owner, creator and the overridden creation date of a new row. */
+  /** Primary key, owner, creator and the overridden creation date of a new row. */
   private fillServerColumns(table: TableDef, values: ColumnValues): void {
+    if (!values.has(table.primaryKey)) values.set(table.primaryKey, newRowId());
     reconcileState(table, values, 0);
     const { userId, businessUnitId, organizationId } = this.caller;
     if (table.ownership === "user") {

@@ -180,6 +180,18 @@ describe("ingestion hot paths", () => {
     });
   });
 
+  it("gives new rows time-ordered ids (UUID version 7), so inserts append to the primary-key index", async () => {
+    const c = await family(enabled);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push(createdId(await post("msdyn_kpieventsdata", event(c))));
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    ids.push(createdId(await post("msdyn_conversationsdata", { msdyn_conversationid: `c-${randomUUID()}` })));
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect([...ids].sort()).toEqual(ids);
+  });
+
   describe("upserts by natural key in one statement", () => {
     const records = () => new RecordService(t.db.pool, caller());
 
