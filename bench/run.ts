@@ -223,7 +223,7 @@ interface Facts {
   /** 1-minute load average when the run began: other work on the machine skews the figures. */
   loadAverageAtStart: number;
   node: string;
-  postgres: { version: string; fsync: string; synchronousCommit: string; sharedBuffers: string; embedded: boolean };
+  postgres: { version: string; fsync: string; synchronousCommit: string; sharedBuffers: string; maxWalSize: string; embedded: boolean };
 }
 
 async function facts(db: pg.Pool, embedded: boolean): Promise<Facts> {
@@ -240,6 +240,7 @@ async function facts(db: pg.Pool, embedded: boolean): Promise<Facts> {
       fsync: await show("fsync"),
       synchronousCommit: await show("synchronous_commit"),
       sharedBuffers: await show("shared_buffers"),
+      maxWalSize: await show("max_wal_size"),
       embedded,
     },
   };
@@ -757,7 +758,7 @@ async function main(): Promise<void> {
     `machine: ${machine.cpus} CPUs (os.availableParallelism(); ${machine.cpuModel}), ${machine.totalMemoryMB} MB RAM, ${machine.kernel}; ` +
       `load average ${machine.loadAverageAtStart} at the start`,
     `Node ${machine.node}; PostgreSQL ${machine.postgres.version} (${database.embedded ? "embedded, temporary" : "DATABASE_URL's server"}; ` +
-      `fsync ${machine.postgres.fsync}, synchronous_commit ${machine.postgres.synchronousCommit}, shared_buffers ${machine.postgres.sharedBuffers})`,
+      `fsync ${machine.postgres.fsync}, synchronous_commit ${machine.postgres.synchronousCommit}, shared_buffers ${machine.postgres.sharedBuffers}, max_wal_size ${machine.postgres.maxWalSize})`,
     `code: ${measured ? `${measured.commit.slice(0, 12)}${measured.uncommittedChanges ? " + uncommitted changes in src/ or prisma/" : ""}` : "unknown"}`,
     `server: node --import tsx src/server.ts, LOG_LEVEL=${settings.serverLogLevel}, DB_POOL_SIZE=${serverPoolSize}; ` +
       `load: autocannon in its own process; everything on 127.0.0.1`,
