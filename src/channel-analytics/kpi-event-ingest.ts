@@ -13,6 +13,7 @@
  * the group at fault is refused and it is told exactly why.
  */
 import pg from "pg";
+import { GroupCommit, type Settled } from "../db/group-commit.js";
 import { tableByLogicalName } from "../model/tables.js";
 import { explainRefusedRows } from "./integrity-errors.js";
 import { type GroupOutcome, KpiEventRuleError, type Returning, insertKpiEventGroups } from "./kpi-event-rules.js";
@@ -52,93 +53,59 @@ export async function writeKpiEventGroup(
   return outcome.stored;
 }
 
-interface Waiting {
+interface Group {
   rows: ColumnValues[];
   returning: Returning;
-  resolve: (rows: Row[]) => void;
-  reject: (error: unknown) => void;
 }
 
-export interface KpiEventBatchLimits {
-  /** How many batches may be in the database at once; while they all are, new groups wait and form the next batch. */
-  batchesInFlight: number;
-  /**
-   * Rows beyond which a batch takes no more groups. About 1,000 rows take tens of
-   * milliseconds in the database; bigger batches only add latency.
-   */
-  maxBatchRows?: number;
-  /**
-   * A group this big is a batch already and goes straight to the pool: it spreads a
-   * statement's and a commit's fixed cost on its own, and waiting gains it nothing.
-   */
-  aloneFromRows?: number;
-}
-
-/** Group commit on the pool (see the top of this file). */
+/** Group commit on the pool (see the top of this file and src/db/group-commit.ts). */
 export class KpiEventBatcher implements KpiEventSink {
-  private readonly waiting: Waiting[] = [];
-  private inFlight = 0;
+  private readonly groupCommit: GroupCommit<Group, Row[]>;
 
-  private readonly limits: Required<KpiEventBatchLimits>;
-
+  /**
+   * `batchesInFlight`: batches in the database at once. A batch takes groups up to 1,000
+   * rows (such a batch takes tens of milliseconds; bigger ones only add latency); a group
+   * of 100 rows or more is a batch already (it spreads a statement's and a commit's fixed
+   * cost on its own) and goes straight to the pool.
+   */
   constructor(
     private readonly pool: pg.Pool,
-    limits: KpiEventBatchLimits,
+    { batchesInFlight }: { batchesInFlight: number },
+    private readonly aloneFromRows = 100,
   ) {
-    this.limits = { maxBatchRows: 1000, aloneFromRows: 100, ...limits };
+    this.groupCommit = new GroupCommit((groups) => this.store(groups), {
+      batchesInFlight,
+      maxBatchSize: 1000,
+      sizeOf: (group) => group.rows.length,
+    });
   }
 
   write(rows: ColumnValues[], returning: Returning): Promise<Row[]> {
     if (rows.length === 0) return Promise.resolve([]);
-    if (rows.length >= this.limits.aloneFromRows) return writeKpiEventGroup(this.pool, rows, returning, false);
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ rows, returning, resolve, reject });
-      this.startBatches();
-    });
+    if (rows.length >= this.aloneFromRows) return writeKpiEventGroup(this.pool, rows, returning, false);
+    return this.groupCommit.submit({ rows, returning });
   }
 
-  private startBatches(): void {
-    while (this.inFlight < this.limits.batchesInFlight && this.waiting.length > 0) {
-      const batch = [this.waiting.shift()!];
-      let rowCount = batch[0]!.rows.length;
-      while (this.waiting.length > 0 && rowCount + this.waiting[0]!.rows.length <= this.limits.maxBatchRows) {
-        const next = this.waiting.shift()!;
-        batch.push(next);
-        rowCount += next.rows.length;
-      }
-      this.inFlight++;
-      void this.store(batch).finally(() => {
-        this.inFlight--;
-        this.startBatches();
-      });
-    }
-  }
-
-  private async store(batch: Waiting[]): Promise<void> {
-    const returning = batch.some((w) => w.returning === "row") ? "row" : "key";
+  private async store(groups: Group[]): Promise<Array<Settled<Row[]>>> {
+    const returning = groups.some((g) => g.returning === "row") ? "row" : "key";
     let outcomes: GroupOutcome[];
     try {
-      outcomes = await insertKpiEventGroups(this.pool, batch.map((w) => w.rows), returning);
+      outcomes = await insertKpiEventGroups(this.pool, groups.map((g) => g.rows), returning);
     } catch (error) {
       // Not the database's refusal (a lost connection, a bug): whether the batch was
       // stored is unknown, so it must not be stored again.
-      if (!(error instanceof pg.DatabaseError)) {
-        for (const w of batch) w.reject(error);
-        return;
-      }
-      if (batch.length === 1) {
-        const only = batch[0]!;
-        await explainRefusal(error, only.rows, this.pool).then(only.reject, only.reject);
-        return;
-      }
+      if (!(error instanceof pg.DatabaseError)) throw error;
+      if (groups.length === 1) return [{ error: await explainRefusal(error, groups[0]!.rows, this.pool) }];
       // One group's refusal failed the statement for all: each group again, on its own.
-      await Promise.all(batch.map((w) => writeKpiEventGroup(this.pool, w.rows, w.returning, false).then(w.resolve, w.reject)));
-      return;
+      return Promise.all(
+        groups.map((g) =>
+          writeKpiEventGroup(this.pool, g.rows, g.returning, false).then(
+            (value) => ({ value }),
+            (error: unknown) => ({ error }),
+          ),
+        ),
+      );
     }
-    batch.forEach((w, i) => {
-      const outcome = outcomes[i]!;
-      if ("refused" in outcome) w.reject(outcome.refused);
-      else w.resolve(outcome.stored);
-    });
+    return outcomes.map((outcome) => ("refused" in outcome ? { error: outcome.refused } : { value: outcome.stored }));
   }
 }

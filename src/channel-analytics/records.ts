@@ -10,7 +10,8 @@ import type { ColumnDef, TableDef } from "../model/tables.js";
 import type { RecordKey } from "../odata/resource-path.js";
 import { newRowId } from "../model/row-ids.js";
 import { explainDatabaseError, explainRefusedRows } from "./integrity-errors.js";
-import { type KpiEventSink, writeKpiEventGroup } from "./kpi-event-ingest.js";
+import { GroupCommit, type Settled } from "../db/group-commit.js";
+import { KpiEventBatcher, type KpiEventSink, writeKpiEventGroup } from "./kpi-event-ingest.js";
 import {
   FILLED_BY_KPI_RULES,
   KpiEventRuleError,
@@ -55,6 +56,9 @@ export interface NaturalKeyUpsert {
   /** Columns written only when the row is created. */
   createOnly?: Readonly<Record<string, unknown>>;
 }
+
+/** Per item of `upsertByNaturalKeys`, in order: the row's id and whether it was created. */
+export type UpsertedRows = Array<{ id: string; created: boolean }>;
 
 /** Conditional-request headers (shared/reference/dataverse-webapi.md §4). */
 export interface Preconditions {
@@ -196,7 +200,7 @@ export class RecordWriter {
    * items for one row, a KPI event) or the database refuses: the caller then runs
    * `upsert` per row, which has every rule and explains every refusal.
    */
-  async upsertByNaturalKeys(items: readonly NaturalKeyUpsert[]): Promise<Array<{ id: string; created: boolean }> | undefined> {
+  async upsertByNaturalKeys(items: readonly NaturalKeyUpsert[]): Promise<UpsertedRows | undefined> {
     const planned: Array<{ item: NaturalKeyUpsert; created: ColumnValues; updateColumns: string[]; key: string }> = [];
     try {
       for (const item of items) {
@@ -405,13 +409,26 @@ export class RecordWriter {
 /** The pool-level entry point: one transaction per operation, or one for many. */
 export class RecordService {
   private readonly standalone: RecordWriter;
+  private readonly upserts?: GroupCommit<readonly NaturalKeyUpsert[], UpsertedRows | undefined>;
 
+  /**
+   * `groupCommit`: concurrent requests' new KPI events, and their natural-key upserts
+   * (msdyn_InitLogAnalytics), go into the database together, `batchesInFlight` batches
+   * at a time (src/db/group-commit.ts). Without it each request has its own statements.
+   */
   constructor(
     private readonly pool: pg.Pool,
     private readonly caller: Caller,
-    kpiEvents?: KpiEventSink,
+    groupCommit?: { batchesInFlight: number },
   ) {
-    this.standalone = new RecordWriter(pool, caller, false, kpiEvents);
+    this.standalone = new RecordWriter(pool, caller, false, groupCommit && new KpiEventBatcher(pool, groupCommit));
+    if (groupCommit) {
+      this.upserts = new GroupCommit((calls) => this.upsertTogether(calls), {
+        ...groupCommit,
+        maxBatchSize: 500,
+        sizeOf: (items) => items.length,
+      });
+    }
   }
 
   retrieve(table: TableDef, key: RecordKey): Promise<Row> {
@@ -428,9 +445,32 @@ export class RecordService {
     return this.standalone.createMany(table, bodies, label);
   }
 
-  /** One statement: atomic without an explicit transaction. */
-  upsertByNaturalKeys(items: readonly NaturalKeyUpsert[]) {
-    return this.standalone.upsertByNaturalKeys(items);
+  /** One statement, atomic without an explicit transaction; shared with concurrent calls. */
+  upsertByNaturalKeys(items: readonly NaturalKeyUpsert[]): Promise<UpsertedRows | undefined> {
+    return this.upserts ? this.upserts.submit(items) : this.standalone.upsertByNaturalKeys(items);
+  }
+
+  /**
+   * The upserts of several calls as one statement. When that is declined (one call needs
+   * the row-by-row path, or two calls name the same row) each call runs on its own, so a
+   * call's verdict never depends on the others in its batch.
+   */
+  private async upsertTogether(calls: Array<readonly NaturalKeyUpsert[]>): Promise<Array<Settled<UpsertedRows | undefined>>> {
+    if (calls.length > 1) {
+      const together = await this.standalone.upsertByNaturalKeys(calls.flat());
+      if (together) {
+        let first = 0;
+        return calls.map((items) => ({ value: together.slice(first, (first += items.length)) }));
+      }
+    }
+    return Promise.all(
+      calls.map((items) =>
+        this.standalone.upsertByNaturalKeys(items).then(
+          (value) => ({ value }),
+          (error: unknown) => ({ error }),
+        ),
+      ),
+    );
   }
 
   upsert(table: TableDef, key: RecordKey, body: unknown, pre: Preconditions = {}) {

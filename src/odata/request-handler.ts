@@ -8,7 +8,7 @@ import { parse as parseQueryString } from "node:querystring";
 import type { FastifyBaseLogger } from "fastify";
 import type { Row, Queryable } from "../channel-analytics/record-store.js";
 import { aggregateRows, countRows, expandRows, queryPage } from "../channel-analytics/record-query.js";
-import { type NaturalKeyUpsert, type Preconditions, type RecordWriter, etagOf } from "../channel-analytics/records.js";
+import { type NaturalKeyUpsert, type Preconditions, type RecordWriter, type UpsertedRows, etagOf } from "../channel-analytics/records.js";
 import { ErrorCodes, badRequest, methodNotAllowed } from "../http/errors.js";
 import type { ColumnDef, TableDef } from "../model/tables.js";
 import { FORMATTED_VALUE, TOTAL_RECORD_COUNT, TOTAL_RECORD_COUNT_LIMIT_EXCEEDED, wantsAnnotation } from "./annotations.js";
@@ -49,7 +49,7 @@ export interface RecordOperations {
   createMany(table: TableDef, bodies: readonly unknown[], label: (index: number) => string): Promise<string[]>;
   upsert(table: TableDef, key: RecordKey, body: unknown, pre?: Preconditions): Promise<{ row: Row; created: boolean }>;
   /** Upserts by natural keys in one statement; undefined (nothing written) when `upsert` is needed instead. */
-  upsertByNaturalKeys(items: readonly NaturalKeyUpsert[]): Promise<Array<{ id: string; created: boolean }> | undefined>;
+  upsertByNaturalKeys(items: readonly NaturalKeyUpsert[]): Promise<UpsertedRows | undefined>;
   setProperty(table: TableDef, key: RecordKey, column: ColumnDef, value: unknown): Promise<Row>;
   remove(table: TableDef, key: RecordKey, pre?: Preconditions): Promise<void>;
 }

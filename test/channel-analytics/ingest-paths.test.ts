@@ -10,7 +10,6 @@ import { randomUUID } from "node:crypto";
 import type { LightMyRequestResponse } from "fastify";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KpiEventBatcher } from "../../src/channel-analytics/kpi-event-ingest.js";
 import { RecordService } from "../../src/channel-analytics/records.js";
 import { tableByLogicalName } from "../../src/model/tables.js";
 import { type TestApp, createTestApp } from "../helpers/app.js";
@@ -89,7 +88,7 @@ describe("ingestion hot paths", () => {
     it("stores concurrent creates with fewer statements than requests, each with its own id", async () => {
       const c = await family(enabled);
       const { pool, statements } = countingPool();
-      const records = new RecordService(pool, caller(), new KpiEventBatcher(pool, { batchesInFlight: 1 }));
+      const records = new RecordService(pool, caller(), { batchesInFlight: 1 });
       const rows = await Promise.all(Array.from({ length: 20 }, () => records.create(KPI_EVENT, event(c), { keyOnly: true })));
 
       const ids = rows.map((row) => row.msdyn_kpieventdataid as string);
@@ -102,7 +101,7 @@ describe("ingestion hot paths", () => {
     it("gives each request of a batch its own verdict when the database refuses one of them", async () => {
       const c = await family(enabled);
       const { pool, statements } = countingPool();
-      const records = new RecordService(pool, caller(), new KpiEventBatcher(pool, { batchesInFlight: 1 }));
+      const records = new RecordService(pool, caller(), { batchesInFlight: 1 });
       const results = await Promise.allSettled([
         records.create(KPI_EVENT, event(c)),
         records.create(KPI_EVENT, event(c, { msdyn_kpieventname: "SessionClosed" })),
@@ -221,6 +220,47 @@ describe("ingestion hot paths", () => {
         [c],
       );
       expect(participant.rows).toEqual([{ msdyn_name: "Ada" }]);
+    });
+
+    const family3 = (c: string, participant = "a") => [
+      { table: CONVERSATION, key: { msdyn_conversationid: c }, body: { msdyn_name: c } },
+      { table: SESSION, key: { msdyn_conversationid: c, msdyn_providersessionid: "s-1" }, body: {} },
+      { table: PARTICIPANT, key: { msdyn_conversationid: c, msdyn_providersessionid: "s-1", msdyn_participantid: participant }, body: {} },
+    ];
+
+    it("shares one statement between concurrent calls, each answered with its own rows", async () => {
+      const { pool, statements } = countingPool();
+      const grouped = new RecordService(pool, caller(), { batchesInFlight: 1 });
+      const conversations = Array.from({ length: 12 }, () => `g-${randomUUID()}`);
+      const results = await Promise.all(conversations.map((c) => grouped.upsertByNaturalKeys(family3(c))));
+
+      expect(statements()).toBe(2);
+      for (const [i, c] of conversations.entries()) {
+        const { rows } = await t.testDb.pool.query(
+          "SELECT msdyn_conversationdataid AS id FROM msdyn_conversationdata WHERE msdyn_conversationid = $1",
+          [c],
+        );
+        expect(results[i]).toHaveLength(3);
+        expect(results[i]![0]).toEqual({ id: rows[0].id, created: true });
+      }
+    });
+
+    it("runs a batch's calls one by one when one of them must take the row-by-row path or two name the same row", async () => {
+      const grouped = new RecordService(t.db.pool, caller(), { batchesInFlight: 1 });
+      const shared = `g-${randomUUID()}`;
+      const stateful = `g-${randomUUID()}`;
+      const [first, second, third, declined] = await Promise.all([
+        grouped.upsertByNaturalKeys(family3(`g-${randomUUID()}`)),
+        grouped.upsertByNaturalKeys(family3(shared, "a")),
+        grouped.upsertByNaturalKeys(family3(shared, "b")),
+        grouped.upsertByNaturalKeys([{ table: CONVERSATION, key: { msdyn_conversationid: stateful }, body: { statecode: 1 } }]),
+      ]);
+      expect(first).toHaveLength(3);
+      expect(second![0]!.id).toBe(third![0]!.id);
+      expect(second![2]!.id).not.toBe(third![2]!.id);
+      expect(declined).toBeUndefined();
+      expect(await count("SELECT count(*) AS n FROM msdyn_sessionparticipantdata WHERE msdyn_conversationid = $1", [shared])).toBe(2);
+      expect(await count("SELECT count(*) AS n FROM msdyn_conversationdata WHERE msdyn_conversationid = $1", [stateful])).toBe(0);
     });
 
     it("declines, writing nothing, what needs the row-by-row path", async () => {
