@@ -5,6 +5,21 @@
  * random leaf page, and after each checkpoint PostgreSQL logs each such page whole, so the
  * write-ahead log grows several times over on an insert-heavy table such as the KPI events.
  */
+import { randomFillSync } from "node:crypto";
 import { v7 } from "uuid";
 
-export const newRowId = (): string => v7();
+// The random part comes from a pool filled 256 ids at a time: asking the kernel for 16
+// bytes per id cost a third of a 1,000-row CreateMultiple's CPU.
+const pool = new Uint8Array(16 * 256);
+let used = pool.length;
+
+function randomBytes16(): Uint8Array {
+  if (used === pool.length) {
+    randomFillSync(pool);
+    used = 0;
+  }
+  used += 16;
+  return pool.subarray(used - 16, used);
+}
+
+export const newRowId = (): string => v7({ random: randomBytes16() });
