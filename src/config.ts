@@ -21,9 +21,9 @@ const ConfigSchema = z.object({
    */
   DB_POOL_SIZE: z.coerce.number().int().positive().max(1000).default(2 * availableParallelism()),
   /**
-   * How many batches of new KPI events may be in the database at once (group commit,
-   * src/channel-analytics/kpi-event-ingest.ts); while they are, new events wait and go
-   * in with the next batch.
+   * How many batches of new KPI events, and of msdyn_InitLogAnalytics upserts, may be in
+   * the database at once (group commit, src/db/group-commit.ts); while they are, what
+   * arrives waits and goes in with the next batch.
    */
   INGEST_BATCHES_IN_FLIGHT: z.coerce.number().int().positive().max(64).default(1),
   /** Most records one CreateMultiple / UpdateMultiple / UpsertMultiple request may carry in `Targets`. */
