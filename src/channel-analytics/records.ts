@@ -229,7 +229,9 @@ export class RecordWriter {
     const groups = new Map<string, typeof planned>();
     for (const entry of [...planned].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
       const shape = `${entry.item.table.logicalName}|${[...entry.created.keys()].sort().join(",")}|${entry.updateColumns.join(",")}`;
-      groups.set(shape, [...(groups.get(shape) ?? []), entry]);
+      const group = groups.get(shape);
+      if (group) group.push(entry);
+      else groups.set(shape, [entry]);
     }
     const params: unknown[] = [];
     const parts = [...groups.values()].map((entries, g) => {
