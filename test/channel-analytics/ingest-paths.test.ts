@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import type { LightMyRequestResponse } from "fastify";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RecordService } from "../../src/channel-analytics/records.js";
+import { type NaturalKeyUpsert, RecordService } from "../../src/channel-analytics/records.js";
 import { tableByLogicalName } from "../../src/model/tables.js";
 import { type TestApp, createTestApp } from "../helpers/app.js";
 
@@ -222,7 +222,7 @@ describe("ingestion hot paths", () => {
       expect(participant.rows).toEqual([{ msdyn_name: "Ada" }]);
     });
 
-    const family3 = (c: string, participant = "a") => [
+    const family3 = (c: string, participant = "a"): NaturalKeyUpsert[] => [
       { table: CONVERSATION, key: { msdyn_conversationid: c }, body: { msdyn_name: c } },
       { table: SESSION, key: { msdyn_conversationid: c, msdyn_providersessionid: "s-1" }, body: {} },
       { table: PARTICIPANT, key: { msdyn_conversationid: c, msdyn_providersessionid: "s-1", msdyn_participantid: participant }, body: {} },
