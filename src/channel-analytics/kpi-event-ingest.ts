@@ -50,6 +50,7 @@ export async function writeKpiEventGroup(
   }
   if (inTransaction) await db.query("RELEASE SAVEPOINT kpi_events");
   if ("refused" in outcome) throw outcome.refused;
+  if ("failed" in outcome) throw outcome.failed;
   return outcome.stored;
 }
 
@@ -106,6 +107,8 @@ export class KpiEventBatcher implements KpiEventSink {
         ),
       );
     }
-    return outcomes.map((outcome) => ("refused" in outcome ? { error: outcome.refused } : { value: outcome.stored }));
+    return outcomes.map((outcome) =>
+      "stored" in outcome ? { value: outcome.stored } : { error: "refused" in outcome ? outcome.refused : outcome.failed },
+    );
   }
 }

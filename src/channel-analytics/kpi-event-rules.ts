@@ -223,8 +223,11 @@ const PREFIXED_LOOKUP_COLUMNS = LOOKUP_COLUMNS.map((c) => LOOKUP_PREFIX + c);
 /** What to read back of stored events: only the primary key, or the whole row. */
 export type Returning = "key" | "row";
 
-/** The verdict on one group of new events: all stored, or the first refused one. */
-export type GroupOutcome = { stored: Row[] } | { refused: KpiEventRuleError };
+/**
+ * The verdict on one group of new events: all stored, the first refused one, or a failure
+ * of this service (its other groups keep their own verdicts: they may be stored).
+ */
+export type GroupOutcome = { stored: Row[] } | { refused: KpiEventRuleError } | { failed: Error };
 
 const KPI_EVENT = tableByLogicalName("msdyn_kpieventdata");
 
@@ -290,6 +293,8 @@ export async function insertKpiEventGroups(
     const offset = first;
     first += group.length;
     const groupResults = results.slice(offset, offset + group.length);
+    const admitted = groupResults.every((result) => result[`${LOOKUP_PREFIX}stored`] === true);
+    const disagreement = { failed: new Error(`KPI event rules disagree between SQL and check() (stored: ${admitted})`) };
     for (let i = 0; i < group.length; i++) {
       const result = groupResults[i]!;
       const found = {} as Record<string, unknown>;
@@ -298,13 +303,11 @@ export async function insertKpiEventGroups(
         // Explains a refusal; for a stored event the same rules pass and fill its values.
         check({ values: group[i]!, creating: true }, inputs[offset + i]!, found as unknown as Lookup);
       } catch (error) {
-        if (error instanceof ODataError) return { refused: new KpiEventRuleError(i, error) };
-        throw error;
+        if (!(error instanceof ODataError)) return { failed: error as Error };
+        return admitted ? disagreement : { refused: new KpiEventRuleError(i, error) };
       }
     }
-    if (groupResults.some((result) => result[`${LOOKUP_PREFIX}stored`] !== true)) {
-      throw new Error("KPI event rules disagree between SQL and check()");
-    }
+    if (!admitted) return disagreement;
     const stored = groupResults.map((result, i): Row => {
       if (returning === "key") return { [KPI_EVENT.primaryKey]: group[i]!.get(KPI_EVENT.primaryKey) };
       const row = { ...result };
