@@ -95,10 +95,9 @@ export function assertDefinitionNamed(values: ColumnValues): void {
 
 const refused = (message: string) => new ODataError(403, ErrorCodes.privilegeDenied, message);
 
-/** One event to check: its values (completed in place), the stored row when updating. */
-export interface KpiEventWrite {
+/** One event to check: its values (completed in place), and whether it is new. */
+interface KpiEventWrite {
   values: ColumnValues;
-  current?: Row;
   /** Turns on the provider gate (it guards new events). */
   creating: boolean;
 }
@@ -113,49 +112,27 @@ export class KpiEventRuleError extends Error {
   }
 }
 
-/** Completes and checks one KPI event's values in place. */
+/**
+ * Completes and checks one KPI event's values in place, with one lookup query: a create
+ * that takes the upsert path, or an update (`current` is the stored row). New events
+ * outside an upsert go through `insertKpiEventGroups`, which checks in the INSERT itself.
+ */
 export async function applyKpiEventRules(
   db: Queryable,
   values: ColumnValues,
   current: Row | undefined,
   creating: boolean,
 ): Promise<void> {
-  try {
-    await applyKpiEventRulesToMany(db, [{ values, current, creating }]);
-  } catch (error) {
-    throw error instanceof KpiEventRuleError ? error.error : error;
-  }
-}
-
-/**
- * Completes and checks many KPI events with one lookup query; the first refusal is
- * thrown as a KpiEventRuleError naming its index.
- */
-export async function applyKpiEventRulesToMany(db: Queryable, writes: readonly KpiEventWrite[]): Promise<void> {
-  const inputs = writes.map(({ values, current, creating }, index) => {
-    const touchesDefinition = values.has("msdyn_kpieventid") || values.has("msdyn_kpieventname");
-    if (!creating && !touchesDefinition) return undefined;
-    const pick = (name: string) => (values.has(name) ? values.get(name) : current?.[name]) ?? null;
-    // On update, a new name alone re-resolves the id (and the other way round).
-    const id = values.has("msdyn_kpieventid") || !values.has("msdyn_kpieventname") ? pick("msdyn_kpieventid") : null;
-    const name = values.has("msdyn_kpieventname") || !values.has("msdyn_kpieventid") ? pick("msdyn_kpieventname") : null;
-    if (id === null && name === null) throw new KpiEventRuleError(index, definitionRequired());
-    return { index, id, name, provider: pick("msdyn_ProviderId"), conversation: pick("msdyn_conversationid") };
-  });
-  const checked = inputs.filter((i) => i !== undefined);
-  if (checked.length === 0) return;
-
-  const column = (key: "id" | "name" | "provider" | "conversation") => checked.map((i) => i[key]);
-  const { rows } = await db.query<Lookup>(
-    prepared(LOOKUP_SQL, [column("id"), column("name"), column("provider"), column("conversation")]),
-  );
-  checked.forEach((input, n) => {
-    try {
-      check(writes[input.index]!, input, rows[n]!);
-    } catch (error) {
-      throw error instanceof ODataError ? new KpiEventRuleError(input.index, error) : error;
-    }
-  });
+  const touchesDefinition = values.has("msdyn_kpieventid") || values.has("msdyn_kpieventname");
+  if (!creating && !touchesDefinition) return;
+  const pick = (name: string) => (values.has(name) ? values.get(name) : current?.[name]) ?? null;
+  // On update, a new name alone re-resolves the id (and the other way round).
+  const id = values.has("msdyn_kpieventid") || !values.has("msdyn_kpieventname") ? pick("msdyn_kpieventid") : null;
+  const name = values.has("msdyn_kpieventname") || !values.has("msdyn_kpieventid") ? pick("msdyn_kpieventname") : null;
+  if (id === null && name === null) throw definitionRequired();
+  const provider = pick("msdyn_ProviderId");
+  const { rows } = await db.query<Lookup>(prepared(LOOKUP_SQL, [[id], [name], [provider], [pick("msdyn_conversationid")]]));
+  check({ values, creating }, { id, name, provider }, rows[0]!);
 }
 
 function check(
