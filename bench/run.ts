@@ -18,7 +18,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { loadConfig } from "../src/config.js";
+import { loadConfig } from "../src/config/config.js";
 import { type CeilingResult, copyCeiling, insertCeiling } from "./lib/ceilings.js";
 import { type PhaseProfile, type PhaseWindow, formatPhaseProfile, monotonicUs, summariseProfile } from "./lib/cpu-profile.js";
 import { type BenchDatabase, createBenchDatabase } from "./lib/database.js";

@@ -4,12 +4,16 @@
  */
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from "fastify";
+import fp from "fastify-plugin";
 import { type ZodTypeProvider, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
-import type { Config } from "./config.js";
+import type { Config } from "./config/config.js";
 import type { Database } from "./db/database.js";
 import { errorHandlingPlugin } from "./plugins/error-handling.js";
 import { gracefulClosePlugin } from "./plugins/graceful-close.js";
+import { observationPlugin } from "./plugins/observation.js";
 import { odataHeadersPlugin } from "./plugins/odata-headers.js";
+import { odataServicePlugin } from "./plugins/odata-service.js";
+import { requestLogPlugin } from "./plugins/request-log.js";
 import { swaggerPlugin } from "./plugins/swagger.js";
 import { batchRoutes } from "./routes/batch.js";
 import { entitySetRoutes } from "./routes/entity-sets.js";
@@ -33,6 +37,15 @@ export interface AppOptions {
   loggerInstance?: FastifyBaseLogger;
 }
 
+/** The configuration and the database, as a plugin the others declare as a dependency. */
+const databasePlugin = fp<{ config: Config; db: Database }>(
+  async (app, { config, db }) => {
+    app.decorate("config", config);
+    app.decorate("db", db);
+  },
+  { name: "database" },
+);
+
 export async function buildApp({ config, db, logger, loggerInstance }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(loggerInstance ? { loggerInstance } : { logger: logger ?? { level: config.LOG_LEVEL } }),
@@ -45,10 +58,12 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  app.decorate("config", config);
-  app.decorate("db", db);
 
-  // External plugins first, then ours, then the routes (the fastify/demo order).
+  // Our foundations, then external plugins, then ours, then the routes (the fastify/demo order).
+  await app.register(databasePlugin, { config, db });
+  await app.register(observationPlugin);
+  await app.register(requestLogPlugin);
+  await app.register(odataServicePlugin);
   await app.register(swaggerPlugin);
   await app.register(odataHeadersPlugin);
   await app.register(gracefulClosePlugin);

@@ -3,7 +3,7 @@
  * `npm run openapi` writes it to openapi.yaml; a test fails when that file is stale.
  */
 import { buildApp } from "./app.js";
-import { loadConfig } from "./config.js";
+import { loadConfig } from "./config/config.js";
 import type { Database } from "./db/database.js";
 
 /** Building the document runs no handler, so it needs no database; any use is a bug. */

@@ -5,7 +5,7 @@
  */
 import pino from "pino";
 import { buildApp } from "./app.js";
-import { ConfigError, loadConfig } from "./config.js";
+import { ConfigError, loadConfig } from "./config/config.js";
 import { openDatabase } from "./db/database.js";
 import { MigrationError } from "./db/migrations.js";
 

@@ -3,7 +3,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { TABLES } from "../src/model/tables.js";
-import { propertyName } from "../src/odata/properties.js";
+import { propertyName } from "../src/model/properties.js";
 import { renderOpenApiYaml } from "../src/openapi.js";
 
 describe("openapi.yaml", () => {

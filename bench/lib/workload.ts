@@ -3,7 +3,7 @@
  * ceilings, which writes the same columns the service writes for the same KPI events.
  */
 import { randomUUID } from "node:crypto";
-import { loadConfig } from "../../src/config.js";
+import { loadConfig } from "../../src/config/config.js";
 import { newRowId } from "../../src/model/row-ids.js";
 import { SYSTEM_KPI_EVENT_DEFINITIONS } from "../../src/model/tables.js";
 

@@ -3,12 +3,12 @@
  * errors that name the missing parent and the key that was looked for. The database is
  * the guard (no race can leave an orphan); this module only explains its verdicts.
  */
-import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
+import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
 import { foreignKeyName, naturalKeyName } from "../model/prisma-schema.js";
 import { type ParentLinkDef, TABLES, type TableDef, enforcedParents, tableByLogicalName } from "../model/tables.js";
 import type { ColumnValues } from "./record-input.js";
 import { ident } from "../db/sql.js";
-import type { Queryable } from "./record-store.js";
+import type { Queryable } from "./store/record-store.js";
 
 interface PgError {
   code?: string;

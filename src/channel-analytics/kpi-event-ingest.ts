@@ -18,7 +18,7 @@ import { tableByLogicalName } from "../model/tables.js";
 import { explainRefusedRows } from "./integrity-errors.js";
 import { type GroupOutcome, KpiEventRuleError, type Returning, insertKpiEventGroups } from "./kpi-event-rules.js";
 import type { ColumnValues } from "./record-input.js";
-import type { Queryable, Row } from "./record-store.js";
+import type { Queryable, Row } from "./store/record-store.js";
 
 const KPI_EVENT = tableByLogicalName("msdyn_kpieventdata");
 

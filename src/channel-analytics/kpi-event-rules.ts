@@ -7,10 +7,10 @@
  *   has analytics enabled, except for the four agent-behaviour events.
  * Parents are checked by the database's foreign keys on the insert itself.
  */
-import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
+import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
 import { ident, prepared } from "../db/sql.js";
 import type { ColumnValues } from "./record-input.js";
-import { type Queryable, type Row, rowsSource } from "./record-store.js";
+import { type Queryable, type Row, rowsSource } from "./store/record-store.js";
 import { tableByLogicalName } from "../model/tables.js";
 
 /** Logged by the CIF client whatever the provider's analytics flag says. */

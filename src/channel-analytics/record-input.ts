@@ -3,11 +3,11 @@
  * that names the property and what was wrong. Every write path (POST, PATCH, PUT of a
  * property, $batch, bulk actions, logging actions) goes through here.
  */
-import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
+import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
 import { type ColumnDef, STATE_OPTIONS, type TableDef, columnOf, isUuidColumn } from "../model/tables.js";
-import { isGuid } from "../odata/resource-path.js";
-import { hasNulCharacter, parseIsoDateTime } from "../odata/date-time.js";
-import { edmType, propertyByName, propertyName } from "../odata/properties.js";
+import { isGuid } from "../model/keys.js";
+import { hasNulCharacter, parseIsoDateTime } from "../model/date-time.js";
+import { edmType, propertyByName, propertyName } from "../model/properties.js";
 
 /** Column logical name → value ready for a pg parameter (null clears). */
 export type ColumnValues = Map<string, unknown>;

@@ -4,13 +4,16 @@
  * it, and so must $batch, the bulk actions and the logging actions.
  */
 import type pg from "pg";
-import { prepared } from "../db/sql.js";
-import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
-import type { ColumnDef, TableDef } from "../model/tables.js";
-import type { RecordKey } from "../odata/resource-path.js";
-import { newRowId } from "../model/row-ids.js";
-import { explainDatabaseError, explainRefusedRows } from "./integrity-errors.js";
 import { GroupCommit, type Settled } from "../db/group-commit.js";
+import { prepared } from "../db/sql.js";
+import { type Queryable, withSavepoint, withTransaction } from "../db/transactions.js";
+import type { Caller } from "../model/caller.js";
+import type { RecordKey } from "../model/keys.js";
+import { newRowId } from "../model/row-ids.js";
+import type { ColumnDef, TableDef } from "../model/tables.js";
+import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
+import { etagListIncludes, etagOf } from "../odata/etag.js";
+import { explainDatabaseError, explainRefusedRows } from "./integrity-errors.js";
 import { KpiEventBatcher, type KpiEventSink, writeKpiEventGroup } from "./kpi-event-ingest.js";
 import {
   FILLED_BY_KPI_RULES,
@@ -27,24 +30,9 @@ import {
   parseRecordBody,
   reconcileState,
 } from "./record-input.js";
-import {
-  type Queryable,
-  type Row,
-  deleteRow,
-  findRow,
-  insertRow,
-  insertRows,
-  updateRow,
-  upsertRowsSql,
-  withTransaction,
-} from "./record-store.js";
+import { type Row, deleteRow, findRow, insertRow, insertRows, updateRow, upsertRowsSql } from "./store/record-store.js";
 
-/** Who is writing: recorded as owner / created by / modified by. */
-export interface Caller {
-  userId: string;
-  businessUnitId: string;
-  organizationId: string;
-}
+export type { Caller };
 
 /** One row of `upsertByNaturalKeys`. */
 export interface NaturalKeyUpsert {
@@ -65,8 +53,6 @@ export interface Preconditions {
   ifMatch?: string;
   ifNoneMatch?: string;
 }
-
-export const etagOf = (row: Row) => `W/"${String(row.versionnumber)}"`;
 
 export function notFound(table: TableDef, key: RecordKey): ODataError {
   if (key.kind === "id") {
@@ -95,14 +81,29 @@ function checkPreconditions(table: TableDef, key: RecordKey, row: Row | undefine
   const ifNoneMatch = pre.ifNoneMatch?.trim();
   if (ifMatch) {
     if (!row) throw notFound(table, key);
-    if (ifMatch !== "*" && !ifMatch.split(",").map((t) => t.trim()).includes(etagOf(row))) throw versionMismatch();
+    if (ifMatch !== "*" && !etagListIncludes(ifMatch, etagOf(row))) throw versionMismatch();
   }
   // Browsers' cache-busting `If-None-Match: null` is not an ETag (reference §0).
   if (ifNoneMatch && ifNoneMatch !== "null" && row) {
-    if (ifNoneMatch === "*" || ifNoneMatch.split(",").map((t) => t.trim()).includes(etagOf(row))) {
+    if (ifNoneMatch === "*" || etagListIncludes(ifNoneMatch, etagOf(row))) {
       throw new ODataError(412, ErrorCodes.duplicateRecord, "A record with matching key values already exists.");
     }
   }
+}
+
+/** The record operations; RecordService (one transaction each) and RecordWriter (a shared one) both fit. */
+export interface RecordOperations {
+  retrieve(table: TableDef, key: RecordKey): Promise<Row>;
+  /** `keyOnly`: only the new row's primary key is needed (no representation asked for). */
+  create(table: TableDef, body: unknown, options?: { keyOnly?: boolean }): Promise<Row>;
+  /** Creates all rows or none; a refusal names its row with `label(index)`. */
+  createMany(table: TableDef, bodies: readonly unknown[], label: (index: number) => string): Promise<string[]>;
+  upsert(table: TableDef, key: RecordKey, body: unknown, pre?: Preconditions): Promise<{ row: Row; created: boolean }>;
+  /** Upserts by natural keys in one statement; undefined (nothing written) when `upsert` is needed instead. */
+  upsertByNaturalKeys(items: readonly NaturalKeyUpsert[]): Promise<UpsertedRows | undefined>;
+  setProperty(table: TableDef, key: RecordKey, column: ColumnDef, value: unknown): Promise<Row>;
+  /** Returns the deleted row's primary key. */
+  remove(table: TableDef, key: RecordKey, pre?: Preconditions): Promise<string>;
 }
 
 const isUniqueViolation = (error: unknown) => (error as { code?: string }).code === "23505";
@@ -116,7 +117,7 @@ const isKpiEvent = (table: TableDef) => table.logicalName === "msdyn_kpieventdat
  * the same connection, seeing the transaction's own rows, and an upsert that loses a race
  * can turn into an update.
  */
-export class RecordWriter {
+export class RecordWriter implements RecordOperations {
   constructor(
     private readonly db: Queryable,
     private readonly caller: Caller,
@@ -243,15 +244,12 @@ export class RecordWriter {
     const sql =
       `WITH ${parts.map((p) => `${p.name} AS (${p.sql})`).join(", ")} ` +
       parts.map((p, g) => `SELECT ${g} AS part, id, created, key FROM ${p.name}`).join(" UNION ALL ");
-    if (this.inTransaction) await this.db.query("SAVEPOINT record_write");
     let rows: Array<{ part: number; id: string; created: boolean; key: string }>;
     try {
-      ({ rows } = await this.db.query(prepared(sql, params)));
+      ({ rows } = await withSavepoint(this.db, this.inTransaction, () => this.db.query(prepared(sql, params))));
     } catch {
-      if (this.inTransaction) await this.db.query("ROLLBACK TO SAVEPOINT record_write");
       return undefined;
     }
-    if (this.inTransaction) await this.db.query("RELEASE SAVEPOINT record_write");
     const found = new Map(rows.map((r) => [`${parts[r.part]!.entries[0]!.item.table.logicalName} ${JSON.stringify(JSON.parse(r.key))}`, r]));
     return planned.map((p, i) => {
       const row = found.get(rowKeys[i]!)!;
@@ -272,12 +270,14 @@ export class RecordWriter {
   }
 
   /** DELETE {set}(key): cascades to children as the foreign keys say. */
-  async remove(table: TableDef, key: RecordKey, pre: Preconditions = {}): Promise<void> {
+  async remove(table: TableDef, key: RecordKey, pre: Preconditions = {}): Promise<string> {
     this.requireTransaction("remove");
     const current = await findRow(this.db, table, key, true);
     if (!current) throw notFound(table, key);
     checkPreconditions(table, key, current, { ifMatch: pre.ifMatch });
-    await this.guard(table, new Map(), current, () => deleteRow(this.db, table, current[table.primaryKey] as string));
+    const id = current[table.primaryKey] as string;
+    await this.guard(table, new Map(), current, () => deleteRow(this.db, table, id));
+    return id;
   }
 
   private async updateExisting(table: TableDef, current: Row, values: ColumnValues): Promise<Row> {
@@ -324,13 +324,10 @@ export class RecordWriter {
       }
     }
     // Outside a transaction this is still all or nothing: the rows go in with one INSERT.
-    if (this.inTransaction) await this.db.query("SAVEPOINT record_write");
     try {
-      await insertRows(this.db, table, rows);
-      if (this.inTransaction) await this.db.query("RELEASE SAVEPOINT record_write");
+      await withSavepoint(this.db, this.inTransaction, () => insertRows(this.db, table, rows));
       return ids;
     } catch (error) {
-      if (this.inTransaction) await this.db.query("ROLLBACK TO SAVEPOINT record_write");
       const refusal = await explainRefusedRows(error, table, rows, this.db);
       throw refusal ? named(refusal.index, refusal.error) : error;
     }
@@ -393,13 +390,9 @@ export class RecordWriter {
     write: () => Promise<T>,
     rethrowUniqueViolation = false,
   ): Promise<T> {
-    if (this.inTransaction) await this.db.query("SAVEPOINT record_write");
     try {
-      const result = await write();
-      if (this.inTransaction) await this.db.query("RELEASE SAVEPOINT record_write");
-      return result;
+      return await withSavepoint(this.db, this.inTransaction, write);
     } catch (error) {
-      if (this.inTransaction) await this.db.query("ROLLBACK TO SAVEPOINT record_write");
       if (error instanceof ODataError) throw error;
       if (rethrowUniqueViolation && isUniqueViolation(error)) throw error;
       const explained = await explainDatabaseError(error, table, values, this.db, current);
@@ -409,7 +402,7 @@ export class RecordWriter {
 }
 
 /** The pool-level entry point: one transaction per operation, or one for many. */
-export class RecordService {
+export class RecordService implements RecordOperations {
   private readonly standalone: RecordWriter;
   private readonly upserts?: GroupCommit<readonly NaturalKeyUpsert[], UpsertedRows | undefined>;
 

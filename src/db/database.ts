@@ -7,7 +7,7 @@ import path from "node:path";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient } from "@prisma/client";
 import pg from "pg";
-import type { Config } from "../config.js";
+import type { Config } from "../config/config.js";
 import { type EmbeddedDatabase, startEmbeddedPostgres } from "./embedded-postgres.js";
 import { DEFAULT_MIGRATIONS_DIR, type MigrationResult, applyMigrations } from "./migrations.js";
 

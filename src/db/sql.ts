@@ -1,6 +1,5 @@
 /** SQL text helpers shared by every query builder: names quoted, values bound. */
 import { createHash } from "node:crypto";
-import { type ColumnDef, type TableDef, isUuidColumn } from "../model/tables.js";
 
 /** Quotes an identifier; callers pass names from the table definitions only. */
 export const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
@@ -13,7 +12,6 @@ export class SqlParams {
     return `$${this.values.length}`;
   }
 }
-
 
 const statementNames = new Map<string, string>();
 // Each connection keeps the statements it prepared; the bound keeps that memory small.
@@ -30,25 +28,4 @@ export function prepared(text: string, values: unknown[]): { name?: string; text
     statementNames.set(text, name);
   }
   return name ? { name, text, values } : { text, values };
-}
-
-export type SqlType = "uuid" | "timestamptz" | "bigint" | "int" | "boolean" | "text";
-
-/** The PostgreSQL type a column's values are bound and compared as. */
-export function sqlType(table: TableDef, column: ColumnDef): SqlType {
-  if (isUuidColumn(table, column)) return "uuid";
-  switch (column.type) {
-    case "datetime":
-    case "dateonly":
-      return "timestamptz";
-    case "bigint":
-      return "bigint";
-    case "boolean":
-      return "boolean";
-    case "string":
-    case "memo":
-      return "text";
-    default:
-      return "int";
-  }
 }

@@ -30,7 +30,8 @@ export function navigationProperties(table: TableDef): NavigationProperty[] {
       targetColumns: link.parentColumns,
       partner: link.childCollectionName,
     }));
-    const toChildren = TABLES.flatMap((child) =>
+    // Internal tables are no navigation targets: they are not in the Web API.
+    const toChildren = TABLES.filter((child) => child.webApi).flatMap((child) =>
       child.parents
         .filter((link) => link.parentTable === table.logicalName)
         .map((link) => ({

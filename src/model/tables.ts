@@ -79,6 +79,11 @@ export interface IndexDef {
 
 export interface TableDef {
   logicalName: string;
+  /**
+   * Whether the table is an entity set of the Web API (routes, `$metadata`, OpenAPI, the
+   * service document). Internal tables say false, so adding one exposes nothing.
+   */
+  webApi: boolean;
   schemaName: string;
   entitySetName: string;
   displayName: string;
@@ -214,6 +219,7 @@ function systemColumns(ownership: "user" | "organization"): ColumnDef[] {
 // The six tables.
 
 const conversationData: TableDef = {
+  webApi: true,
   logicalName: "msdyn_conversationdata",
   schemaName: "msdyn_conversationdata",
   entitySetName: "msdyn_conversationsdata",
@@ -252,6 +258,7 @@ const conversationData: TableDef = {
 };
 
 const sessionData: TableDef = {
+  webApi: true,
   logicalName: "msdyn_sessiondata",
   schemaName: "msdyn_SessionData",
   entitySetName: "msdyn_sessionsdata",
@@ -295,6 +302,7 @@ const sessionData: TableDef = {
 };
 
 const sessionParticipantData: TableDef = {
+  webApi: true,
   logicalName: "msdyn_sessionparticipantdata",
   schemaName: "msdyn_SessionParticipantData",
   entitySetName: "msdyn_sessionparticipantsdata",
@@ -335,6 +343,7 @@ const sessionParticipantData: TableDef = {
 };
 
 const kpiEventData: TableDef = {
+  webApi: true,
   logicalName: "msdyn_kpieventdata",
   schemaName: "msdyn_KPIEventData",
   entitySetName: "msdyn_kpieventsdata",
@@ -424,6 +433,7 @@ export const EVENT_TYPE_OPTIONS: readonly OptionDef[] = [
 ];
 
 const kpiEventDefinition: TableDef = {
+  webApi: true,
   logicalName: "msdyn_kpieventdefinition",
   schemaName: "msdyn_KPIEventDefinition",
   entitySetName: "msdyn_kpieventdefinitions",
@@ -454,6 +464,7 @@ export const API_VERSION_OPTIONS: readonly OptionDef[] = [
 ];
 
 const ciProvider: TableDef = {
+  webApi: true,
   logicalName: "msdyn_ciprovider",
   schemaName: "msdyn_ciprovider",
   entitySetName: "msdyn_ciproviders",
@@ -513,8 +524,11 @@ export const TABLES: readonly TableDef[] = [
   kpiEventData,
 ];
 
+/** The tables that are entity sets of the Web API. */
+export const WEB_API_TABLES: readonly TableDef[] = TABLES.filter((t) => t.webApi);
+
 const byLogicalName = new Map(TABLES.map((t) => [t.logicalName, t]));
-const byEntitySet = new Map(TABLES.map((t) => [t.entitySetName, t]));
+const byEntitySet = new Map(WEB_API_TABLES.map((t) => [t.entitySetName, t]));
 
 export function tableByLogicalName(logicalName: string): TableDef {
   const table = byLogicalName.get(logicalName);
@@ -532,6 +546,7 @@ export function columnOf(table: TableDef, name: string): ColumnDef {
 /** The parent links a foreign key enforces (all but the implied ones). */
 export const enforcedParents = (table: TableDef) => table.parents.filter((p) => !p.impliedBy);
 
+/** An entity set of the Web API by name (internal tables have none). */
 export function tableByEntitySet(entitySetName: string): TableDef | undefined {
   return byEntitySet.get(entitySetName);
 }

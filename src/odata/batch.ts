@@ -4,7 +4,7 @@
  * dynamics-web-api client parses. Pure; execution lives in the batch route.
  */
 import { randomUUID } from "node:crypto";
-import { ErrorCodes, ODataError } from "../http/errors.js";
+import { ErrorCodes, ODataError } from "./errors.js";
 
 export interface BatchRequest {
   method: string;

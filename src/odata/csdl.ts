@@ -1,19 +1,15 @@
 /**
  * The service's CSDL (`GET /api/data/v9.x/$metadata`, OData 4.0 XML), generated from the
  * table definitions: one EntityType and EntitySet per table, a navigation property on
- * both sides of every parent link (src/model/navigation.ts), and the operations listed
- * in `OPERATIONS`.
- *
- * To declare a new action or function, add one entry to `OPERATIONS` (and, when it
- * returns or takes a structure of its own, one to `COMPLEX_TYPES`); unbound ones get
- * their ActionImport / FunctionImport in the container automatically. Callers can also
- * pass extra declarations to `renderCsdl()`.
+ * both sides of every parent link (src/model/navigation.ts), and the operations it is
+ * given (src/actions/ declares each once); unbound ones get their ActionImport /
+ * FunctionImport in the container.
  */
 import { type NavigationProperty, navigationProperties } from "../model/navigation.js";
-import { type ColumnDef, TABLES, type TableDef, columnOf } from "../model/tables.js";
-import { edmType, propertyName } from "./properties.js";
+import { DATAVERSE_NAMESPACE, edmType, propertyName } from "../model/properties.js";
+import { type ColumnDef, type TableDef, WEB_API_TABLES, columnOf } from "../model/tables.js";
 
-export const CSDL_NAMESPACE = "Microsoft.Dynamics.CRM";
+export const CSDL_NAMESPACE = DATAVERSE_NAMESPACE;
 export const CSDL_ALIAS = "mscrm";
 export const CONTAINER_NAME = "System";
 
@@ -51,36 +47,6 @@ export interface CsdlExtensions {
   complexTypes?: readonly CsdlComplexType[];
   operations?: readonly CsdlOperation[];
 }
-
-/** Complex types of the schema. */
-export const COMPLEX_TYPES: readonly CsdlComplexType[] = [
-  { name: "CreateMultipleResponse", properties: [{ name: "Ids", type: "Collection(Edm.Guid)", nullable: false }] },
-  {
-    name: "WhoAmIResponse",
-    properties: [
-      { name: "BusinessUnitId", type: "Edm.Guid", nullable: false },
-      { name: "UserId", type: "Edm.Guid", nullable: false },
-      { name: "OrganizationId", type: "Edm.Guid", nullable: false },
-    ],
-  },
-];
-
-/** The bulk actions, bound to every entity set (src/channel-analytics/bulk-actions.ts). */
-const BULK_OPERATIONS: CsdlOperation[] = TABLES.flatMap((table) => {
-  const collection = `Collection(${CSDL_ALIAS}.${table.logicalName})`;
-  const targets = [{ name: "Targets", type: collection, nullable: false }];
-  return [
-    { kind: "Action" as const, name: "CreateMultiple", boundTo: collection, parameters: targets, returnType: { type: `${CSDL_ALIAS}.CreateMultipleResponse`, nullable: false } },
-    { kind: "Action" as const, name: "UpdateMultiple", boundTo: collection, parameters: targets },
-    { kind: "Action" as const, name: "UpsertMultiple", boundTo: collection, parameters: targets },
-  ];
-});
-
-/** Actions and functions of the schema: one entry each. */
-export const OPERATIONS: readonly CsdlOperation[] = [
-  { kind: "Function", name: "WhoAmI", returnType: { type: `${CSDL_ALIAS}.WhoAmIResponse`, nullable: false } },
-  ...BULK_OPERATIONS,
-];
 
 /** The table's navigation properties, checked against its other property names. */
 function navigations(table: TableDef): NavigationProperty[] {
@@ -222,17 +188,17 @@ function entitySet(table: TableDef): string {
   );
 }
 
-/** The CSDL document of the service, with any extra complex types and operations. */
+/** The CSDL document of the service: its entity sets, and the complex types and operations given. */
 export function renderCsdl(extensions: CsdlExtensions = {}): string {
-  const complexTypes = [...COMPLEX_TYPES, ...(extensions.complexTypes ?? [])];
-  const operations = [...OPERATIONS, ...(extensions.operations ?? [])];
+  const complexTypes = extensions.complexTypes ?? [];
+  const operations = extensions.operations ?? [];
   const seen = new Set<string>();
-  for (const name of [...TABLES.map((t) => t.logicalName), ...complexTypes.map((c) => c.name)]) {
+  for (const name of [...WEB_API_TABLES.map((t) => t.logicalName), ...complexTypes.map((c) => c.name)]) {
     if (seen.has(name)) throw new Error(`Two schema types are named ${name}`);
     seen.add(name);
   }
   // Bound operations may be overloads of one name; the container's names must be unique.
-  const containerNames = new Set(TABLES.map((t) => t.entitySetName));
+  const containerNames = new Set(WEB_API_TABLES.map((t) => t.entitySetName));
   for (const op of operations.filter((o) => !o.boundTo)) {
     if (containerNames.has(op.name)) throw new Error(`Two container members are named ${op.name}`);
     containerNames.add(op.name);
@@ -242,11 +208,11 @@ export function renderCsdl(extensions: CsdlExtensions = {}): string {
     "Schema",
     { Namespace: CSDL_NAMESPACE, Alias: CSDL_ALIAS, xmlns: "http://docs.oasis-open.org/odata/ns/edm" },
     [
-      ...TABLES.map(entityType),
+      ...WEB_API_TABLES.map(entityType),
       ...complexTypes.map(complexType),
       ...operations.map(operation),
       element("EntityContainer", { Name: CONTAINER_NAME }, [
-        ...TABLES.map(entitySet),
+        ...WEB_API_TABLES.map(entitySet),
         ...operations.flatMap(operationImport),
       ]),
     ],

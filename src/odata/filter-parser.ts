@@ -11,8 +11,8 @@
  *   stringFn := ('contains'|'startswith'|'endswith') '(' operand ',' operand ')'
  *   queryFn  := 'Microsoft.Dynamics.CRM.' Name '(' [Name '=' value (',' Name '=' value)*] ')'
  */
-import { ErrorCodes, ODataError } from "../http/errors.js";
-import { hasNulCharacter } from "./date-time.js";
+import { ErrorCodes, ODataError } from "./errors.js";
+import { hasNulCharacter } from "../model/date-time.js";
 
 export type LiteralType = "string" | "number" | "guid" | "datetime" | "boolean" | "null";
 

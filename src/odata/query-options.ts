@@ -3,11 +3,11 @@
  * table: $select, $filter, $orderby, $top, $count, $skiptoken, $expand and $apply, with
  * parameter aliases (@p1). Pure.
  */
-import { ErrorCodes, badRequest } from "../http/errors.js";
+import { ErrorCodes, badRequest } from "./errors.js";
 import { type NavigationProperty, navigationByName } from "../model/navigation.js";
 import { type ColumnDef, type TableDef, isUuidColumn } from "../model/tables.js";
 import { type Aliases, type FilterExpr, FilterParser, TokenStream, parseFilter, syntaxError, tokenize } from "./filter-parser.js";
-import { propertyByName } from "./properties.js";
+import { propertyByName } from "../model/properties.js";
 import { parseSelect, unknownProperty } from "./select.js";
 
 export interface OrderBy {
@@ -54,9 +54,10 @@ const NOT_SUPPORTED = new Set(["$skip", "$search", "$format", "$levels", "$compu
 export const MAX_PAGE_SIZE = 5000;
 const MAX_EXPANDS = 15;
 
-type RawQuery = Record<string, string | string[] | undefined>;
+export type RawQuery = Record<string, string | string[] | undefined>;
 
-function single(query: RawQuery, name: string): string | undefined {
+/** A query option given at most once. */
+export function single(query: RawQuery, name: string): string | undefined {
   const value = query[name];
   if (Array.isArray(value)) throw badRequest(`The query option ${name} is given more than once.`, ErrorCodes.badRequest);
   return value;

@@ -1,7 +1,7 @@
 /** Rows as Dataverse returns them: `@odata.etag`, then the columns under their property names. */
 import type { ColumnDef, TableDef } from "../model/tables.js";
 import { FORMATTED_VALUE, formattedValue } from "./annotations.js";
-import { propertyName } from "./properties.js";
+import { propertyName } from "../model/properties.js";
 
 /**
  * `2026-11-22T09:30:00Z`: whole seconds, as Dataverse serialises date-times, and the only

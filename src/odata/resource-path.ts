@@ -4,12 +4,11 @@
  * where <key> is a bare GUID, `<primarykey>=<guid>`, or the table's alternate key as
  * `name='value'[,name2='value2']`. Pure: names resolve against the table definitions.
  */
-import { ODataError, ErrorCodes, badRequest, resourceNotFound } from "../http/errors.js";
+import { ODataError, ErrorCodes, badRequest, resourceNotFound } from "./errors.js";
+import { type RecordKey, isGuid } from "../model/keys.js";
 import { type ColumnDef, type TableDef, tableByEntitySet } from "../model/tables.js";
-import { hasNulCharacter } from "./date-time.js";
-import { propertyByName } from "./properties.js";
-
-export type RecordKey = { kind: "id"; id: string } | { kind: "alternate"; values: Record<string, string> };
+import { hasNulCharacter } from "../model/date-time.js";
+import { propertyByName } from "../model/properties.js";
 
 export interface ResourcePath {
   table: TableDef;
@@ -18,10 +17,6 @@ export interface ResourcePath {
   /** `{set}/$count` */
   count?: boolean;
 }
-
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export const isGuid = (value: string) => GUID.test(value);
 
 const invalidKey = (table: TableDef) =>
   badRequest(

@@ -1,7 +1,7 @@
 /** `$select`: a comma list of property names, checked against the table. */
-import { ErrorCodes, badRequest } from "../http/errors.js";
+import { ErrorCodes, badRequest } from "./errors.js";
 import type { ColumnDef, TableDef } from "../model/tables.js";
-import { propertyByName } from "./properties.js";
+import { propertyByName } from "../model/properties.js";
 
 export const unknownProperty = (table: TableDef, name: string) =>
   badRequest(`Could not find a property named '${name}' on type 'Microsoft.Dynamics.CRM.${table.logicalName}'.`, ErrorCodes.generic);

@@ -6,7 +6,7 @@
 import type { FastifyError } from "fastify";
 import fp from "fastify-plugin";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
-import { ErrorCodes, ODataError, badRequest, resourceNotFound } from "../http/errors.js";
+import { ErrorCodes, ODataError, badRequest, resourceNotFound } from "../odata/errors.js";
 
 /** Maps Fastify's own errors (body parsing, limits, schema validation) to OData errors. */
 export function toODataError(error: unknown): ODataError | undefined {
@@ -41,12 +41,11 @@ export const errorHandlingPlugin = fp(
       const known = toODataError(error);
       if (!known) {
         request.log.error({ err: error }, "unhandled error");
-        return reply
-          .code(500)
-          
-          .send({ error: { code: ErrorCodes.unexpected, message: "An unexpected error occurred." } });
+        request.errorCode = ErrorCodes.unexpected;
+        return reply.code(500).send({ error: { code: ErrorCodes.unexpected, message: "An unexpected error occurred." } });
       }
       if (known.status >= 500) request.log.error({ err: error }, known.message);
+      request.errorCode = known.code;
       return reply.code(known.status).headers(known.headers).send(known.toBody());
     });
 
@@ -54,8 +53,9 @@ export const errorHandlingPlugin = fp(
       const path = request.url.split("?")[0] ?? "";
       const segment = decodeURIComponent(path.replace(/^\/api\/data\/v9\.\d\/?/, "").split("/")[0] || path);
       const error = resourceNotFound(segment);
+      request.errorCode = error.code;
       return reply.code(error.status).send(error.toBody());
     });
   },
-  { name: "error-handling" },
+  { name: "error-handling", dependencies: ["observation"] },
 );

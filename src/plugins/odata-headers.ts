@@ -1,8 +1,8 @@
 /** Headers every Dataverse Web API response carries. */
 import fp from "fastify-plugin";
+import { ODATA_JSON } from "../odata/media-types.js";
 
-/** The Content-Type of JSON bodies (shared/reference/dataverse-webapi.md §0). */
-export const ODATA_JSON = "application/json; odata.metadata=minimal";
+export { ODATA_JSON };
 
 export const odataHeadersPlugin = fp(
   async (app) => {

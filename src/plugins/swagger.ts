@@ -3,7 +3,8 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import fp from "fastify-plugin";
 import { jsonSchemaTransform, jsonSchemaTransformObject } from "fastify-type-provider-zod";
-import { withEntitySets } from "../odata/openapi-paths.js";
+import { operationPaths } from "../actions/openapi.js";
+import { withEntitySets } from "../odata/openapi-entity-sets.js";
 
 export const swaggerPlugin = fp(
   async (app) => {
@@ -23,9 +24,10 @@ export const swaggerPlugin = fp(
       },
       transform: jsonSchemaTransform,
       // The entity sets are served by one wildcard route; their paths come from the table definitions.
-      transformObject: (input) => withEntitySets(jsonSchemaTransformObject(input) as Parameters<typeof withEntitySets>[0]) as never,
+      transformObject: (input) =>
+        withEntitySets(jsonSchemaTransformObject(input) as Parameters<typeof withEntitySets>[0], operationPaths(app.operations)) as never,
     });
     await app.register(swaggerUi, { routePrefix: "/docs" });
   },
-  { name: "swagger" },
+  { name: "swagger", dependencies: ["odata-service"] },
 );

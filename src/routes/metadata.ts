@@ -1,34 +1,12 @@
-/** `$metadata` (the CSDL) and the WhoAmI function under /api/data/v9.x/. */
-import type { FastifyRequest } from "fastify";
+/** `$metadata`: the CSDL of the entity sets and of the operations declared in src/actions/. */
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { ODataError } from "../http/errors.js";
-import { assertApiVersion, serviceRoot } from "../http/service-root.js";
-import { loggingActionsCsdl } from "../channel-analytics/logging-actions.js";
-import { CSDL_NAMESPACE, renderCsdl } from "../odata/csdl.js";
-
-const ApiVersionParams = z.object({ version: z.string().describe("v9.0, v9.1 or v9.2") });
-
-const WhoAmIResponse = z
-  .object({
-    "@odata.context": z.string(),
-    BusinessUnitId: z.guid(),
-    UserId: z.guid(),
-    OrganizationId: z.guid(),
-  })
-  .describe("Microsoft.Dynamics.CRM.WhoAmIResponse");
-
-/** What Dataverse (ASP.NET Web API) answers when a function is called with the wrong method. */
-const noResourceMatches = (request: FastifyRequest) =>
-  new ODataError(
-    404,
-    "",
-    `No HTTP resource was found that matches the request URI '${request.protocol}://${request.host}${request.url}'.`,
-  );
+import { assertApiVersion } from "../odata/api-version.js";
+import { renderCsdl } from "../odata/csdl.js";
+import { ApiVersionParams } from "./service-root.js";
 
 export const metadataRoutes: FastifyPluginAsyncZod = async (app) => {
-  // The logging actions declare themselves beside their implementation.
-  const csdl = renderCsdl(loggingActionsCsdl);
+  const csdl = renderCsdl(app.operations.csdl());
 
   app.get(
     "/$metadata",
@@ -46,42 +24,4 @@ export const metadataRoutes: FastifyPluginAsyncZod = async (app) => {
       return reply.type("application/xml").send(csdl);
     },
   );
-
-  for (const url of ["/WhoAmI", "/WhoAmI()"]) {
-    app.get(
-      url,
-      {
-        schema: {
-          // @fastify/swagger reads "()" as a regular expression: document the bare name only.
-          hide: url !== "/WhoAmI",
-          tags: ["odata"],
-          summary: "WhoAmI: the caller's user, business unit and organization",
-          description: "Also answers as WhoAmI(). Other methods than GET answer 404, as in Dataverse.",
-          params: ApiVersionParams,
-          response: { 200: WhoAmIResponse },
-        },
-      },
-      async (request) => {
-        assertApiVersion(request.params.version);
-        const root = serviceRoot(request, request.params.version);
-        return {
-          "@odata.context": `${root}$metadata#${CSDL_NAMESPACE}.WhoAmIResponse`,
-          BusinessUnitId: app.config.BUSINESS_UNIT_ID,
-          UserId: app.config.CALLER_USER_ID,
-          OrganizationId: app.config.ORGANIZATION_ID,
-        };
-      },
-    );
-
-    // A function answers GET only; other methods would otherwise reach the entity-set wildcard.
-    app.route({
-      method: ["POST", "PATCH", "PUT", "DELETE"],
-      url,
-      schema: { hide: true, params: ApiVersionParams },
-      handler: async (request) => {
-        assertApiVersion(request.params.version);
-        throw noResourceMatches(request);
-      },
-    });
-  }
 };

@@ -1,10 +1,9 @@
 /** The OData service document: the entity sets under /api/data/v9.x/. */
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { assertApiVersion, serviceRoot } from "../http/service-root.js";
-import { TABLES } from "../model/tables.js";
-
-const ApiVersionParams = z.object({ version: z.string().describe("v9.0, v9.1 or v9.2") });
+import { WEB_API_TABLES } from "../model/tables.js";
+import { assertApiVersion } from "../odata/api-version.js";
+import { ApiVersionParams, serviceRoot } from "./service-root.js";
 
 const ServiceDocument = z.object({
   "@odata.context": z.string(),
@@ -27,7 +26,7 @@ export const serviceDocumentRoutes: FastifyPluginAsyncZod = async (app) => {
       const root = serviceRoot(request, request.params.version);
       return {
         "@odata.context": `${root}$metadata`,
-        value: TABLES.map((t) => ({ name: t.entitySetName, kind: "EntitySet" as const, url: t.entitySetName })),
+        value: WEB_API_TABLES.map((t) => ({ name: t.entitySetName, kind: "EntitySet" as const, url: t.entitySetName })),
       };
     },
   );

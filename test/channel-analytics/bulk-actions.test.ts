@@ -7,11 +7,11 @@
 import { randomUUID } from "node:crypto";
 import type { LightMyRequestResponse } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_BULK_MAX_TARGETS, createBulkActions } from "../../src/channel-analytics/bulk-actions.js";
-import { ConfigError, loadConfig } from "../../src/config.js";
-import { ODataError } from "../../src/http/errors.js";
+import { DEFAULT_BULK_MAX_TARGETS, createBulkActions } from "../../src/actions/bulk-actions.js";
+import { ConfigError, loadConfig } from "../../src/config/config.js";
+import { ODataError } from "../../src/odata/errors.js";
 import { tableByEntitySet } from "../../src/model/tables.js";
-import type { RequestContext } from "../../src/odata/request-handler.js";
+import type { OperationContext } from "../../src/actions/action.js";
 import { type TestApp, createTestApp } from "../helpers/app.js";
 
 const ROOT = "/api/data/v9.2";
@@ -531,11 +531,8 @@ describe("the limit on Targets", () => {
     transaction: () => {
       throw new Error("no transaction expected");
     },
-  } as unknown as RequestContext;
+  } as unknown as OperationContext;
   const request = (targets: unknown[]) => ({
-    method: "POST",
-    target: "msdyn_kpieventsdata/Microsoft.Dynamics.CRM.CreateMultiple",
-    headers: {},
     body: { Targets: targets },
     root: "http://localhost/api/data/v9.2/",
   });
@@ -544,8 +541,8 @@ describe("the limit on Targets", () => {
     const actions = createBulkActions(3);
     const targets = Array.from({ length: 4 }, () => ({ "@odata.type": "Microsoft.Dynamics.CRM.msdyn_kpieventdata" }));
     for (const name of ["CreateMultiple", "UpdateMultiple", "UpsertMultiple"]) {
-      const action = actions[`Microsoft.Dynamics.CRM.${name}`]!;
-      const error = await action({ request: request(targets), table: kpiEvents, context }).catch((e: unknown) => e);
+      const action = actions.find((a) => a.name === name)!;
+      const error = await action.handler({ ...request(targets), table: kpiEvents, context }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ODataError);
       expect((error as ODataError).status).toBe(400);
       expect((error as ODataError).message).toMatch(/4 records, more than the limit of 3 .*BULK_MAX_TARGETS/);

@@ -10,7 +10,7 @@ import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../../src/app.js";
-import { loadConfig } from "../../src/config.js";
+import { loadConfig } from "../../src/config/config.js";
 import { type Database, openDatabase } from "../../src/db/database.js";
 import { SYSTEM_KPI_EVENT_DEFINITIONS } from "../../src/model/tables.js";
 import { type TestApp, createTestApp } from "../helpers/app.js";

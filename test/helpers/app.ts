@@ -1,7 +1,7 @@
 /** The real app on a test database of its own, for `app.inject` tests. */
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../src/app.js";
-import { type Config, loadConfig } from "../../src/config.js";
+import { type Config, loadConfig } from "../../src/config/config.js";
 import { type Database, openDatabase } from "../../src/db/database.js";
 import { type TestDatabase, createTestDatabase } from "./database.js";
 

@@ -1,6 +1,18 @@
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { describe, expect, it } from "vitest";
-import { COMPLEX_TYPES, escapeXmlAttribute, renderCsdl } from "../../src/odata/csdl.js";
+import { createBulkActions } from "../../src/actions/bulk-actions.js";
+import { Operations } from "../../src/actions/index.js";
+import { whoAmI } from "../../src/actions/who-am-i.js";
+import { type CsdlExtensions, escapeXmlAttribute, renderCsdl as renderGiven } from "../../src/odata/csdl.js";
+
+// WhoAmI and the bulk actions (src/actions/), plus the ones a test adds.
+const SERVICE = new Operations([whoAmI, ...createBulkActions()]).csdl();
+const COMPLEX_TYPES = SERVICE.complexTypes!;
+const renderCsdl = (extra: CsdlExtensions = {}) =>
+  renderGiven({
+    complexTypes: [...COMPLEX_TYPES, ...(extra.complexTypes ?? [])],
+    operations: [...SERVICE.operations!, ...(extra.operations ?? [])],
+  });
 
 const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: "@" });
 const schemaOf = (xml: string) => parser.parse(xml)["edmx:Edmx"]["edmx:DataServices"].Schema;

@@ -7,10 +7,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { SqlParams } from "../../src/db/sql.js";
-import { ODataError } from "../../src/http/errors.js";
+import { ODataError } from "../../src/odata/errors.js";
 import { tableByLogicalName } from "../../src/model/tables.js";
 import { type FilterExpr, type Literal, parseFilter, tokenize } from "../../src/odata/filter-parser.js";
-import { filterToSql } from "../../src/odata/filter-sql.js";
+import { filterToSql } from "../../src/channel-analytics/store/filter-sql.js";
 import { parseApply, parseCollectionQuery, parseOrderBy } from "../../src/odata/query-options.js";
 
 const events = tableByLogicalName("msdyn_kpieventdata");

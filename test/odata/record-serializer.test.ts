@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { TABLES, tableByLogicalName } from "../../src/model/tables.js";
 import { FORMATTED_VALUE } from "../../src/odata/annotations.js";
-import { propertyName } from "../../src/odata/properties.js";
+import { propertyName } from "../../src/model/properties.js";
 import { serializeRow } from "../../src/odata/record-serializer.js";
 
 const EVENT = tableByLogicalName("msdyn_kpieventdata");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ODataError } from "../../src/http/errors.js";
+import { ODataError } from "../../src/odata/errors.js";
 import { parseResourcePath } from "../../src/odata/resource-path.js";
 
 const GUID = "0E281360-0C69-47C1-9D2A-1039E1BBEB4B";

@@ -1,7 +1,7 @@
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TABLES, type TableDef, tableByLogicalName } from "../../src/model/tables.js";
-import { edmType, propertyName } from "../../src/odata/properties.js";
+import { edmType, propertyName } from "../../src/model/properties.js";
 import { type TestApp, createTestApp } from "../helpers/app.js";
 
 const VERSIONS = ["v9.0", "v9.1", "v9.2"];

@@ -11,7 +11,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { navigationProperties } from "../../src/model/navigation.js";
 import { SYSTEM_KPI_EVENT_DEFINITIONS, tableByLogicalName, TABLES } from "../../src/model/tables.js";
-import { propertyName } from "../../src/odata/properties.js";
+import { propertyName } from "../../src/model/properties.js";
 import { type TestApp, createTestApp } from "../helpers/app.js";
 
 const URL_PATH = "/api/data/v9.2/msdyn_kpieventsdata";

@@ -2,10 +2,8 @@
  * OpenAPI paths and schemas of the entity sets, generated from the table definitions.
  * (The router serves them through one wildcard route, which says nothing per set.)
  */
-import { z } from "zod";
-import { EventRequest, INIT_LOG_ANALYTICS, InitRequest, LOG_ANALYTICS_EVENT } from "../channel-analytics/logging-actions.js";
-import { type ColumnDef, TABLES, type TableDef } from "../model/tables.js";
-import { propertyName } from "./properties.js";
+import { entityTypeName, propertyName } from "../model/properties.js";
+import { type ColumnDef, type TableDef, WEB_API_TABLES } from "../model/tables.js";
 
 type Schema = Record<string, unknown>;
 
@@ -42,15 +40,15 @@ function columnSchema(column: ColumnDef): Schema {
 function entitySchema(table: TableDef): Schema {
   return {
     type: "object",
-    description: `${table.displayName} (Microsoft.Dynamics.CRM.${table.logicalName}). Lookups are set with <name>@odata.bind.`,
+    description: `${table.displayName} (${entityTypeName(table)}). Lookups are set with <name>@odata.bind.`,
     additionalProperties: false,
     properties: Object.fromEntries(table.columns.map((c) => [propertyName(c), columnSchema(c)])),
   };
 }
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: ref("ODataError") } } });
-const versionParam = { name: "version", in: "path", required: true, schema: { type: "string", enum: ["v9.0", "v9.1", "v9.2"] } };
+export const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: ref("ODataError") } } });
+export const versionParam = { name: "version", in: "path", required: true, schema: { type: "string", enum: ["v9.0", "v9.1", "v9.2"] } };
 const keyParam = (table: TableDef) => ({
   name: "key",
   in: "path",
@@ -123,52 +121,6 @@ function pathsOf(table: TableDef): Record<string, Schema> {
   };
 }
 
-function bulkPaths(table: TableDef): Record<string, Schema> {
-  const targets = {
-    required: true,
-    content: {
-      "application/json": {
-        schema: {
-          type: "object",
-          required: ["Targets"],
-          properties: {
-            Targets: {
-              type: "array",
-              description: `Each target carries "@odata.type": "Microsoft.Dynamics.CRM.${table.logicalName}". At most BULK_MAX_TARGETS (1,000).`,
-              items: ref(table.logicalName),
-            },
-          },
-        },
-      },
-    },
-  };
-  const action = (name: string, summary: string, ok: Schema) => ({
-    [`/api/data/{version}/${table.entitySetName}/Microsoft.Dynamics.CRM.${name}`]: {
-      post: {
-        tags: [table.entitySetName],
-        summary,
-        parameters: [versionParam],
-        requestBody: targets,
-        responses: { ...ok, ...common, "403": errorResponse("A KPI event's provider has analytics disabled") },
-      },
-    },
-  });
-  return {
-    ...action("CreateMultiple", "Create many rows in one transaction", {
-      "200": {
-        description: "The new ids, in target order",
-        content: { "application/json": { schema: { type: "object", properties: { Ids: { type: "array", items: { type: "string", format: "uuid" } } } } } },
-      },
-    }),
-    ...action("UpdateMultiple", "Update many rows (each target carries its primary key) in one transaction", {
-      "204": { description: "Updated" },
-    }),
-    ...action("UpsertMultiple", "Create or update many rows (by primary key, alternate key or @odata.id) in one transaction", {
-      "204": { description: "Saved" },
-    }),
-  };
-}
-
 const batchPath = {
   "/api/data/{version}/$batch": {
     post: {
@@ -186,45 +138,12 @@ const batchPath = {
   },
 };
 
-/** The logging actions, with request schemas taken from their own validation. */
-function loggingPaths(): Record<string, Schema> {
-  const schema = (type: z.ZodType) => {
-    const { $schema: _ignored, ...rest } = z.toJSONSchema(type, { io: "input", unrepresentable: "any", target: "openapi-3.0" });
-    return rest;
-  };
-  const action = (name: string, summary: string, request: z.ZodType, responseProperties: Record<string, Schema>) => ({
-    [`/api/data/{version}/${name}`]: {
-      post: {
-        tags: ["logging actions"],
-        summary,
-        description:
-          "`data` may be the JSON object or its JSON text. The correlationId is echoed in the x-ms-correlation-request-id header and written to the request's log lines.",
-        parameters: [versionParam],
-        requestBody: { required: true, content: { "application/json": { schema: schema(request) } } },
-        responses: {
-          "200": { description: "Saved", content: { "application/json": { schema: { type: "object", properties: responseProperties } } } },
-          "400": errorResponse("A bad payload (the message names its JSON path) or a missing parent"),
-          "403": errorResponse("The provider has analytics disabled"),
-        },
-      },
-    },
-  });
-  const guid = { type: "string", format: "uuid" };
-  return {
-    ...action(INIT_LOG_ANALYTICS, "Create or update a conversation, its session and participants (initLogAnalytics)", InitRequest, {
-      ConversationDataId: guid,
-      SessionDataId: guid,
-      SessionParticipantDataIds: { type: "array", items: guid },
-    }),
-    ...action(LOG_ANALYTICS_EVENT, "Log KPI events, all or none (logAnalyticsEvent)", EventRequest, {
-      KpiEventDataIds: { type: "array", items: guid },
-    }),
-  };
-}
-
-/** Adds the entity sets to an OpenAPI document object. */
-export function withEntitySets<T extends { paths?: Record<string, unknown>; components?: { schemas?: Record<string, unknown> } }>(doc: T): T {
-  doc.paths = { ...doc.paths, ...Object.assign({}, ...TABLES.map(pathsOf), ...TABLES.map(bulkPaths)), ...batchPath, ...loggingPaths() };
+/** Adds the entity sets, `$batch` and the given operation paths to an OpenAPI document object. */
+export function withEntitySets<T extends { paths?: Record<string, unknown>; components?: { schemas?: Record<string, unknown> } }>(
+  doc: T,
+  operationPaths: Record<string, unknown> = {},
+): T {
+  doc.paths = { ...doc.paths, ...Object.assign({}, ...WEB_API_TABLES.map(pathsOf)), ...operationPaths, ...batchPath };
   doc.components = {
     ...doc.components,
     schemas: {
@@ -233,7 +152,7 @@ export function withEntitySets<T extends { paths?: Record<string, unknown>; comp
         type: "object",
         properties: { error: { type: "object", properties: { code: { type: "string" }, message: { type: "string" } } } },
       },
-      ...Object.fromEntries(TABLES.map((t) => [t.logicalName, entitySchema(t)])),
+      ...Object.fromEntries(WEB_API_TABLES.map((t) => [t.logicalName, entitySchema(t)])),
     },
   };
   return doc;

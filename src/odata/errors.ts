@@ -36,6 +36,11 @@ export class ODataError extends Error {
     return new ODataError(this.status, this.code, `${where}: ${this.message}`, this.headers);
   }
 
+  /** The same error with more response headers. */
+  withHeaders(headers: Record<string, string>): ODataError {
+    return new ODataError(this.status, this.code, this.message, { ...this.headers, ...headers });
+  }
+
   toBody(): { error: { code: string; message: string } } {
     return { error: { code: this.code, message: this.message } };
   }

@@ -9,22 +9,21 @@
  * the target's index. Every target goes through RecordWriter, so the integrity and
  * provider rules are those of a plain POST or PATCH.
  */
-import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
+import { convertValue } from "../channel-analytics/record-input.js";
+import type { RecordWriter } from "../channel-analytics/records.js";
+import { type RecordKey, isGuid } from "../model/keys.js";
+import { DATAVERSE_NAMESPACE as NAMESPACE, entityTypeName as entityType, propertyByName } from "../model/properties.js";
 import type { TableDef } from "../model/tables.js";
-import { propertyByName } from "../odata/properties.js";
-import type { ActionHandler, ODataRequest, ODataResponse, RequestContext } from "../odata/request-handler.js";
-import { type RecordKey, isGuid, parseKey } from "../odata/resource-path.js";
-import { convertValue } from "./record-input.js";
-import type { RecordWriter } from "./records.js";
-
-const NAMESPACE = "Microsoft.Dynamics.CRM";
+import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
+import { parseKey } from "../odata/resource-path.js";
+import type { ODataResponse } from "../odata/response.js";
+import type { JsonSchema, OperationContext, OperationDefinition } from "./action.js";
+import { errorResponse } from "./openapi.js";
 
 type Target = Record<string, unknown>;
 
 /** Dataverse's guidance for standard tables (reference §7); `BULK_MAX_TARGETS` overrides it. */
 export const DEFAULT_BULK_MAX_TARGETS = 1000;
-
-const entityType = (table: TableDef) => `${NAMESPACE}.${table.logicalName}`;
 
 const atIndex = (index: number, message: string, code: string = ErrorCodes.invalidArgument) =>
   badRequest(`Targets[${index}]: ${message}`, code);
@@ -39,14 +38,13 @@ function nameTarget(index: number, error: unknown): unknown {
  * Checks the body's shape, the limit and every target's `@odata.type`; returns the targets
  * without their `@odata.type`.
  */
-function readTargets(action: string, table: TableDef | undefined, request: ODataRequest, maxTargets: number): {
+function readTargets(action: string, table: TableDef | undefined, body: unknown, maxTargets: number): {
   table: TableDef;
   targets: Target[];
 } {
   if (!table) {
     throw badRequest(`${action} is bound to an entity set: POST {set}/${NAMESPACE}.${action}.`, ErrorCodes.badRequest);
   }
-  const body = request.body;
   const targets =
     typeof body === "object" && body !== null && !Array.isArray(body) ? (body as { Targets?: unknown }).Targets : undefined;
   if (!Array.isArray(targets)) {
@@ -150,7 +148,7 @@ function upsertKey(table: TableDef, target: Target, index: number): { key?: Reco
 
 /** One transaction for all targets; a failure names its target and rolls everything back. */
 async function eachTarget<I, T>(
-  context: RequestContext,
+  context: OperationContext,
   targets: readonly I[],
   write: (writer: RecordWriter, target: I, index: number) => Promise<T>,
 ): Promise<T[]> {
@@ -167,26 +165,75 @@ async function eachTarget<I, T>(
   });
 }
 
+/** The Targets body of a bulk action on `table`, for OpenAPI. */
+const targetsBody = (table: TableDef): JsonSchema => ({
+  required: true,
+  content: {
+    "application/json": {
+      schema: {
+        type: "object",
+        required: ["Targets"],
+        properties: {
+          Targets: {
+            type: "array",
+            description: `Each target carries "@odata.type": "${entityType(table)}". At most BULK_MAX_TARGETS (1,000).`,
+            items: { $ref: `#/components/schemas/${table.logicalName}` },
+          },
+        },
+      },
+    },
+  },
+});
+
+/** A bulk action's declaration: bound to every entity set, taking `Targets`. */
+function bulkAction(
+  name: string,
+  summary: string,
+  ok: Record<string, JsonSchema>,
+  handler: OperationDefinition["handler"],
+  response?: Pick<OperationDefinition, "returnType" | "complexTypes">,
+): OperationDefinition {
+  return {
+    kind: "Action",
+    name,
+    binding: "entity-set",
+    summary,
+    parameters: (table) => [{ name: "Targets", type: `Collection(mscrm.${table!.logicalName})`, nullable: false }],
+    ...response,
+    openApi: (table) => ({
+      requestBody: targetsBody(table!),
+      responses: {
+        ...ok,
+        "400": errorResponse("Invalid request: unknown property, wrong type, too long, missing parent…"),
+        "404": errorResponse("No such entity set or row"),
+        "403": errorResponse("A KPI event's provider has analytics disabled"),
+      },
+    }),
+    handler,
+  };
+}
+
 /** The bulk actions, refusing requests with more than `maxTargets` targets. */
-export function createBulkActions(maxTargets: number = DEFAULT_BULK_MAX_TARGETS): Record<string, ActionHandler> {
+export function createBulkActions(maxTargets: number = DEFAULT_BULK_MAX_TARGETS): OperationDefinition[] {
   if (!Number.isInteger(maxTargets) || maxTargets < 1) throw new RangeError(`maxTargets must be a positive integer, got ${maxTargets}`);
 
-  const createMultiple: ActionHandler = async ({ request, table: bound, context }): Promise<ODataResponse> => {
-    const { table, targets } = readTargets("CreateMultiple", bound, request, maxTargets);
+  const createMultiple: OperationDefinition["handler"] = async ({ body, root, table: bound, context }): Promise<ODataResponse> => {
+    const { table, targets } = readTargets("CreateMultiple", bound, body, maxTargets);
     // One INSERT for all targets: the same rules as writer.create, checked for all at once.
     const ids = await context.records.createMany(table, targets, (index) => `Targets[${index}]`);
+    context.observe({ kind: "written", entitySet: table.entitySetName, ids });
     return {
       status: 200,
       headers: {},
       body: {
-        "@odata.context": `${request.root}$metadata#${NAMESPACE}.CreateMultipleResponse`,
+        "@odata.context": `${root}$metadata#${NAMESPACE}.CreateMultipleResponse`,
         Ids: ids,
       },
     };
   };
 
-  const updateMultiple: ActionHandler = async ({ request, table: bound, context }) => {
-    const { table, targets } = readTargets("UpdateMultiple", bound, request, maxTargets);
+  const updateMultiple: OperationDefinition["handler"] = async ({ body, table: bound, context }) => {
+    const { table, targets } = readTargets("UpdateMultiple", bound, body, maxTargets);
     const ids = targets.map((target, index) => {
       const id = primaryKeyOf(table, target, index);
       if (id === undefined) {
@@ -198,24 +245,49 @@ export function createBulkActions(maxTargets: number = DEFAULT_BULK_MAX_TARGETS)
       // If-Match: * makes it update only: a missing row is a 404, not a create.
       writer.upsert(table, { kind: "id", id: ids[index]! }, withoutColumns(target, [table.primaryKey]), { ifMatch: "*" }),
     );
+    context.observe({ kind: "written", entitySet: table.entitySetName, ids });
     return { status: 204, headers: {} };
   };
 
-  const upsertMultiple: ActionHandler = async ({ request, table: bound, context }) => {
-    const { table, targets } = readTargets("UpsertMultiple", bound, request, maxTargets);
+  const upsertMultiple: OperationDefinition["handler"] = async ({ body, table: bound, context }) => {
+    const { table, targets } = readTargets("UpsertMultiple", bound, body, maxTargets);
     const keyed = targets.map((target, index) => upsertKey(table, target, index));
-    await eachTarget(context, keyed, async (writer, { key, body }) => {
-      if (key) await writer.upsert(table, key, body);
-      else await writer.create(table, body);
+    const ids = await eachTarget(context, keyed, async (writer, { key, body: values }) => {
+      const row = key ? (await writer.upsert(table, key, values)).row : await writer.create(table, values);
+      return String(row[table.primaryKey]);
     });
+    context.observe({ kind: "written", entitySet: table.entitySetName, ids });
     return { status: 204, headers: {} };
   };
 
-  return {
-    [`${NAMESPACE}.CreateMultiple`]: createMultiple,
-    [`${NAMESPACE}.UpdateMultiple`]: updateMultiple,
-    [`${NAMESPACE}.UpsertMultiple`]: upsertMultiple,
-  };
+  const guids = { type: "array", items: { type: "string", format: "uuid" } };
+  return [
+    bulkAction(
+      "CreateMultiple",
+      "Create many rows in one transaction",
+      {
+        "200": {
+          description: "The new ids, in target order",
+          content: { "application/json": { schema: { type: "object", properties: { Ids: guids } } } },
+        },
+      },
+      createMultiple,
+      {
+        returnType: { type: "mscrm.CreateMultipleResponse", nullable: false },
+        complexTypes: [{ name: "CreateMultipleResponse", properties: [{ name: "Ids", type: "Collection(Edm.Guid)", nullable: false }] }],
+      },
+    ),
+    bulkAction(
+      "UpdateMultiple",
+      "Update many rows (each target carries its primary key) in one transaction",
+      { "204": { description: "Updated" } },
+      updateMultiple,
+    ),
+    bulkAction(
+      "UpsertMultiple",
+      "Create or update many rows (by primary key, alternate key or @odata.id) in one transaction",
+      { "204": { description: "Saved" } },
+      upsertMultiple,
+    ),
+  ];
 }
-
-/** With the default limit, until `createActions(config)` passes `config.BULK_MAX_TARGETS`. */

@@ -4,14 +4,15 @@
  * counts, aggregations and expansions. All SQL is built from the table definitions with
  * bound values.
  */
-import { SqlParams, ident, sqlType } from "../db/sql.js";
-import { ErrorCodes, badRequest } from "../http/errors.js";
-import type { NavigationProperty } from "../model/navigation.js";
-import type { ColumnDef, TableDef } from "../model/tables.js";
-import { hasNulCharacter, parseIsoDateTime } from "../odata/date-time.js";
-import { filterToSql } from "../odata/filter-sql.js";
-import { type ApplyPlan, type CollectionQuery, type ExpandOption, MAX_PAGE_SIZE, type OrderBy } from "../odata/query-options.js";
-import { isGuid } from "../odata/resource-path.js";
+import { SqlParams, ident } from "../../db/sql.js";
+import { hasNulCharacter, parseIsoDateTime } from "../../model/date-time.js";
+import { isGuid } from "../../model/keys.js";
+import type { NavigationProperty } from "../../model/navigation.js";
+import { sqlType } from "../../model/sql-types.js";
+import type { ColumnDef, TableDef } from "../../model/tables.js";
+import { ErrorCodes, badRequest } from "../../odata/errors.js";
+import { type ApplyPlan, type CollectionQuery, type ExpandOption, MAX_PAGE_SIZE, type OrderBy } from "../../odata/query-options.js";
+import { filterToSql } from "./filter-sql.js";
 import type { Queryable, Row } from "./record-store.js";
 
 export interface Page {

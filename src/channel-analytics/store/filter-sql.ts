@@ -2,14 +2,15 @@
  * Turns a `$filter` AST into a SQL condition for one table. Every value becomes a bound
  * parameter; every name is resolved against the table definitions first.
  */
-import { SqlParams, type SqlType, ident, sqlType } from "../db/sql.js";
-import { ErrorCodes, badRequest } from "../http/errors.js";
-import { parseIsoDateTime } from "./date-time.js";
-import { isGuid } from "./resource-path.js";
-import type { ColumnDef, TableDef } from "../model/tables.js";
-import type { FilterExpr, Literal, Operand } from "./filter-parser.js";
-import { edmType, propertyByName } from "./properties.js";
-import { unknownProperty } from "./select.js";
+import { SqlParams, ident } from "../../db/sql.js";
+import { parseIsoDateTime } from "../../model/date-time.js";
+import { isGuid } from "../../model/keys.js";
+import { edmType, propertyByName } from "../../model/properties.js";
+import { type SqlType, sqlType } from "../../model/sql-types.js";
+import type { ColumnDef, TableDef } from "../../model/tables.js";
+import { ErrorCodes, badRequest } from "../../odata/errors.js";
+import type { FilterExpr, Literal, Operand } from "../../odata/filter-parser.js";
+import { unknownProperty } from "../../odata/select.js";
 
 
 type ValueKind = "string" | "uuid" | "datetime" | "number" | "boolean";

@@ -3,15 +3,15 @@
  * bound parameters and names come only from the table definitions. (Prisma owns the
  * schema and migrations; its per-row cost is too high for the ingestion hot path.)
  */
-import type pg from "pg";
-import { ident, prepared, sqlType } from "../db/sql.js";
-import { type TableDef, columnOf } from "../model/tables.js";
-import type { RecordKey } from "../odata/resource-path.js";
-import type { ColumnValues } from "./record-input.js";
+import { ident, prepared } from "../../db/sql.js";
+import type { Queryable } from "../../db/transactions.js";
+import type { RecordKey } from "../../model/keys.js";
+import { sqlType } from "../../model/sql-types.js";
+import { type TableDef, columnOf } from "../../model/tables.js";
+import type { ColumnValues } from "../record-input.js";
 
 export type Row = Record<string, unknown>;
-export type Queryable = Pick<pg.ClientBase, "query">;
-
+export type { Queryable };
 
 function keyCondition(table: TableDef, key: RecordKey, params: unknown[]): string {
   if (key.kind === "id") {
@@ -151,20 +151,4 @@ export async function updateRow(db: Queryable, table: TableDef, id: string, valu
 export async function deleteRow(db: Queryable, table: TableDef, id: string): Promise<boolean> {
   const { rowCount } = await db.query(`DELETE FROM ${ident(table.logicalName)} WHERE ${ident(table.primaryKey)} = $1`, [id]);
   return (rowCount ?? 0) > 0;
-}
-
-/** Runs `fn` in one transaction on a client of its own. */
-export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query("BEGIN");
-    const result = await fn(client);
-    await client.query("COMMIT");
-    return result;
-  } catch (error) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
 }

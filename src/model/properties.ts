@@ -2,7 +2,13 @@
  * Web API property names of the table columns: lookups are read as `_<name>_value`
  * (set through `<name>@odata.bind`), every other column under its logical name.
  */
-import type { ColumnDef, TableDef } from "../model/tables.js";
+import type { ColumnDef, TableDef } from "./tables.js";
+
+/** The namespace of Dataverse's types, actions and annotations. */
+export const DATAVERSE_NAMESPACE = "Microsoft.Dynamics.CRM";
+
+/** `Microsoft.Dynamics.CRM.msdyn_kpieventdata`: the entity type's qualified name. */
+export const entityTypeName = (table: TableDef) => `${DATAVERSE_NAMESPACE}.${table.logicalName}`;
 
 export const propertyName = (column: ColumnDef) => (column.type === "lookup" ? `_${column.name}_value` : column.name);
 

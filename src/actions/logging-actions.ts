@@ -21,16 +21,18 @@
  * keeps its status and code. Payload errors are one 400 listing every problem by JSON path.
  */
 import { randomUUID } from "node:crypto";
-import type { FastifyBaseLogger } from "fastify";
 import { z } from "zod";
-import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
+import { convertValue } from "../channel-analytics/record-input.js";
+import type { RecordOperations } from "../channel-analytics/records.js";
+import { parseIsoDateTime } from "../model/date-time.js";
+import { type RecordKey, isGuid } from "../model/keys.js";
+import { DATAVERSE_NAMESPACE, propertyByName } from "../model/properties.js";
 import { type TableDef, columnOf, tableByLogicalName } from "../model/tables.js";
-import type { CsdlExtensions } from "../odata/csdl.js";
-import { parseIsoDateTime } from "../odata/date-time.js";
-import { propertyByName } from "../odata/properties.js";
-import type { ActionHandler, ODataRequest, ODataResponse, RecordOperations } from "../odata/request-handler.js";
-import { type RecordKey, isGuid } from "../odata/resource-path.js";
-import { convertValue } from "./record-input.js";
+import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
+import type { ODataResponse } from "../odata/response.js";
+import type { Observer } from "../observe/observation.js";
+import type { JsonSchema, OperationDefinition, OperationInput } from "./action.js";
+import { errorResponse } from "./openapi.js";
 
 const CONVERSATION = tableByLogicalName("msdyn_conversationdata");
 const SESSION = tableByLogicalName("msdyn_sessiondata");
@@ -39,8 +41,6 @@ const KPI_EVENT = tableByLogicalName("msdyn_kpieventdata");
 
 export const INIT_LOG_ANALYTICS = "msdyn_InitLogAnalytics";
 export const LOG_ANALYTICS_EVENT = "msdyn_LogAnalyticsEvent";
-/** Echoes the request's correlation id (Dataverse's name for its own). */
-export const CORRELATION_HEADER = "x-ms-correlation-request-id";
 /** Events one msdyn_LogAnalyticsEvent call may carry (the $batch limit of Dataverse). */
 export const MAX_EVENTS_PER_CALL = 1000;
 
@@ -370,44 +370,26 @@ async function at<T>(path: string, write: () => Promise<T>): Promise<T> {
 }
 
 // ---------------------------------------------------------------------------
-// Correlation: the header echo and the request's log lines.
-
-type BindableLogger = FastifyBaseLogger & { setBindings?: (bindings: Record<string, unknown>) => void };
+// Correlation.
 
 /**
- * Runs an action under the request's correlation id: taken from the body as soon as it
- * is a GUID (so even a refusal of the rest carries it), else `fallback()`. It is added to
- * the request's log lines and echoed in `x-ms-correlation-request-id`, errors included.
+ * Reports the request's correlation id as soon as the body has one that is a GUID (so even
+ * a refusal of the rest carries it), else `fallback()`. The service echoes it in
+ * `x-ms-correlation-request-id`, errors included, and the request log adds it to the
+ * request's lines.
  */
-async function correlated(
-  request: ODataRequest,
-  fallback: () => string | undefined,
-  run: (headers: Record<string, string>) => Promise<ODataResponse>,
-): Promise<ODataResponse> {
-  const given = (request.body as { correlationId?: unknown } | null | undefined)?.correlationId;
+function reportCorrelation(body: unknown, observe: Observer, fallback: () => string | undefined): void {
+  const given = (body as { correlationId?: unknown } | null | undefined)?.correlationId;
   const correlationId =
     typeof given === "string" && isGuid(given) ? given : given === undefined || given === null ? fallback() : undefined;
-  const headers: Record<string, string> = {};
-  if (correlationId) {
-    headers[CORRELATION_HEADER] = correlationId;
-    const log = request.log as BindableLogger | undefined;
-    if (typeof log?.setBindings === "function") log.setBindings({ correlationId });
-  }
-  try {
-    return await run(headers);
-  } catch (error) {
-    if (error instanceof ODataError && correlationId) {
-      throw new ODataError(error.status, error.code, error.message, { ...error.headers, ...headers });
-    }
-    throw error;
-  }
+  if (correlationId) observe({ kind: "correlation", correlationId });
 }
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 const alternateKey = (values: Record<string, string>): RecordKey => ({ kind: "alternate", values });
 
-const responseContext = (request: ODataRequest, type: string) => `${request.root}$metadata#Microsoft.Dynamics.CRM.${type}`;
+const responseContext = (root: string, type: string) => `${root}$metadata#${DATAVERSE_NAMESPACE}.${type}`;
 
 /** Copies the given mapped fields; absent and null ones leave the column as it is. */
 function mapFields(fields: FieldMap, source: Readonly<Record<string, unknown>>, body: Record<string, unknown>): void {
@@ -492,9 +474,9 @@ async function initInOneStatement(records: RecordOperations, data: InitPayload) 
   return result && { conversation: result[0]!.id, session: result[1]!.id, participants: result.slice(2).map((r) => r.id) };
 }
 
-const initLogAnalytics: ActionHandler = ({ request, context }) =>
-  correlated(request, randomUUID, async (headers) => {
-    const { data } = parseRequest(INIT_LOG_ANALYTICS, InitRequest, request.body);
+async function initLogAnalytics({ body, root, context }: OperationInput): Promise<ODataResponse> {
+    reportCorrelation(body, context.observe, randomUUID);
+    const { data } = parseRequest(INIT_LOG_ANALYTICS, InitRequest, body);
     const { conversation } = data;
     const { session } = conversation;
     const participants = session.participants ?? [];
@@ -534,22 +516,27 @@ const initLogAnalytics: ActionHandler = ({ request, context }) =>
       };
     }));
 
-    request.log?.info(
-      { conversationId, providerSessionId, participants: participants.length },
-      `${INIT_LOG_ANALYTICS}: logged conversation '${conversationId}', session '${providerSessionId}' ` +
+    context.observe({ kind: "written", entitySet: CONVERSATION.entitySetName, ids: [ids.conversation] });
+    context.observe({ kind: "written", entitySet: SESSION.entitySetName, ids: [ids.session] });
+    if (ids.participants.length) context.observe({ kind: "written", entitySet: PARTICIPANT.entitySetName, ids: ids.participants });
+    context.observe({
+      kind: "note",
+      fields: { conversationId, providerSessionId, participants: participants.length },
+      message:
+        `${INIT_LOG_ANALYTICS}: logged conversation '${conversationId}', session '${providerSessionId}' ` +
         `and ${participants.length} participant(s)`,
-    );
+    });
     return {
       status: 200,
-      headers,
+      headers: {},
       body: {
-        "@odata.context": responseContext(request, `${INIT_LOG_ANALYTICS}Response`),
+        "@odata.context": responseContext(root, `${INIT_LOG_ANALYTICS}Response`),
         ConversationDataId: ids.conversation,
         SessionDataId: ids.session,
         SessionParticipantDataIds: ids.participants,
       },
     };
-  });
+  }
 
 // ---------------------------------------------------------------------------
 // msdyn_LogAnalyticsEvent
@@ -572,75 +559,106 @@ function eventBody(request: EventRequest, event: KpiEvent, now: string): Record<
   return body;
 }
 
-const logAnalyticsEvent: ActionHandler = ({ request, context }) =>
-  correlated(
-    request,
-    () => undefined,
-    async (headers) => {
-      const parsed = parseRequest(LOG_ANALYTICS_EVENT, EventRequest, request.body);
-      const { data } = parsed;
-      const now = new Date().toISOString();
+async function logAnalyticsEvent({ body, root, context }: OperationInput): Promise<ODataResponse> {
+  reportCorrelation(body, context.observe, () => undefined);
+  const parsed = parseRequest(LOG_ANALYTICS_EVENT, EventRequest, body);
+  const { data } = parsed;
+  const now = new Date().toISOString();
 
-      // One INSERT for all events: all or none without an explicit transaction.
-      const bodies = data.events.map((event) => eventBody(parsed, event, now));
-      const ids = await context.records.createMany(KPI_EVENT, bodies, (i) => `data.events[${i}]`);
+  // One INSERT for all events: all or none without an explicit transaction.
+  const bodies = data.events.map((event) => eventBody(parsed, event, now));
+  const ids = await context.records.createMany(KPI_EVENT, bodies, (i) => `data.events[${i}]`);
 
-      request.log?.info(
-        { conversationId: data.conversationId, providerSessionId: data.providerSessionId, events: ids.length },
-        `${LOG_ANALYTICS_EVENT}: logged ${ids.length} KPI event(s) ` +
-          `for conversation '${data.conversationId}', session '${data.providerSessionId}'`,
-      );
-      return {
-        status: 200,
-        headers,
-        body: { "@odata.context": responseContext(request, `${LOG_ANALYTICS_EVENT}Response`), KpiEventDataIds: ids },
-      };
-    },
-  );
+  context.observe({ kind: "written", entitySet: KPI_EVENT.entitySetName, ids });
+  context.observe({
+    kind: "note",
+    fields: { conversationId: data.conversationId, providerSessionId: data.providerSessionId, events: ids.length },
+    message:
+      `${LOG_ANALYTICS_EVENT}: logged ${ids.length} KPI event(s) ` +
+      `for conversation '${data.conversationId}', session '${data.providerSessionId}'`,
+  });
+  return {
+    status: 200,
+    headers: {},
+    body: { "@odata.context": responseContext(root, `${LOG_ANALYTICS_EVENT}Response`), KpiEventDataIds: ids },
+  };
+}
 
-export const loggingActions: Record<string, ActionHandler> = {
-  [INIT_LOG_ANALYTICS]: initLogAnalytics,
-  [LOG_ANALYTICS_EVENT]: logAnalyticsEvent,
-};
+/** The request body's JSON schema, from the action's own validation. */
+function requestSchema(type: z.ZodType): JsonSchema {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(type, { io: "input", unrepresentable: "any", target: "openapi-3.0" });
+  return { required: true, content: { "application/json": { schema: rest } } };
+}
+
+const LOGGING_DESCRIPTION =
+  "`data` may be the JSON object or its JSON text. The correlationId is echoed in the x-ms-correlation-request-id header and written to the request's log lines.";
+
+const loggingResponses = (properties: Record<string, JsonSchema>) => ({
+  "200": { description: "Saved", content: { "application/json": { schema: { type: "object", properties } } } },
+  "400": errorResponse("A bad payload (the message names its JSON path) or a missing parent"),
+  "403": errorResponse("The provider has analytics disabled"),
+});
+
+const guid = { type: "string", format: "uuid" };
 
 /**
- * Their $metadata declarations, for `renderCsdl()` (src/odata/csdl.ts). `data` is declared
- * as the JSON string of the CIF docs; the object itself is accepted too.
+ * `data` is declared in `$metadata` as the JSON string of the CIF docs; the object itself
+ * is accepted too.
  */
-export const loggingActionsCsdl: CsdlExtensions = {
-  complexTypes: [
-    {
-      name: `${INIT_LOG_ANALYTICS}Response`,
-      properties: [
-        { name: "ConversationDataId", type: "Edm.Guid", nullable: false },
-        { name: "SessionDataId", type: "Edm.Guid", nullable: false },
-        { name: "SessionParticipantDataIds", type: "Collection(Edm.Guid)", nullable: false },
-      ],
-    },
-    {
-      name: `${LOG_ANALYTICS_EVENT}Response`,
-      properties: [{ name: "KpiEventDataIds", type: "Collection(Edm.Guid)", nullable: false }],
-    },
-  ],
-  operations: [
-    {
-      kind: "Action",
-      name: INIT_LOG_ANALYTICS,
-      parameters: [
-        { name: "data", type: "Edm.String", nullable: false },
-        { name: "correlationId", type: "Edm.String" },
-      ],
-      returnType: { type: `mscrm.${INIT_LOG_ANALYTICS}Response`, nullable: false },
-    },
-    {
-      kind: "Action",
-      name: LOG_ANALYTICS_EVENT,
-      parameters: [
-        { name: "data", type: "Edm.String", nullable: false },
-        { name: "eventName", type: "Edm.String" },
-        { name: "correlationId", type: "Edm.String", nullable: false },
-      ],
-      returnType: { type: `mscrm.${LOG_ANALYTICS_EVENT}Response`, nullable: false },
-    },
-  ],
-};
+export const loggingActions: readonly OperationDefinition[] = [
+  {
+    kind: "Action",
+    name: INIT_LOG_ANALYTICS,
+    binding: "unbound",
+    summary: "Create or update a conversation, its session and participants (initLogAnalytics)",
+    description: LOGGING_DESCRIPTION,
+    parameters: () => [
+      { name: "data", type: "Edm.String", nullable: false },
+      { name: "correlationId", type: "Edm.String" },
+    ],
+    returnType: { type: `mscrm.${INIT_LOG_ANALYTICS}Response`, nullable: false },
+    complexTypes: [
+      {
+        name: `${INIT_LOG_ANALYTICS}Response`,
+        properties: [
+          { name: "ConversationDataId", type: "Edm.Guid", nullable: false },
+          { name: "SessionDataId", type: "Edm.Guid", nullable: false },
+          { name: "SessionParticipantDataIds", type: "Collection(Edm.Guid)", nullable: false },
+        ],
+      },
+    ],
+    openApi: () => ({
+      requestBody: requestSchema(InitRequest),
+      responses: loggingResponses({
+        ConversationDataId: guid,
+        SessionDataId: guid,
+        SessionParticipantDataIds: { type: "array", items: guid },
+      }),
+    }),
+    handler: initLogAnalytics,
+  },
+  {
+    kind: "Action",
+    name: LOG_ANALYTICS_EVENT,
+    binding: "unbound",
+    summary: "Log KPI events, all or none (logAnalyticsEvent)",
+    description: LOGGING_DESCRIPTION,
+    parameters: () => [
+      { name: "data", type: "Edm.String", nullable: false },
+      { name: "eventName", type: "Edm.String" },
+      { name: "correlationId", type: "Edm.String", nullable: false },
+    ],
+    returnType: { type: `mscrm.${LOG_ANALYTICS_EVENT}Response`, nullable: false },
+    complexTypes: [
+      {
+        name: `${LOG_ANALYTICS_EVENT}Response`,
+        properties: [{ name: "KpiEventDataIds", type: "Collection(Edm.Guid)", nullable: false }],
+      },
+    ],
+    openApi: () => ({
+      requestBody: requestSchema(EventRequest),
+      responses: loggingResponses({ KpiEventDataIds: { type: "array", items: guid } }),
+    }),
+    handler: logAnalyticsEvent,
+  },
+];

@@ -1,0 +1,171 @@
+/**
+ * Stage 2, plan: what the request asks for, as data: the record operation, its inputs,
+ * and how the answer is to be shaped. Pure: query options are parsed and checked against
+ * the table definitions here, so a bad option is refused before anything is read or
+ * written.
+ */
+import type { OperationDefinition } from "../../actions/index.js";
+import type { Preconditions } from "../../channel-analytics/records.js";
+import type { RecordKey } from "../../model/keys.js";
+import { propertyName } from "../../model/properties.js";
+import type { ColumnDef, TableDef } from "../../model/tables.js";
+import { FORMATTED_VALUE, wantsAnnotation } from "../../odata/annotations.js";
+import { ErrorCodes, ODataError, badRequest, methodNotAllowed } from "../../odata/errors.js";
+import type { Preferences } from "../../odata/prefer.js";
+import {
+  type ApplyPlan,
+  type CollectionQuery,
+  type ExpandOption,
+  MAX_PAGE_SIZE,
+  type RawQuery,
+  parseCollectionQuery,
+  parseExpandOnly,
+  single,
+} from "../../odata/query-options.js";
+import { parseSelect } from "../../odata/select.js";
+import type { ODataRequest } from "../odata-request.js";
+import type { ParsedRequest } from "./parse.js";
+
+/** How the response is shaped, whatever the operation. */
+export interface Shape {
+  root: string;
+  prefer: Preferences;
+  /** The query string as given (for next links). */
+  search: string;
+  /** Formatted values asked for with `Prefer: odata.include-annotations`. */
+  formattedValues: boolean;
+  /** Echoed in Preference-Applied, in order. */
+  preferenceApplied: string[];
+}
+
+export type Plan = {
+  /** A stable name for logs and audit: `msdyn_kpieventsdata.Create`, `msdyn_LogAnalyticsEvent`. */
+  operationName: string;
+  shape: Shape;
+} & (
+  | { op: "operation"; definition: OperationDefinition; table?: TableDef; body: unknown }
+  | { op: "count"; table: TableDef }
+  | { op: "create"; table: TableDef; body: unknown; select?: ColumnDef[] }
+  | { op: "query"; table: TableDef; query: CollectionQuery; pageSize: number }
+  | { op: "aggregate"; table: TableDef; apply: ApplyPlan; filter: CollectionQuery["filter"] }
+  | { op: "retrieve"; table: TableDef; key: RecordKey; select?: ColumnDef[]; expand: ExpandOption[]; ifNoneMatch?: string }
+  | { op: "upsert"; table: TableDef; key: RecordKey; body: unknown; pre: Preconditions; select?: ColumnDef[] }
+  | { op: "delete"; table: TableDef; key: RecordKey; pre: Preconditions }
+  | { op: "readProperty"; table: TableDef; key: RecordKey; property: ColumnDef }
+  | { op: "writeProperty"; table: TableDef; key: RecordKey; property: ColumnDef; value: unknown }
+);
+
+const ENTITY_METHODS = ["GET", "PATCH", "DELETE"];
+const PROPERTY_METHODS = ["GET", "PUT", "DELETE"];
+
+/** What Dataverse (ASP.NET Web API) answers when a function is called with another method than GET. */
+const noResourceMatches = (request: ODataRequest) =>
+  new ODataError(404, "", `No HTTP resource was found that matches the request URI '${request.root}${request.target}'.`);
+
+export function planRequest(parsed: ParsedRequest, request: ODataRequest): Plan {
+  const { method, prefer, query, search } = parsed;
+  const shape: Shape = { root: request.root, prefer, search, formattedValues: false, preferenceApplied: [] };
+  /** Echoes the annotation preference and turns on formatted values when they are asked for. */
+  const withAnnotations = () => {
+    if (prefer.includeAnnotations === undefined) return;
+    shape.preferenceApplied.push(`odata.include-annotations="${prefer.includeAnnotations}"`);
+    shape.formattedValues = wantsAnnotation(prefer.includeAnnotations, FORMATTED_VALUE);
+  };
+
+  if (parsed.kind === "operation") {
+    const { definition, table, name } = parsed;
+    const expected = definition.kind === "Function" ? "GET" : "POST";
+    if (method !== expected) {
+      if (definition.kind === "Function") throw noResourceMatches(request);
+      throw methodNotAllowed(method, name, [expected]);
+    }
+    const operationName = table ? `${table.entitySetName}.${definition.name}` : definition.name;
+    return { op: "operation", operationName, shape, definition, table, body: request.body };
+  }
+
+  const { table, key, property, count } = parsed.resource;
+  const set = table.entitySetName;
+  const select = () => parseSelect(table, single(query, "$select"));
+  /** `return=representation`: the written row comes back, with its `$select`. */
+  const representation = () => {
+    if (!prefer.returnRepresentation) return undefined;
+    shape.preferenceApplied.push("return=representation");
+    return select();
+  };
+
+  if (count) {
+    if (method !== "GET") throw methodNotAllowed(method, `${set}/$count`, ["GET"]);
+    return { op: "count", operationName: `${set}.Count`, shape, table };
+  }
+  if (!key) {
+    if (method === "POST") {
+      return { op: "create", operationName: `${set}.Create`, shape, table, body: request.body, select: representation() };
+    }
+    if (method !== "GET") throw methodNotAllowed(method, set, ["GET", "POST"]);
+    return planCollection(table, query, shape, withAnnotations);
+  }
+  if (property) return planProperty(method, table, key, property, request, shape);
+
+  switch (method) {
+    case "GET": {
+      const columns = select();
+      withAnnotations();
+      return {
+        op: "retrieve",
+        operationName: `${set}.Retrieve`,
+        shape,
+        table,
+        key,
+        select: columns,
+        expand: parseExpandOnly(table, query),
+        ifNoneMatch: request.headers["if-none-match"],
+      };
+    }
+    case "PATCH": {
+      const pre = { ifMatch: request.headers["if-match"], ifNoneMatch: request.headers["if-none-match"] };
+      return { op: "upsert", operationName: `${set}.Update`, shape, table, key, body: request.body, pre, select: representation() };
+    }
+    case "DELETE":
+      return { op: "delete", operationName: `${set}.Delete`, shape, table, key, pre: { ifMatch: request.headers["if-match"] } };
+    default:
+      throw methodNotAllowed(method, `${set}(<key>)`, ENTITY_METHODS);
+  }
+}
+
+function planCollection(table: TableDef, query: RawQuery, shape: Shape, withAnnotations: () => void): Plan {
+  const options = parseCollectionQuery(table, query);
+  withAnnotations();
+  const operationName = `${table.entitySetName}.RetrieveMultiple`;
+  if (options.apply) return { op: "aggregate", operationName, shape, table, apply: options.apply, filter: options.filter };
+  const { maxPageSize } = shape.prefer;
+  const pageSize = Math.min(maxPageSize ?? MAX_PAGE_SIZE, MAX_PAGE_SIZE);
+  if (maxPageSize !== undefined) shape.preferenceApplied.push(`odata.maxpagesize=${pageSize}`);
+  return { op: "query", operationName, shape, table, query: options, pageSize };
+}
+
+function planProperty(
+  method: string,
+  table: TableDef,
+  key: RecordKey,
+  property: ColumnDef,
+  request: ODataRequest,
+  shape: Shape,
+): Plan {
+  const name = propertyName(property);
+  const operationName = `${table.entitySetName}.${method === "GET" ? "Retrieve" : "Update"}`;
+  switch (method) {
+    case "GET":
+      return { op: "readProperty", operationName, shape, table, key, property };
+    case "PUT": {
+      const body = request.body as { value?: unknown } | undefined;
+      if (typeof body !== "object" || body === null || !("value" in body)) {
+        throw badRequest(`PUT ${name} takes a body of the form {"value": …}.`, ErrorCodes.payloadError);
+      }
+      return { op: "writeProperty", operationName, shape, table, key, property, value: body.value };
+    }
+    case "DELETE":
+      return { op: "writeProperty", operationName, shape, table, key, property, value: null };
+    default:
+      throw methodNotAllowed(method, `${table.entitySetName}(<key>)/${name}`, PROPERTY_METHODS);
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * What a request runs against: stand-alone requests use the pool (each write its own
+ * transaction); a `$batch` change set gets record operations and reads bound to one
+ * transaction, so its requests see each other's rows and commit or roll back together.
+ */
+import type { Operations } from "../actions/index.js";
+import type { RecordService } from "../channel-analytics/records.js";
+import type { Queryable } from "../db/transactions.js";
+import type { Caller } from "../model/caller.js";
+import type { Observer } from "../observe/observation.js";
+import type { RequestContext } from "./odata-request.js";
+
+export class RequestContexts {
+  constructor(
+    private readonly records: RecordService,
+    private readonly pool: Queryable,
+    readonly operations: Operations,
+    readonly caller: Caller,
+  ) {}
+
+  standalone(observe: Observer): RequestContext {
+    const { records, operations, caller } = this;
+    return { records, db: this.pool, operations, caller, observe, transaction: (fn) => records.transaction(fn) };
+  }
+
+  /** Runs `fn` with a context whose every operation is in one transaction. */
+  inTransaction<T>(observe: Observer, fn: (context: RequestContext) => Promise<T>): Promise<T> {
+    const { operations, caller } = this;
+    return this.records.transaction((writer, client) =>
+      fn({ records: writer, db: client, operations, caller, observe, transaction: (inner) => inner(writer, client) }),
+    );
+  }
+}
