@@ -54,9 +54,7 @@ async function main(): Promise<void> {
 
   const cpu = process.cpuUsage(cpuBefore);
   const ok = result["2xx"];
-  const statusCodes = Object.fromEntries(
-    Object.entries(result.statusCodeStats ?? {}).map(([code, stat]) => [code, (stat as { count: number }).count]),
-  );
+  const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, stat]) => [code, stat.count]));
   const out: LoadResult = {
     label: spec.label,
     connections: spec.connections,

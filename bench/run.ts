@@ -124,7 +124,8 @@ async function runLoad(spec: LoadSpec): Promise<Measured> {
   loadProcesses.delete(child);
   await rm(file, { force: true });
   const last = stdout.trim().split("\n").at(-1);
-  if (code !== 0 || !last || last === LOAD_STARTING) throw new Error(`load generator for ${spec.label} exited with ${code}: ${stderr}`);
+  if (code !== 0 || !last || last === LOAD_STARTING)
+    throw new Error(`load generator for ${spec.label} exited with ${code}: ${stderr}`);
   if (!warmup) windows.push({ phase: spec.label, startUs: started, endUs: monotonicUs() });
   const result = JSON.parse(last) as LoadResult;
   const cpu = measuredCpu && { ...measuredCpu, loadGenerator: Math.round((result.cpuSeconds / measuredCpu.seconds) * 100) / 100 };
@@ -146,7 +147,9 @@ let targetExit: number | null | undefined;
 
 function assertTargetAlive(phase: string): void {
   if (target && targetExit !== undefined) {
-    throw new Error(`${phase}: the server (pid ${target.pid}) exited with ${targetExit}; its last output:\n${target.output().slice(-4000)}`);
+    throw new Error(
+      `${phase}: the server (pid ${target.pid}) exited with ${targetExit}; its last output:\n${target.output().slice(-4000)}`,
+    );
   }
 }
 
@@ -223,7 +226,14 @@ interface Facts {
   /** 1-minute load average when the run began: other work on the machine skews the figures. */
   loadAverageAtStart: number;
   node: string;
-  postgres: { version: string; fsync: string; synchronousCommit: string; sharedBuffers: string; maxWalSize: string; embedded: boolean };
+  postgres: {
+    version: string;
+    fsync: string;
+    synchronousCommit: string;
+    sharedBuffers: string;
+    maxWalSize: string;
+    embedded: boolean;
+  };
 }
 
 async function facts(db: pg.Pool, embedded: boolean): Promise<Facts> {
@@ -250,10 +260,15 @@ async function facts(db: pg.Pool, embedded: boolean): Promise<Facts> {
 async function revision(): Promise<{ commit: string; uncommittedChanges: boolean } | undefined> {
   const git = (...args: string[]) =>
     new Promise<string>((resolve, reject) =>
-      execFile("git", args, { cwd: ROOT }, (error, stdout) => (error ? reject(error) : resolve(stdout.trim()))),
+      execFile("git", args, { cwd: ROOT }, (error, stdout) =>
+        error ? reject(new Error(`git ${args.join(" ")} failed`, { cause: error })) : resolve(stdout.trim()),
+      ),
     );
   try {
-    return { commit: await git("rev-parse", "HEAD"), uncommittedChanges: (await git("status", "--porcelain", "--", "src", "prisma")) !== "" };
+    return {
+      commit: await git("rev-parse", "HEAD"),
+      uncommittedChanges: (await git("status", "--porcelain", "--", "src", "prisma")) !== "",
+    };
   } catch {
     return undefined;
   }
@@ -275,7 +290,9 @@ function warnIfDrifted(label: string, ceiling: CeilingResult): void {
   const [a, b] = ceiling.parts;
   if (a === undefined || b === undefined) return;
   if (Math.abs(a - b) / Math.max(a, b) > 0.2) {
-    log(`WARNING: ${label}: the halves differ (${a.toFixed(0)} and ${b.toFixed(0)} rows/s); another load on the machine? the ratio is uncertain`);
+    log(
+      `WARNING: ${label}: the halves differ (${a.toFixed(0)} and ${b.toFixed(0)} rows/s); another load on the machine? the ratio is uncertain`,
+    );
   }
 }
 
@@ -292,7 +309,10 @@ async function main(): Promise<void> {
   // Only a run as long and as large as the issue asks, not slowed by the profiler, replaces latest.json.
   const kind = settings.cpuProfileDir
     ? "profiled"
-    : settings.singleSeconds >= 20 && settings.queryEvents >= 1_000_000 && settings.connections === 32 && settings.bulkSize === 1000
+    : settings.singleSeconds >= 20 &&
+        settings.queryEvents >= 1_000_000 &&
+        settings.connections === 32 &&
+        settings.bulkSize === 1000
       ? "full"
       : "smoke";
   const full = kind === "full";
@@ -347,33 +367,50 @@ async function main(): Promise<void> {
     const c = conversations[i]!;
     await expectOk(
       "POST msdyn_conversationsdata",
-      http(origin, "POST", `${API}/msdyn_conversationsdata`, JSON.stringify({
-        msdyn_conversationid: c,
-        msdyn_name: c,
-        msdyn_channel: "voice",
-        msdyn_providerid: providerId,
-        msdyn_conversationtimestamp: eventTimestamp(i),
-      })),
+      http(
+        origin,
+        "POST",
+        `${API}/msdyn_conversationsdata`,
+        JSON.stringify({
+          msdyn_conversationid: c,
+          msdyn_name: c,
+          msdyn_channel: "voice",
+          msdyn_providerid: providerId,
+          msdyn_conversationtimestamp: eventTimestamp(i),
+        }),
+      ),
     );
     await expectOk(
       "POST msdyn_sessionsdata",
-      http(origin, "POST", `${API}/msdyn_sessionsdata`, JSON.stringify({
-        msdyn_conversationid: c,
-        msdyn_providersessionid: SESSION_ID,
-        msdyn_queuename: "Support",
-      })),
+      http(
+        origin,
+        "POST",
+        `${API}/msdyn_sessionsdata`,
+        JSON.stringify({
+          msdyn_conversationid: c,
+          msdyn_providersessionid: SESSION_ID,
+          msdyn_queuename: "Support",
+        }),
+      ),
     );
     await expectOk(
       "POST msdyn_sessionparticipantsdata",
-      http(origin, "POST", `${API}/msdyn_sessionparticipantsdata`, JSON.stringify({
-        msdyn_conversationid: c,
-        msdyn_providersessionid: SESSION_ID,
-        msdyn_participantid: PARTICIPANT_ID,
-        msdyn_participanttype: "Agent",
-      })),
+      http(
+        origin,
+        "POST",
+        `${API}/msdyn_sessionparticipantsdata`,
+        JSON.stringify({
+          msdyn_conversationid: c,
+          msdyn_providersessionid: SESSION_ID,
+          msdyn_participantid: PARTICIPANT_ID,
+          msdyn_participanttype: "Agent",
+        }),
+      ),
     );
   });
-  log(`seeded provider ${providerId} and ${conversations.length} conversations with a session and a participant each (${Date.now() - seedStarted} ms)`);
+  log(
+    `seeded provider ${providerId} and ${conversations.length} conversations with a session and a participant each (${Date.now() - seedStarted} ms)`,
+  );
 
   let nextEvent = 0;
   const rows: Row[] = [];
@@ -410,17 +447,19 @@ async function main(): Promise<void> {
   );
   const storedBySingle = (await countEvents(db)) - beforeSingle;
   // The ceiling below must write what the service writes: compare with a row it stored.
-  const sample = (await db.query<Record<string, unknown>>(
-    `SELECT * FROM msdyn_kpieventdata WHERE msdyn_conversationid = $1 LIMIT 1`,
-    [conversations[0]],
-  )).rows[0]!;
+  const sample = (
+    await db.query<Record<string, unknown>>(`SELECT * FROM msdyn_kpieventdata WHERE msdyn_conversationid = $1 LIMIT 1`, [
+      conversations[0],
+    ])
+  ).rows[0]!;
   const serverColumns = Object.entries(sample)
     .filter(([name, value]) => value !== null && !DEFAULTED_COLUMNS.includes(name))
     .map(([name]) => name)
     .sort();
   const ceilingColumns = [...KPI_COLUMNS].sort();
   const sameColumns = JSON.stringify(serverColumns) === JSON.stringify(ceilingColumns);
-  if (!sameColumns) log(`WARNING: the server wrote columns [${serverColumns}] but the ceilings write [${ceilingColumns}]`);
+  if (!sameColumns)
+    log(`WARNING: the server wrote columns [${serverColumns.join(",")}] but the ceilings write [${ceilingColumns.join(",")}]`);
 
   await checkpoint(db);
   log(`2. INSERT through pg, second half: ${(await pgCeiling.run(settings.pgSeconds / 2)).toFixed(0)} rows/s`);
@@ -443,7 +482,14 @@ async function main(): Promise<void> {
   nextEvent += bulkPool.length * settings.bulkSize;
   await expectOk("CreateMultiple", http(origin, "POST", bulkPath, bulkPool[0]!.body));
   // 4. Its ceiling, in two halves around it, as for 2.
-  const copyCeilingRun = copyCeiling(database.url, conversations, settings.bulkConnections, settings.bulkSize, CEILING_EVENTS, startMeter);
+  const copyCeilingRun = copyCeiling(
+    database.url,
+    conversations,
+    settings.bulkConnections,
+    settings.bulkSize,
+    CEILING_EVENTS,
+    startMeter,
+  );
   await checkpoint(db);
   log(`4. COPY, first half: ${(await copyCeilingRun.run(settings.copySeconds / 2)).toFixed(0)} rows/s`);
   await checkpoint(db);
@@ -475,7 +521,9 @@ async function main(): Promise<void> {
   await checkpoint(db);
   log(`4. COPY, second half: ${(await copyCeilingRun.run(settings.copySeconds / 2)).toFixed(0)} rows/s`);
   const copy = copyCeilingRun.result();
-  log(`4. COPY: ${copy.rowsPerSecond.toFixed(0)} rows/s with ${copy.workers} streams of ${settings.bulkSize}-row batches (${cpuText(copy.cpu)})`);
+  log(
+    `4. COPY: ${copy.rowsPerSecond.toFixed(0)} rows/s with ${copy.workers} streams of ${settings.bulkSize}-row batches (${cpuText(copy.cpu)})`,
+  );
   warnIfDrifted("4. COPY", copy);
   const bulkRatio = bulkEventsPerSecond / copy.rowsPerSecond;
   log(`ratio (3)/(4) = ${bulkRatio.toFixed(2)}`);
@@ -485,7 +533,11 @@ async function main(): Promise<void> {
   const logPath = `${API}/msdyn_LogAnalyticsEvent`;
   const logPool = Array.from({ length: 1000 }, (_, i) => ({
     path: logPath,
-    body: logAnalyticsEventBody(conversations[i % conversations.length]!, nextEvent + i * settings.eventsPerLogCall, settings.eventsPerLogCall),
+    body: logAnalyticsEventBody(
+      conversations[i % conversations.length]!,
+      nextEvent + i * settings.eventsPerLogCall,
+      settings.eventsPerLogCall,
+    ),
   }));
   nextEvent += logPool.length * settings.eventsPerLogCall;
   await expectOk("msdyn_LogAnalyticsEvent", http(origin, "POST", logPath, logPool[0]!.body));
@@ -506,7 +558,12 @@ async function main(): Promise<void> {
   const storedByLog = (await countEvents(db)) - beforeLog;
 
   const initPath = `${API}/msdyn_InitLogAnalytics`;
-  const initSpec = (suffix: string) => ({ kind: "init-log-analytics" as const, path: initPath, conversationPrefix: `bench-${tag}-init-${suffix}`, providerId });
+  const initSpec = (suffix: string) => ({
+    kind: "init-log-analytics" as const,
+    path: initPath,
+    conversationPrefix: `bench-${tag}-init-${suffix}`,
+    providerId,
+  });
   await checkpoint(db);
   const init = await measure(
     {
@@ -546,7 +603,17 @@ async function main(): Promise<void> {
      SELECT gen_random_uuid(), $1 || (g % $3::int), $4, NULL, ($5::uuid[])[g % $7::int + 1], ($6::text[])[g % $7::int + 1],
             timestamptz '2026-11-22T09:00:00Z' + g * interval '7 milliseconds', $8, $9, $8, $8
        FROM generate_series(0, $2::int - 1) g`,
-    [`bench-${tag}-q`, settings.queryEvents, q, SESSION_ID, definitionIds, definitionNames, definitionIds.length, CALLER.userId, CALLER.businessUnitId],
+    [
+      `bench-${tag}-q`,
+      settings.queryEvents,
+      q,
+      SESSION_ID,
+      definitionIds,
+      definitionNames,
+      definitionIds.length,
+      CALLER.userId,
+      CALLER.businessUnitId,
+    ],
   );
   await db.query("ANALYZE");
   await checkpoint(db);
@@ -558,12 +625,15 @@ async function main(): Promise<void> {
   const queryPool = Array.from({ length: 2000 }, (_, i) => {
     // A spread of conversations, in an order that jumps around the index.
     const c = qConversation((i * 7919) % q);
-    return { path: `${API}/msdyn_kpieventsdata?$filter=${encodeURIComponent(`msdyn_conversationid eq '${c}'`)}&$top=${settings.queryPageSize}` };
+    return {
+      path: `${API}/msdyn_kpieventsdata?$filter=${encodeURIComponent(`msdyn_conversationid eq '${c}'`)}&$top=${settings.queryPageSize}`,
+    };
   });
   const firstPage = await expectOk("GET msdyn_kpieventsdata?$filter", http(origin, "GET", queryPool[0]!.path));
   const pageRows = (JSON.parse(firstPage.text) as { value: unknown[] }).value.length;
   const expectedRows = Math.min(settings.queryPageSize, Math.floor(settings.queryEvents / q));
-  if (pageRows !== expectedRows) throw new Error(`the query answered ${pageRows} rows, expected ${expectedRows}: ${firstPage.text.slice(0, 500)}`);
+  if (pageRows !== expectedRows)
+    throw new Error(`the query answered ${pageRows} rows, expected ${expectedRows}: ${firstPage.text.slice(0, 500)}`);
   const query = await measure(
     {
       label: `6. GET $filter=msdyn_conversationid eq …&$top=${settings.queryPageSize}`,
@@ -604,7 +674,9 @@ async function main(): Promise<void> {
     const name = (await readdir(dir)).find((f) => f.endsWith(".cpuprofile") && f.includes(`.${server.pid}.0.`));
     if (name) {
       const file = path.join(dir, name);
-      const serverWindows = windows.filter((w) => w.phase.startsWith("1.") || w.phase.startsWith("3.") || w.phase.startsWith("5") || w.phase.startsWith("6"));
+      const serverWindows = windows.filter(
+        (w) => w.phase.startsWith("1.") || w.phase.startsWith("3.") || w.phase.startsWith("5") || w.phase.startsWith("6"),
+      );
       profile = { file, windows: serverWindows, phases: await summariseProfile(file, serverWindows, ROOT) };
       log(`server CPU profile: ${file}`);
     } else {
@@ -656,9 +728,23 @@ async function main(): Promise<void> {
   const perSecond = (n: number) => formatRate(n, "events/s");
   const halves = (c: CeilingResult) => c.parts.map((r) => Math.round(r).toLocaleString("en-US")).join(" / ");
   rows.push(
-    fromLoad("1. POST msdyn_kpieventsdata", perSecond(single.okPerSecond), single, `${single.connections} conn, ${single.durationSeconds} s`),
-    fromCeiling("2. INSERT via pg (ceiling)", pgInsert, `${pgInsert.workers} conn, halves ${halves(pgInsert)}; (1)/(2) = ${singleRatio.toFixed(2)}`),
-    fromLoad(`3. CreateMultiple ×${settings.bulkSize}`, perSecond(bulkEventsPerSecond), bulk, `${bulk.connections} conn, ${bulk.ok} requests in ${bulk.durationSeconds} s`),
+    fromLoad(
+      "1. POST msdyn_kpieventsdata",
+      perSecond(single.okPerSecond),
+      single,
+      `${single.connections} conn, ${single.durationSeconds} s`,
+    ),
+    fromCeiling(
+      "2. INSERT via pg (ceiling)",
+      pgInsert,
+      `${pgInsert.workers} conn, halves ${halves(pgInsert)}; (1)/(2) = ${singleRatio.toFixed(2)}`,
+    ),
+    fromLoad(
+      `3. CreateMultiple ×${settings.bulkSize}`,
+      perSecond(bulkEventsPerSecond),
+      bulk,
+      `${bulk.connections} conn, ${bulk.ok} requests in ${bulk.durationSeconds} s`,
+    ),
     fromCeiling("4. COPY (ceiling)", copy, `${copy.workers} streams, halves ${halves(copy)}; (3)/(4) = ${bulkRatio.toFixed(2)}`),
     fromLoad(
       `5a. LogAnalyticsEvent ×${settings.eventsPerLogCall}`,
@@ -666,14 +752,24 @@ async function main(): Promise<void> {
       logEvent,
       `${logEvent.connections} conn; ${perSecond(logEvent.okPerSecond * settings.eventsPerLogCall)}`,
     ),
-    fromLoad("5b. InitLogAnalytics", formatRate(init.okPerSecond, "calls/s"), init, `${init.connections} conn; new conversation per call`),
+    fromLoad(
+      "5b. InitLogAnalytics",
+      formatRate(init.okPerSecond, "calls/s"),
+      init,
+      `${init.connections} conn; new conversation per call`,
+    ),
     fromLoad(
       "6. query by conversation",
       formatRate(query.okPerSecond, "req/s"),
       query,
       `${query.connections} conn; $top=${settings.queryPageSize} of ${storedEvents.toLocaleString("en-US")} events`,
     ),
-    fromLoad("6b. the same query", formatRate(queryLoaded.okPerSecond, "req/s"), queryLoaded, `${queryLoaded.connections} conn; for the record`),
+    fromLoad(
+      "6b. the same query",
+      formatRate(queryLoaded.okPerSecond, "req/s"),
+      queryLoaded,
+      `${queryLoaded.connections} conn; for the record`,
+    ),
     fromLoad(
       "7. empty Fastify route",
       formatRate(emptyRoute.okPerSecond, "req/s"),
@@ -690,15 +786,30 @@ async function main(): Promise<void> {
       actual: `${singleRatio.toFixed(2)} (${single.okPerSecond.toFixed(0)} / ${pgInsert.rowsPerSecond.toFixed(0)})`,
       pass: singleRatio >= 0.5 && clean(single),
     },
-    { name: "single-event ingest p99", goal: "≤ 30 ms", actual: `${single.latency.p99} ms`, pass: single.latency.p99 <= 30 && clean(single) },
+    {
+      name: "single-event ingest p99",
+      goal: "≤ 30 ms",
+      actual: `${single.latency.p99} ms`,
+      pass: single.latency.p99 <= 30 && clean(single),
+    },
     {
       name: "bulk ingest ≥ 0.5 × COPY",
       goal: "(3)/(4) ≥ 0.50",
       actual: `${bulkRatio.toFixed(2)} (${bulkEventsPerSecond.toFixed(0)} / ${copy.rowsPerSecond.toFixed(0)})`,
       pass: bulkRatio >= 0.5 && clean(bulk),
     },
-    { name: "msdyn_LogAnalyticsEvent p99", goal: "≤ 30 ms", actual: `${logEvent.latency.p99} ms`, pass: logEvent.latency.p99 <= 30 && clean(logEvent) },
-    { name: "msdyn_InitLogAnalytics p99", goal: "≤ 30 ms", actual: `${init.latency.p99} ms`, pass: init.latency.p99 <= 30 && clean(init) },
+    {
+      name: "msdyn_LogAnalyticsEvent p99",
+      goal: "≤ 30 ms",
+      actual: `${logEvent.latency.p99} ms`,
+      pass: logEvent.latency.p99 <= 30 && clean(logEvent),
+    },
+    {
+      name: "msdyn_InitLogAnalytics p99",
+      goal: "≤ 30 ms",
+      actual: `${init.latency.p99} ms`,
+      pass: init.latency.p99 <= 30 && clean(init),
+    },
     {
       name: "filtered query p99",
       goal: `≤ 15 ms over ≥ 1,000,000 events (${query.connections} conn)`,
@@ -754,7 +865,9 @@ async function main(): Promise<void> {
     "",
     `cif-analytics-server benchmark, ${startedAt.toISOString()}` +
       (kind === "smoke" ? " (smoke run: shortened phases; latest.json left as it was)" : "") +
-      (kind === "profiled" ? " (profiled run: the server runs under --cpu-prof, so it is slower; latest.json left as it was)" : ""),
+      (kind === "profiled"
+        ? " (profiled run: the server runs under --cpu-prof, so it is slower; latest.json left as it was)"
+        : ""),
     `machine: ${machine.cpus} CPUs (os.availableParallelism(); ${machine.cpuModel}), ${machine.totalMemoryMB} MB RAM, ${machine.kernel}; ` +
       `load average ${machine.loadAverageAtStart} at the start`,
     `Node ${machine.node}; PostgreSQL ${machine.postgres.version} (${database.embedded ? "embedded, temporary" : "DATABASE_URL's server"}; ` +
@@ -767,11 +880,19 @@ async function main(): Promise<void> {
     "CPU: cores busy during the phase: server + PostgreSQL + load generator (for 2 and 4: the bench's pg client) / the whole machine.",
     "",
     `ratios: (1)/(2) = ${singleRatio.toFixed(2)}, (3)/(4) = ${bulkRatio.toFixed(2)}`,
-    sameColumns ? "" : `WARNING: the ceilings write [${ceilingColumns}] but the server wrote [${serverColumns}]`,
+    sameColumns
+      ? ""
+      : `WARNING: the ceilings write [${ceilingColumns.join(",")}] but the server wrote [${serverColumns.join(",")}]`,
     "targets (issue 6):",
     targetLines(targets),
     "",
-    ...(profile ? ["where the server's time goes (CPU profile, --cpu-prof; self and inclusive time):", ...profile.phases.map(formatPhaseProfile), ""] : []),
+    ...(profile
+      ? [
+          "where the server's time goes (CPU profile, --cpu-prof; self and inclusive time):",
+          ...profile.phases.map(formatPhaseProfile),
+          "",
+        ]
+      : []),
     `results: ${files.map((f) => path.relative(ROOT, f)).join(", ")}; run took ${wallSeconds.toFixed(0)} s`,
     "",
   ];

@@ -22,9 +22,7 @@ const previous = (await readdir(migrationsDir, { withFileTypes: true }))
   .map((e) => e.name)
   .sort()
   .pop();
-const from = previous
-  ? ["--from-schema-datamodel", path.join(migrationsDir, previous, "schema.prisma")]
-  : ["--from-empty"];
+const from = previous ? ["--from-schema-datamodel", path.join(migrationsDir, previous, "schema.prisma")] : ["--from-empty"];
 
 const diff = await withPrismaDatabase((url) =>
   prisma(["migrate", "diff", ...from, "--to-schema-datamodel", "prisma/schema.prisma", "--script"], url),

@@ -36,6 +36,6 @@ export function prisma(args: string[], databaseUrl: string): { stdout: string; s
   } catch (error) {
     const failed = error as { status?: number; stdout?: string; stderr?: string };
     if (failed.status === 2) return { stdout: failed.stdout ?? "", status: 2 };
-    throw new Error(`prisma ${args.join(" ")} failed: ${failed.stderr ?? String(error)}`);
+    throw new Error(`prisma ${args.join(" ")} failed: ${failed.stderr ?? String(error)}`, { cause: error });
   }
 }

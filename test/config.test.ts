@@ -11,7 +11,10 @@ describe("configuration", () => {
 
   it("sizes the pool for the machine: twice its cores", () => {
     expect(loadConfig({}).DB_POOL_SIZE).toBe(2 * availableParallelism());
-    expect(loadConfig({ DB_POOL_SIZE: "7", INGEST_BATCHES_IN_FLIGHT: "3" })).toMatchObject({ DB_POOL_SIZE: 7, INGEST_BATCHES_IN_FLIGHT: 3 });
+    expect(loadConfig({ DB_POOL_SIZE: "7", INGEST_BATCHES_IN_FLIGHT: "3" })).toMatchObject({
+      DB_POOL_SIZE: 7,
+      INGEST_BATCHES_IN_FLIGHT: 3,
+    });
   });
 
   it("reads and coerces the environment, treating empty values as unset", () => {

@@ -56,7 +56,9 @@ function publishedPorts(svc: Service): { host: string; container: string }[] {
       return port.published === undefined ? [] : [{ host: String(port.published), container: String(port.target) }];
     }
     // [ip:]host:container[/protocol]; a bare container port is published on a random host port.
-    const parts = String(port).replace(/\/\w+$/, "").split(":");
+    const parts = String(port)
+      .replace(/\/\w+$/, "")
+      .split(":");
     if (parts.length < 2) return [];
     return [{ host: parts.at(-2) ?? "", container: parts.at(-1) ?? "" }];
   });
@@ -147,7 +149,9 @@ describe("docker-compose.yml", () => {
     it("builds from the repository root, where the Dockerfile is", () => {
       const build = typeof app.build === "string" ? { context: app.build } : app.build;
       expect(build, "app has no build section").toBeDefined();
-      expect(path.resolve(ROOT, build?.context ?? ""), `app should build from ".", got ${JSON.stringify(build?.context)}`).toBe(ROOT);
+      expect(path.resolve(ROOT, build?.context ?? ""), `app should build from ".", got ${JSON.stringify(build?.context)}`).toBe(
+        ROOT,
+      );
       const dockerfile = path.resolve(ROOT, build?.context ?? ".", build?.dockerfile ?? "Dockerfile");
       expect(existsSync(dockerfile), `app builds with ${dockerfile}, which does not exist`).toBe(true);
     });
@@ -185,9 +189,7 @@ describe("docker-compose.yml", () => {
     });
 
     it("listens on all interfaces and publishes the port it listens on", () => {
-      expect(appEnv.HOST, "app HOST should be 0.0.0.0, or the server is unreachable from outside the container").toBe(
-        "0.0.0.0",
-      );
+      expect(appEnv.HOST, "app HOST should be 0.0.0.0, or the server is unreachable from outside the container").toBe("0.0.0.0");
       const port = appEnv.PORT ?? "";
       expect(port, "app environment has no PORT").toMatch(/^\d+$/);
       const containerPorts = publishedPorts(app).map((mapping) => mapping.container);

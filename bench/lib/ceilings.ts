@@ -118,7 +118,13 @@ export class Ceiling {
 }
 
 /** Single-row INSERTs, autocommitted, `workers` connections each in a loop. */
-export function insertCeiling(url: string, conversations: readonly string[], workers: number, firstEvent: number, startMeter?: StartMeter) {
+export function insertCeiling(
+  url: string,
+  conversations: readonly string[],
+  workers: number,
+  firstEvent: number,
+  startMeter?: StartMeter,
+) {
   let n = firstEvent;
   return new Ceiling(
     url,

@@ -86,7 +86,12 @@ function shares(totals: Map<string, number>, busyMs: number, limit: number): Sha
     .map(([name, ms]) => ({ name, ms: Math.round(ms), percent: busyMs > 0 ? Math.round((1000 * ms) / busyMs) / 10 : 0 }));
 }
 
-export async function summariseProfile(file: string, windows: readonly PhaseWindow[], root: string, limit = 12): Promise<PhaseProfile[]> {
+export async function summariseProfile(
+  file: string,
+  windows: readonly PhaseWindow[],
+  root: string,
+  limit = 12,
+): Promise<PhaseProfile[]> {
   const profile = JSON.parse(await readFile(file, "utf8")) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
@@ -139,7 +144,10 @@ export async function summariseProfile(file: string, windows: readonly PhaseWind
 
 export function formatPhaseProfile(p: PhaseProfile): string {
   const list = (title: string, items: Share[]) =>
-    [`    ${title}:`, ...items.map((s) => `      ${String(s.percent).padStart(5)}%  ${String(s.ms).padStart(6)} ms  ${s.name}`)].join("\n");
+    [
+      `    ${title}:`,
+      ...items.map((s) => `      ${String(s.percent).padStart(5)}%  ${String(s.ms).padStart(6)} ms  ${s.name}`),
+    ].join("\n");
   return [
     `  ${p.phase}: ${p.busyMs} ms of samples not idle in a ${p.windowMs}-ms window ` +
       `(${p.windowMs ? Math.round((100 * p.busyMs) / p.windowMs) : 0}%; the sampling is by wall clock, so time the thread ` +

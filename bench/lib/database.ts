@@ -43,7 +43,7 @@ export async function createBenchDatabase(log: (line: string) => void): Promise<
     try {
       const embedded = await startEmbeddedPostgres({ dataDir: dir });
       adminUrl = embedded.adminUrl;
-      urlFor = embedded.urlFor;
+      urlFor = (name) => embedded.urlFor(name);
       stopServer = async () => {
         await embedded.stop();
         await rm(dir, { recursive: true, force: true });

@@ -35,8 +35,8 @@ export async function startNodeProcess(
     output += chunk.toString();
     if (output.length > 200_000) output = output.slice(-100_000);
   };
-  child.stdout!.on("data", keep);
-  child.stderr!.on("data", keep);
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
   let exitCode: number | null | undefined;
   const exited = new Promise<number | null>((resolve) =>
     child.on("exit", (code, signal) => {
@@ -116,7 +116,10 @@ async function procStat(pid: number): Promise<ProcStat | undefined> {
     const stat = await readFile(`/proc/${pid}/stat`, "utf8");
     // The fields after "pid (comm) ", from the 3rd (state): ppid is the 4th, utime the 14th,
     // stime the 15th, cutime the 16th, cstime the 17th.
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
+    const f = stat
+      .slice(stat.lastIndexOf(")") + 2)
+      .split(" ")
+      .map(Number);
     return { ppid: f[1]!, own: (f[11]! + f[12]!) / TICKS_PER_SECOND, children: (f[13]! + f[14]!) / TICKS_PER_SECOND };
   } catch {
     return undefined;
@@ -143,7 +146,7 @@ async function postgresSeconds(postmasterPid: number): Promise<number | undefine
 async function machineSeconds(): Promise<number | undefined> {
   try {
     const line = (await readFile("/proc/stat", "utf8")).split("\n")[0]!;
-    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number) as number[];
+    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
     return (user! + nice! + system! + irq! + softirq! + steal!) / TICKS_PER_SECOND;
   } catch {
     return undefined;

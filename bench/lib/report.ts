@@ -36,13 +36,24 @@ export function formatRate(value: number, unit: string): string {
 
 export function table(rows: readonly Row[]): string {
   const header = ["phase", "throughput", "p50", "p99", "non-2xx", "errors", "CPU srv+pg+load / all", "notes"];
-  const cells = rows.map((r) => [r.phase, r.rate, ms(r.p50), ms(r.p99), count(r.non2xx), count(r.errors), cores(r.cpu), r.note ?? ""]);
+  const cells = rows.map((r) => [
+    r.phase,
+    r.rate,
+    ms(r.p50),
+    ms(r.p99),
+    count(r.non2xx),
+    count(r.errors),
+    cores(r.cpu),
+    r.note ?? "",
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: readonly string[]) =>
     `| ${c.map((v, i) => (i >= 1 && i <= 6 ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join(" | ")} |`;
-  return [line(header), `|${widths.map((w, i) => (i >= 1 && i <= 6 ? `${"-".repeat(w + 1)}:` : "-".repeat(w + 2))).join("|")}|`, ...cells.map(line)].join(
-    "\n",
-  );
+  return [
+    line(header),
+    `|${widths.map((w, i) => (i >= 1 && i <= 6 ? `${"-".repeat(w + 1)}:` : "-".repeat(w + 2))).join("|")}|`,
+    ...cells.map(line),
+  ].join("\n");
 }
 
 export function targetLines(targets: readonly Target[]): string {
@@ -57,7 +68,10 @@ export async function writeResults(dir: string, startedAt: Date, result: unknown
   const full = suffix === "";
   await mkdir(dir, { recursive: true });
   // ISO 8601 in the basic format: no colons, so the name is valid on every file system.
-  const stamp = startedAt.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  const stamp = startedAt
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
   const json = `${JSON.stringify(result, null, 2)}\n`;
   const written = [path.join(dir, `${stamp}${suffix}.json`)];
   if (full) written.push(path.join(dir, "latest.json"));

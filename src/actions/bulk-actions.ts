@@ -15,10 +15,10 @@ import { type RecordKey, isGuid } from "../model/keys.js";
 import { DATAVERSE_NAMESPACE as NAMESPACE, entityTypeName as entityType, propertyByName } from "../model/properties.js";
 import type { TableDef } from "../model/tables.js";
 import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
+import { errorResponse } from "../odata/openapi-entity-sets.js";
 import { parseKey } from "../odata/resource-path.js";
 import type { ODataResponse } from "../odata/response.js";
 import type { JsonSchema, OperationContext, OperationDefinition } from "./action.js";
-import { errorResponse } from "./openapi.js";
 
 type Target = Record<string, unknown>;
 
@@ -38,7 +38,12 @@ function nameTarget(index: number, error: unknown): unknown {
  * Checks the body's shape, the limit and every target's `@odata.type`; returns the targets
  * without their `@odata.type`.
  */
-function readTargets(action: string, table: TableDef | undefined, body: unknown, maxTargets: number): {
+function readTargets(
+  action: string,
+  table: TableDef | undefined,
+  body: unknown,
+  maxTargets: number,
+): {
   table: TableDef;
   targets: Target[];
 } {
@@ -53,7 +58,8 @@ function readTargets(action: string, table: TableDef | undefined, body: unknown,
       ErrorCodes.payloadError,
     );
   }
-  if (targets.length === 0) throw badRequest(`${action}: Targets is empty; send at least one record.`, ErrorCodes.invalidArgument);
+  if (targets.length === 0)
+    throw badRequest(`${action}: Targets is empty; send at least one record.`, ErrorCodes.invalidArgument);
   if (targets.length > maxTargets) {
     throw badRequest(
       `${action}: Targets holds ${targets.length} records, more than the limit of ${maxTargets} per request ` +
@@ -66,11 +72,19 @@ function readTargets(action: string, table: TableDef | undefined, body: unknown,
     table,
     targets: targets.map((target: unknown, index) => {
       if (typeof target !== "object" || target === null || Array.isArray(target)) {
-        throw atIndex(index, `each target must be a JSON object with the columns of ${table.logicalName}.`, ErrorCodes.payloadError);
+        throw atIndex(
+          index,
+          `each target must be a JSON object with the columns of ${table.logicalName}.`,
+          ErrorCodes.payloadError,
+        );
       }
       const { "@odata.type": type, ...rest } = target as Target;
       if (type === undefined) {
-        throw atIndex(index, `"@odata.type" is missing; every target must carry "@odata.type": "${expected}".`, ErrorCodes.payloadError);
+        throw atIndex(
+          index,
+          `"@odata.type" is missing; every target must carry "@odata.type": "${expected}".`,
+          ErrorCodes.payloadError,
+        );
       }
       if (typeof type !== "string" || type.replace(/^#/, "") !== expected) {
         throw atIndex(
@@ -215,9 +229,15 @@ function bulkAction(
 
 /** The bulk actions, refusing requests with more than `maxTargets` targets. */
 export function createBulkActions(maxTargets: number = DEFAULT_BULK_MAX_TARGETS): OperationDefinition[] {
-  if (!Number.isInteger(maxTargets) || maxTargets < 1) throw new RangeError(`maxTargets must be a positive integer, got ${maxTargets}`);
+  if (!Number.isInteger(maxTargets) || maxTargets < 1)
+    throw new RangeError(`maxTargets must be a positive integer, got ${maxTargets}`);
 
-  const createMultiple: OperationDefinition["handler"] = async ({ body, root, table: bound, context }): Promise<ODataResponse> => {
+  const createMultiple: OperationDefinition["handler"] = async ({
+    body,
+    root,
+    table: bound,
+    context,
+  }): Promise<ODataResponse> => {
     const { table, targets } = readTargets("CreateMultiple", bound, body, maxTargets);
     // One INSERT for all targets: the same rules as writer.create, checked for all at once.
     const ids = await context.records.createMany(table, targets, (index) => `Targets[${index}]`);
@@ -274,7 +294,9 @@ export function createBulkActions(maxTargets: number = DEFAULT_BULK_MAX_TARGETS)
       createMultiple,
       {
         returnType: { type: "mscrm.CreateMultipleResponse", nullable: false },
-        complexTypes: [{ name: "CreateMultipleResponse", properties: [{ name: "Ids", type: "Collection(Edm.Guid)", nullable: false }] }],
+        complexTypes: [
+          { name: "CreateMultipleResponse", properties: [{ name: "Ids", type: "Collection(Edm.Guid)", nullable: false }] },
+        ],
       },
     ),
     bulkAction(

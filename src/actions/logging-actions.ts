@@ -29,10 +29,10 @@ import { type RecordKey, isGuid } from "../model/keys.js";
 import { DATAVERSE_NAMESPACE, propertyByName } from "../model/properties.js";
 import { type TableDef, columnOf, tableByLogicalName } from "../model/tables.js";
 import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
+import { errorResponse } from "../odata/openapi-entity-sets.js";
 import type { ODataResponse } from "../odata/response.js";
 import type { Observer } from "../observe/observation.js";
 import type { JsonSchema, OperationDefinition, OperationInput } from "./action.js";
-import { errorResponse } from "./openapi.js";
 
 const CONVERSATION = tableByLogicalName("msdyn_conversationdata");
 const SESSION = tableByLogicalName("msdyn_sessiondata");
@@ -245,7 +245,8 @@ const Session = z.strictObject({
         if (typeof participantId !== "string") return;
         const earlier = first.get(participantId);
         if (earlier === undefined) first.set(participantId, i);
-        else ctx.addIssue({ code: "custom", path: [i, "participantId"], message: `repeats participants[${earlier}].participantId` });
+        else
+          ctx.addIssue({ code: "custom", path: [i, "participantId"], message: `repeats participants[${earlier}].participantId` });
       });
     }, EVEN_WITH_OTHER_ISSUES)
     .nullish(),
@@ -356,7 +357,10 @@ function parseRequest<S extends z.ZodType>(action: string, schema: S, body: unkn
   }
   const parsed = schema.safeParse(body, { error: issueMessage });
   if (parsed.success) return parsed.data;
-  throw badRequest(`The ${action} request is not valid: ${describeIssues(parsed.error.issues).join("; ")}`, ErrorCodes.payloadError);
+  throw badRequest(
+    `The ${action} request is not valid: ${describeIssues(parsed.error.issues).join("; ")}`,
+    ErrorCodes.payloadError,
+  );
 }
 
 /** Prefixes a writer's refusal with the JSON path of the payload part, keeping status and code. */
@@ -475,21 +479,25 @@ async function initInOneStatement(records: RecordOperations, data: InitPayload) 
 }
 
 async function initLogAnalytics({ body, root, context }: OperationInput): Promise<ODataResponse> {
-    reportCorrelation(body, context.observe, randomUUID);
-    const { data } = parseRequest(INIT_LOG_ANALYTICS, InitRequest, body);
-    const { conversation } = data;
-    const { session } = conversation;
-    const participants = session.participants ?? [];
-    const conversationId = conversation.conversationId;
-    const providerSessionId = session.providerSessionId;
+  reportCorrelation(body, context.observe, randomUUID);
+  const { data } = parseRequest(INIT_LOG_ANALYTICS, InitRequest, body);
+  const { conversation } = data;
+  const { session } = conversation;
+  const participants = session.participants ?? [];
+  const conversationId = conversation.conversationId;
+  const providerSessionId = session.providerSessionId;
 
-    const ids = (await initInOneStatement(context.records, data)) ?? (await context.transaction(async (writer) => {
+  const ids =
+    (await initInOneStatement(context.records, data)) ??
+    (await context.transaction(async (writer) => {
       const conversationKey = alternateKey(conversationKeyOf(data));
       const conversationRow = await at("data.conversation", async () => {
         const { row, created } = await writer.upsert(CONVERSATION, conversationKey, conversationBody(conversation));
         if (!created || conversation.createdTimestamp) return row;
         // createdTimestamp defaults to the moment the conversation is first logged, and stays.
-        const stamped = await writer.upsert(CONVERSATION, conversationKey, { msdyn_conversationtimestamp: new Date().toISOString() });
+        const stamped = await writer.upsert(CONVERSATION, conversationKey, {
+          msdyn_conversationtimestamp: new Date().toISOString(),
+        });
         return stamped.row;
       });
 
@@ -516,27 +524,27 @@ async function initLogAnalytics({ body, root, context }: OperationInput): Promis
       };
     }));
 
-    context.observe({ kind: "written", entitySet: CONVERSATION.entitySetName, ids: [ids.conversation] });
-    context.observe({ kind: "written", entitySet: SESSION.entitySetName, ids: [ids.session] });
-    if (ids.participants.length) context.observe({ kind: "written", entitySet: PARTICIPANT.entitySetName, ids: ids.participants });
-    context.observe({
-      kind: "note",
-      fields: { conversationId, providerSessionId, participants: participants.length },
-      message:
-        `${INIT_LOG_ANALYTICS}: logged conversation '${conversationId}', session '${providerSessionId}' ` +
-        `and ${participants.length} participant(s)`,
-    });
-    return {
-      status: 200,
-      headers: {},
-      body: {
-        "@odata.context": responseContext(root, `${INIT_LOG_ANALYTICS}Response`),
-        ConversationDataId: ids.conversation,
-        SessionDataId: ids.session,
-        SessionParticipantDataIds: ids.participants,
-      },
-    };
-  }
+  context.observe({ kind: "written", entitySet: CONVERSATION.entitySetName, ids: [ids.conversation] });
+  context.observe({ kind: "written", entitySet: SESSION.entitySetName, ids: [ids.session] });
+  if (ids.participants.length) context.observe({ kind: "written", entitySet: PARTICIPANT.entitySetName, ids: ids.participants });
+  context.observe({
+    kind: "note",
+    fields: { conversationId, providerSessionId, participants: participants.length },
+    message:
+      `${INIT_LOG_ANALYTICS}: logged conversation '${conversationId}', session '${providerSessionId}' ` +
+      `and ${participants.length} participant(s)`,
+  });
+  return {
+    status: 200,
+    headers: {},
+    body: {
+      "@odata.context": responseContext(root, `${INIT_LOG_ANALYTICS}Response`),
+      ConversationDataId: ids.conversation,
+      SessionDataId: ids.session,
+      SessionParticipantDataIds: ids.participants,
+    },
+  };
+}
 
 // ---------------------------------------------------------------------------
 // msdyn_LogAnalyticsEvent

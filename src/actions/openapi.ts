@@ -1,15 +1,12 @@
 /** The OpenAPI paths of the operations, from their one declaration each. */
 import { DATAVERSE_NAMESPACE } from "../model/properties.js";
 import { WEB_API_TABLES } from "../model/tables.js";
-import { errorResponse, versionParam } from "../odata/openapi-entity-sets.js";
-import type { JsonSchema } from "./action.js";
-import type { Operations } from "./index.js";
+import { versionParam } from "../odata/openapi-entity-sets.js";
+import type { JsonSchema, OperationDefinition } from "./action.js";
 
-export { errorResponse };
-
-export function operationPaths(operations: Operations): Record<string, JsonSchema> {
+export function operationPaths(definitions: readonly OperationDefinition[]): Record<string, JsonSchema> {
   const paths: Record<string, JsonSchema> = {};
-  for (const definition of operations.definitions) {
+  for (const definition of definitions) {
     const method = definition.kind === "Function" ? "get" : "post";
     const describe = (tags: string[], openApi: ReturnType<typeof definition.openApi>) => ({
       [method]: {
@@ -22,7 +19,10 @@ export function operationPaths(operations: Operations): Record<string, JsonSchem
       },
     });
     if (definition.binding === "unbound") {
-      paths[`/api/data/{version}/${definition.name}`] = describe([definition.kind === "Function" ? "odata" : "logging actions"], definition.openApi());
+      paths[`/api/data/{version}/${definition.name}`] = describe(
+        [definition.kind === "Function" ? "odata" : "logging actions"],
+        definition.openApi(),
+      );
     } else {
       for (const table of WEB_API_TABLES) {
         paths[`/api/data/{version}/${table.entitySetName}/${DATAVERSE_NAMESPACE}.${definition.name}`] = describe(

@@ -17,7 +17,9 @@ interface PgError {
   table?: string;
 }
 
-const links = TABLES.flatMap((child) => enforcedParents(child).map((link) => ({ child, link, name: foreignKeyName(child, link.name) })));
+const links = TABLES.flatMap((child) =>
+  enforcedParents(child).map((link) => ({ child, link, name: foreignKeyName(child, link.name) })),
+);
 
 const describeKey = (columns: readonly string[], values: readonly unknown[]) =>
   columns.map((c, i) => `${c} = '${String(values[i])}'`).join(", ");
@@ -123,7 +125,7 @@ export async function findRefusedRow(
       `SELECT ${columns.map(ident).join(", ")} FROM ${ident(target)} WHERE (${columns.map(ident).join(", ")}) IN (${list})`,
       params,
     );
-    return new Set(found.map((row) => JSON.stringify(columns.map((c) => row[c]))));
+    return new Set(found.map((row: Record<string, unknown>) => JSON.stringify(columns.map((c) => row[c]))));
   };
   if (pg.code === "23503") {
     const found = links.find((l) => l.name === pg.constraint && l.child.logicalName === table.logicalName);
@@ -136,11 +138,19 @@ export async function findRefusedRow(
   }
   if (pg.code === "23505") {
     const columns =
-      pg.constraint === naturalKeyName(table) ? table.naturalKey! : pg.constraint === `${table.logicalName}_pkey` ? [table.primaryKey] : undefined;
+      pg.constraint === naturalKeyName(table)
+        ? table.naturalKey!
+        : pg.constraint === `${table.logicalName}_pkey`
+          ? [table.primaryKey]
+          : undefined;
     if (!columns) return undefined;
     const tuples = rows.map((values) => JSON.stringify(tuple(values, columns)));
     const duplicate = tuples.findIndex((t, i) => tuples.indexOf(t) !== i);
-    const present = await existing(table.logicalName, columns, rows.map((values) => tuple(values, columns)));
+    const present = await existing(
+      table.logicalName,
+      columns,
+      rows.map((values) => tuple(values, columns)),
+    );
     const stored = tuples.findIndex((t) => present.has(t));
     const candidates = [duplicate, stored].filter((i) => i >= 0);
     return candidates.length ? Math.min(...candidates) : undefined;

@@ -91,7 +91,11 @@ export class KpiEventBatcher implements KpiEventSink {
     const returning = groups.some((g) => g.returning === "row") ? "row" : "key";
     let outcomes: GroupOutcome[];
     try {
-      outcomes = await insertKpiEventGroups(this.pool, groups.map((g) => g.rows), returning);
+      outcomes = await insertKpiEventGroups(
+        this.pool,
+        groups.map((g) => g.rows),
+        returning,
+      );
     } catch (error) {
       // Not the database's refusal (a lost connection, a bug): whether the batch was
       // stored is unknown, so it must not be stored again.

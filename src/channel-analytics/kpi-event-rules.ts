@@ -14,7 +14,12 @@ import { type Queryable, type Row, rowsSource } from "./store/record-store.js";
 import { tableByLogicalName } from "../model/tables.js";
 
 /** Logged by the CIF client whatever the provider's analytics flag says. */
-export const AGENT_BEHAVIOUR_EVENTS: readonly string[] = ["CifSessionStart", "CifSessionEnd", "SessionFocusIn", "SessionFocusOut"];
+export const AGENT_BEHAVIOUR_EVENTS: readonly string[] = [
+  "CifSessionStart",
+  "CifSessionEnd",
+  "SessionFocusIn",
+  "SessionFocusOut",
+];
 
 // For each event: its definition, its provider reference and the provider itself. Each
 // table is looked up once per distinct value (a batch repeats conversations, definitions
@@ -125,7 +130,8 @@ export async function applyKpiEventRules(
 ): Promise<void> {
   const touchesDefinition = values.has("msdyn_kpieventid") || values.has("msdyn_kpieventname");
   if (!creating && !touchesDefinition) return;
-  const pick = (name: string) => (values.has(name) ? values.get(name) : current?.[name]) ?? null;
+  // Definition and provider references are text (GUIDs or names) once record-input has checked them.
+  const pick = (name: string) => ((values.has(name) ? values.get(name) : current?.[name]) ?? null) as string | null;
   // On update, a new name alone re-resolves the id (and the other way round).
   const id = values.has("msdyn_kpieventid") || !values.has("msdyn_kpieventname") ? pick("msdyn_kpieventid") : null;
   const name = values.has("msdyn_kpieventname") || !values.has("msdyn_kpieventid") ? pick("msdyn_kpieventname") : null;
@@ -137,20 +143,20 @@ export async function applyKpiEventRules(
 
 function check(
   { values, creating }: KpiEventWrite,
-  { id, name, provider }: { id: unknown; name: unknown; provider: unknown },
+  { id, name, provider }: { id: string | null; name: string | null; provider: string | null },
   found: Lookup,
 ): void {
   if (!found.definition_id) {
     throw badRequest(
       id !== null
-        ? `The KPI event definition does not exist (no msdyn_kpieventdefinition with msdyn_kpieventdefinitionid = '${String(id)}').`
-        : `The KPI event definition does not exist (no msdyn_kpieventdefinition with msdyn_name = '${String(name)}').`,
+        ? `The KPI event definition does not exist (no msdyn_kpieventdefinition with msdyn_kpieventdefinitionid = '${id}').`
+        : `The KPI event definition does not exist (no msdyn_kpieventdefinition with msdyn_name = '${name}').`,
       ErrorCodes.objectDoesNotExist,
     );
   }
   if (id !== null && name !== null && name !== found.definition_name) {
     throw badRequest(
-      `msdyn_kpieventname '${String(name)}' does not match the definition ${String(id)}, whose msdyn_name is '${found.definition_name}'.`,
+      `msdyn_kpieventname '${name}' does not match the definition ${id}, whose msdyn_name is '${found.definition_name}'.`,
       ErrorCodes.invalidArgument,
     );
   }
@@ -224,7 +230,7 @@ export async function insertKpiEventGroups(
 ): Promise<GroupOutcome[]> {
   const rows = groups.flat();
   const inputs = rows.map((values, index) => {
-    const pick = (name: string) => values.get(name) ?? null;
+    const pick = (name: string) => (values.get(name) ?? null) as string | null;
     const input = { id: pick("msdyn_kpieventid"), name: pick("msdyn_kpieventname"), provider: pick("msdyn_ProviderId") };
     // Checked per request before events are grouped (assertDefinitionNamed), so one
     // request's mistake cannot fail another's.
@@ -261,7 +267,9 @@ export async function insertKpiEventGroups(
     `RETURNING ${returning === "key" ? pk : "*"}) ` +
     `SELECT ${LOOKUP_COLUMNS.map((c) => `v.${c} AS ${LOOKUP_PREFIX}${c}`).join(", ")}, ` +
     `v.grp NOT IN (SELECT grp FROM refused) AS ${LOOKUP_PREFIX}stored` +
-    (returning === "row" ? `, ins.* FROM verdict v LEFT JOIN ins ON ins.${pk} = ($${params.length}::uuid[])[v.n]` : ` FROM verdict v`) +
+    (returning === "row"
+      ? `, ins.* FROM verdict v LEFT JOIN ins ON ins.${pk} = ($${params.length}::uuid[])[v.n]`
+      : ` FROM verdict v`) +
     ` ORDER BY v.n`;
   const { rows: results } = await db.query<Record<string, unknown>>(prepared(sql, params));
 

@@ -32,7 +32,12 @@ export const stringTooLong = (table: TableDef, column: ColumnDef) =>
 function parseDateTime(table: TableDef, column: ColumnDef, value: unknown): Date {
   const date = typeof value === "string" ? parseIsoDateTime(value) : undefined;
   if (!date) {
-    throw typeError(table, column, "Edm.DateTimeOffset (an ISO 8601 date-time such as 2026-11-22T09:30:00Z, years 1 to 9999)", value);
+    throw typeError(
+      table,
+      column,
+      "Edm.DateTimeOffset (an ISO 8601 date-time such as 2026-11-22T09:30:00Z, years 1 to 9999)",
+      value,
+    );
   }
   return date;
 }
@@ -99,7 +104,12 @@ function parseBind(table: TableDef, name: string, value: unknown): [ColumnDef, u
     throw badRequest(
       `An undeclared property '${name}' which only has property annotations in the payload was found on ` +
         `'${entityType(table)}'. Navigation properties that can be bound: ` +
-        `${table.columns.filter((c) => c.type === "lookup" && c.validForCreate).map((c) => c.name).join(", ") || "none"}.`,
+        `${
+          table.columns
+            .filter((c) => c.type === "lookup" && c.validForCreate)
+            .map((c) => c.name)
+            .join(", ") || "none"
+        }.`,
       ErrorCodes.payloadError,
     );
   }
@@ -169,7 +179,10 @@ export function assertWritable(table: TableDef, values: ColumnValues, mode: Writ
       throw notWritable(table, column, "once the row exists: it is set only when the row is created");
     }
     if (value === null && column.notNull) {
-      throw badRequest(`'${propertyName(column)}' of ${table.logicalName} is required and cannot be null.`, ErrorCodes.invalidArgument);
+      throw badRequest(
+        `'${propertyName(column)}' of ${table.logicalName} is required and cannot be null.`,
+        ErrorCodes.invalidArgument,
+      );
     }
   }
 }

@@ -217,7 +217,12 @@ export class RecordWriter implements RecordOperations {
         assertWritable(table, created, "create");
         this.fillServerColumns(table, created);
         assertRequiredForCreate(table, created, []);
-        planned.push({ item, created, updateColumns: [...values.keys(), "modifiedby"], key: JSON.stringify(naturalKey.map((c) => key[c])) });
+        planned.push({
+          item,
+          created,
+          updateColumns: [...values.keys(), "modifiedby"],
+          key: JSON.stringify(naturalKey.map((c) => key[c])),
+        });
       }
     } catch (error) {
       if (error instanceof ODataError) return undefined;
@@ -237,7 +242,12 @@ export class RecordWriter implements RecordOperations {
     const params: unknown[] = [];
     const parts = [...groups.values()].map((entries, g) => {
       const first = entries[0]!;
-      const { sql, values } = upsertRowsSql(first.item.table, entries.map((e) => e.created), first.updateColumns, params.length + 1);
+      const { sql, values } = upsertRowsSql(
+        first.item.table,
+        entries.map((e) => e.created),
+        first.updateColumns,
+        params.length + 1,
+      );
       params.push(...values);
       return { name: `u${g}`, sql, entries };
     });
@@ -250,7 +260,9 @@ export class RecordWriter implements RecordOperations {
     } catch {
       return undefined;
     }
-    const found = new Map(rows.map((r) => [`${parts[r.part]!.entries[0]!.item.table.logicalName} ${JSON.stringify(JSON.parse(r.key))}`, r]));
+    const found = new Map(
+      rows.map((r) => [`${parts[r.part]!.entries[0]!.item.table.logicalName} ${JSON.stringify(JSON.parse(r.key))}`, r]),
+    );
     return planned.map((p, i) => {
       const row = found.get(rowKeys[i]!)!;
       return { id: row.id, created: row.created };
@@ -261,7 +273,10 @@ export class RecordWriter implements RecordOperations {
   async setProperty(table: TableDef, key: RecordKey, column: ColumnDef, value: unknown): Promise<Row> {
     this.requireTransaction("setProperty");
     if (column.type === "lookup") {
-      throw badRequest(`'${column.name}' is a lookup; set it with "${column.name}@odata.bind" in a PATCH.`, ErrorCodes.invalidArgument);
+      throw badRequest(
+        `'${column.name}' is a lookup; set it with "${column.name}@odata.bind" in a PATCH.`,
+        ErrorCodes.invalidArgument,
+      );
     }
     const values: ColumnValues = new Map([[column.name, convertValue(table, column, value)]]);
     const current = await findRow(this.db, table, key, true);
@@ -296,8 +311,7 @@ export class RecordWriter implements RecordOperations {
    * for all. A refusal names its row with `label(index)`; nothing is written then.
    */
   async createMany(table: TableDef, bodies: readonly unknown[], label: (index: number) => string): Promise<string[]> {
-    const named = (index: number, error: unknown) =>
-      error instanceof ODataError ? error.at(label(index)) : error;
+    const named = (index: number, error: unknown) => (error instanceof ODataError ? error.at(label(index)) : error);
     const rows = bodies.map((body, index) => {
       try {
         const values = parseRecordBody(table, body);

@@ -12,14 +12,23 @@ const ConfigSchema = z.object({
     .regex(/^postgres(ql)?:\/\/\S+$/, "must be a postgres:// or postgresql:// URL")
     .optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  BODY_LIMIT: z.coerce.number().int().positive().default(10 * 1024 * 1024),
+  BODY_LIMIT: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(10 * 1024 * 1024),
   /** Where the embedded PostgreSQL keeps its cluster when DATABASE_URL is not set. */
   DATA_DIR: z.string().min(1).default(".data"),
   /**
    * PostgreSQL connections in the pool. Twice the cores: more connections than the
    * database can run at once only queue inside it (on 2 cores, 4 beat 20 in \`npm run bench\`).
    */
-  DB_POOL_SIZE: z.coerce.number().int().positive().max(1000).default(2 * availableParallelism()),
+  DB_POOL_SIZE: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(1000)
+    .default(2 * availableParallelism()),
   /**
    * How many batches of new KPI events, and of msdyn_InitLogAnalytics upserts, may be in
    * the database at once (group commit, src/db/group-commit.ts); while they are, what
@@ -46,9 +55,7 @@ export class ConfigError extends Error {
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // An empty variable counts as unset, as most shells and compose files produce them.
-  const present = Object.fromEntries(
-    Object.keys(ConfigSchema.shape).flatMap((key) => (env[key] ? [[key, env[key]]] : [])),
-  );
+  const present = Object.fromEntries(Object.keys(ConfigSchema.shape).flatMap((key) => (env[key] ? [[key, env[key]]] : [])));
   const result = ConfigSchema.safeParse(present);
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {

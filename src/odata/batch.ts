@@ -25,7 +25,8 @@ export interface BatchResponsePart {
   contentId?: string;
 }
 
-export type BatchResponseItem = { kind: "response"; response: BatchResponsePart } | { kind: "changeSet"; responses: BatchResponsePart[] };
+export type BatchResponseItem =
+  { kind: "response"; response: BatchResponsePart } | { kind: "changeSet"; responses: BatchResponsePart[] };
 
 export const MAX_BATCH_OPERATIONS = 1000;
 
@@ -91,7 +92,10 @@ function parseHttpPart(text: string, index: string): BatchRequest {
   const lineEnd = rest.indexOf("\r\n");
   const requestLine = (lineEnd < 0 ? rest : rest.slice(0, lineEnd)).trim();
   const match = /^(GET|POST|PATCH|PUT|DELETE)\s+(\S+)(?:\s+HTTP\/1\.[01])?$/.exec(requestLine);
-  if (!match) throw malformed(`part ${index} does not start with a request line such as 'POST /api/data/v9.2/msdyn_conversationsdata HTTP/1.1' (got '${requestLine}').`);
+  if (!match)
+    throw malformed(
+      `part ${index} does not start with a request line such as 'POST /api/data/v9.2/msdyn_conversationsdata HTTP/1.1' (got '${requestLine}').`,
+    );
   const { headers, rest: body } = splitHeaders(lineEnd < 0 ? "" : rest.slice(lineEnd + 2));
   return {
     method: match[1]!,
@@ -111,7 +115,9 @@ export function parseBatch(body: string, contentType: string | undefined): Batch
     const { headers, rest } = splitHeaders(trimmed);
     const type = headers["content-type"] ?? "";
     if (type.toLowerCase().startsWith("multipart/mixed")) {
-      const requests = splitParts(rest, boundaryOf(type), `change set ${i + 1}`).map((p, j) => parseHttpPart(p, `${i + 1}.${j + 1}`));
+      const requests = splitParts(rest, boundaryOf(type), `change set ${i + 1}`).map((p, j) =>
+        parseHttpPart(p, `${i + 1}.${j + 1}`),
+      );
       for (const request of requests) {
         if (request.method === "GET") throw malformed(`change set ${i + 1} contains a GET; GET requests go outside change sets.`);
       }

@@ -103,14 +103,15 @@ function navigationElement(table: TableDef, nav: NavigationProperty): string {
   const typesAgree = nav.columns.every(
     (column, i) => edmType(columnOf(table, column)) === edmType(columnOf(nav.target, nav.targetColumns[i]!)),
   );
-  const constraints = nav.collection || !typesAgree
-    ? []
-    : nav.columns.map((column, i) =>
-        element("ReferentialConstraint", {
-          Property: propertyName(columnOf(table, column)),
-          ReferencedProperty: propertyName(columnOf(nav.target, nav.targetColumns[i]!)),
-        }),
-      );
+  const constraints =
+    nav.collection || !typesAgree
+      ? []
+      : nav.columns.map((column, i) =>
+          element("ReferentialConstraint", {
+            Property: propertyName(columnOf(table, column)),
+            ReferencedProperty: propertyName(columnOf(nav.target, nav.targetColumns[i]!)),
+          }),
+        );
   return element(
     "NavigationProperty",
     { Name: nav.name, Type: nav.collection ? `Collection(${type})` : type, Partner: nav.partner },
@@ -149,7 +150,11 @@ function entityType(table: TableDef): string {
 }
 
 function complexType(type: CsdlComplexType): string {
-  return element("ComplexType", { Name: type.name }, type.properties.map((p) => propertyElement(p)));
+  return element(
+    "ComplexType",
+    { Name: type.name },
+    type.properties.map((p) => propertyElement(p)),
+  );
 }
 
 function operation(op: CsdlOperation): string {
@@ -182,9 +187,7 @@ function entitySet(table: TableDef): string {
   return element(
     "EntitySet",
     { Name: table.entitySetName, EntityType: `${CSDL_NAMESPACE}.${table.logicalName}` },
-    navigations(table).map((nav) =>
-      element("NavigationPropertyBinding", { Path: nav.name, Target: nav.target.entitySetName }),
-    ),
+    navigations(table).map((nav) => element("NavigationPropertyBinding", { Path: nav.name, Target: nav.target.entitySetName })),
   );
 }
 

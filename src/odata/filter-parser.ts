@@ -39,7 +39,8 @@ export type FilterExpr =
   | { kind: "stringFunction"; name: StringFunction; target: Operand; value: Operand; position: number }
   | { kind: "queryFunction"; name: string; args: Record<string, Literal | Literal[]>; position: number };
 
-type TokenType = "(" | ")" | "," | "=" | "[" | "]" | "/" | "string" | "jsonString" | "number" | "guid" | "datetime" | "word" | "alias";
+type TokenType =
+  "(" | ")" | "," | "=" | "[" | "]" | "/" | "string" | "jsonString" | "number" | "guid" | "datetime" | "word" | "alias";
 
 export interface Token {
   type: TokenType;
@@ -336,7 +337,9 @@ export class FilterParser {
           return { kind: "literal", type: "boolean", value: token.text === "true", position: token.position };
         }
         if (token.text.includes("/") || token.text.includes(".")) {
-          throw syntaxError(`'${token.text}' at position ${token.position} is not supported in ${this.stream.source}: use a property of the table.`);
+          throw syntaxError(
+            `'${token.text}' at position ${token.position} is not supported in ${this.stream.source}: use a property of the table.`,
+          );
         }
         return { kind: "property", name: token.text, position: token.position };
       default:

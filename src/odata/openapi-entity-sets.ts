@@ -47,8 +47,16 @@ function entitySchema(table: TableDef): Schema {
 }
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-export const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: ref("ODataError") } } });
-export const versionParam = { name: "version", in: "path", required: true, schema: { type: "string", enum: ["v9.0", "v9.1", "v9.2"] } };
+export const errorResponse = (description: string) => ({
+  description,
+  content: { "application/json": { schema: ref("ODataError") } },
+});
+export const versionParam = {
+  name: "version",
+  in: "path",
+  required: true,
+  schema: { type: "string", enum: ["v9.0", "v9.1", "v9.2"] },
+};
 const keyParam = (table: TableDef) => ({
   name: "key",
   in: "path",
@@ -98,7 +106,12 @@ function pathsOf(table: TableDef): Record<string, Schema> {
       },
     },
     [`${base}({key})`]: {
-      get: { tags, summary: `Retrieve a ${table.logicalName} row`, parameters: [versionParam, keyParam(table)], responses: { "200": row, "304": { description: "Not modified" }, ...common } },
+      get: {
+        tags,
+        summary: `Retrieve a ${table.logicalName} row`,
+        parameters: [versionParam, keyParam(table)],
+        responses: { "200": row, "304": { description: "Not modified" }, ...common },
+      },
       patch: {
         tags,
         summary: `Update (or create: upsert) a ${table.logicalName} row`,
@@ -114,9 +127,24 @@ function pathsOf(table: TableDef): Record<string, Schema> {
       },
     },
     [`${base}({key})/{property}`]: {
-      get: { tags, summary: "Read one column", parameters: [versionParam, keyParam(table), { name: "property", in: "path", required: true, schema: { type: "string" } }], responses: { "200": { description: '{"value": …}' }, "204": { description: "The column is null" }, ...common } },
-      put: { tags, summary: 'Set one column: {"value": …}', parameters: [versionParam, keyParam(table), { name: "property", in: "path", required: true, schema: { type: "string" } }], responses: { "204": { description: "Saved" }, ...common } },
-      delete: { tags, summary: "Clear one column", parameters: [versionParam, keyParam(table), { name: "property", in: "path", required: true, schema: { type: "string" } }], responses: { "204": { description: "Cleared" }, ...common } },
+      get: {
+        tags,
+        summary: "Read one column",
+        parameters: [versionParam, keyParam(table), { name: "property", in: "path", required: true, schema: { type: "string" } }],
+        responses: { "200": { description: '{"value": …}' }, "204": { description: "The column is null" }, ...common },
+      },
+      put: {
+        tags,
+        summary: 'Set one column: {"value": …}',
+        parameters: [versionParam, keyParam(table), { name: "property", in: "path", required: true, schema: { type: "string" } }],
+        responses: { "204": { description: "Saved" }, ...common },
+      },
+      delete: {
+        tags,
+        summary: "Clear one column",
+        parameters: [versionParam, keyParam(table), { name: "property", in: "path", required: true, schema: { type: "string" } }],
+        responses: { "204": { description: "Cleared" }, ...common },
+      },
     },
   };
 }
@@ -131,7 +159,10 @@ const batchPath = {
       parameters: [versionParam],
       requestBody: { required: true, content: { "multipart/mixed": { schema: { type: "string" } } } },
       responses: {
-        "200": { description: "multipart/mixed responses, one per request", content: { "multipart/mixed": { schema: { type: "string" } } } },
+        "200": {
+          description: "multipart/mixed responses, one per request",
+          content: { "multipart/mixed": { schema: { type: "string" } } },
+        },
         "400": { description: "A malformed body, or the first failure without continue-on-error" },
       },
     },
@@ -143,7 +174,8 @@ export function withEntitySets<T extends { paths?: Record<string, unknown>; comp
   doc: T,
   operationPaths: Record<string, unknown> = {},
 ): T {
-  doc.paths = { ...doc.paths, ...Object.assign({}, ...WEB_API_TABLES.map(pathsOf)), ...operationPaths, ...batchPath };
+  const entitySetPaths = Object.assign({}, ...WEB_API_TABLES.map(pathsOf)) as Record<string, unknown>;
+  doc.paths = { ...doc.paths, ...entitySetPaths, ...operationPaths, ...batchPath };
   doc.components = {
     ...doc.components,
     schemas: {

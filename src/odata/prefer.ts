@@ -15,7 +15,10 @@ export function parsePrefer(header: string | string[] | undefined): Preferences 
   const preferences: Preferences = { returnRepresentation: false, continueOnError: false };
   for (const part of parts) {
     const [name = "", ...rest] = part.split("=");
-    const value = rest.join("=").trim().replace(/^"(.*)"$/, "$1");
+    const value = rest
+      .join("=")
+      .trim()
+      .replace(/^"(.*)"$/, "$1");
     switch (name.trim().toLowerCase()) {
       case "return":
         preferences.returnRepresentation = value === "representation";

@@ -80,7 +80,8 @@ export function parseOrderBy(table: TableDef, text: string | undefined, aliases:
   if (text === undefined) return [];
   return text.split(",").map((item) => {
     const parts = item.trim().split(/\s+/);
-    if (parts.length > 2 || !parts[0]) throw syntaxError(`$orderby item '${item.trim()}' is not valid: use <property> [asc|desc].`);
+    if (parts.length > 2 || !parts[0])
+      throw syntaxError(`$orderby item '${item.trim()}' is not valid: use <property> [asc|desc].`);
     const name = dealias(parts[0], aliases);
     const direction = (parts[1] ?? "asc").toLowerCase();
     if (direction !== "asc" && direction !== "desc") {
@@ -179,7 +180,8 @@ export function parseApply(table: TableDef, text: string, aliases: Aliases = {})
     }
     const [groups, aggregate, ...extra] = splitTopLevel(body!, ",").map((s) => s.trim());
     const groupMatch = /^\((.*)\)$/s.exec(groups ?? "");
-    if (!groupMatch || extra.length) throw syntaxError(`groupby takes ((<properties>)[,aggregate(...)]), got 'groupby(${body})'.`);
+    if (!groupMatch || extra.length)
+      throw syntaxError(`groupby takes ((<properties>)[,aggregate(...)]), got 'groupby(${body})'.`);
     plan.groupBy = groupMatch[1]!.split(",").map((name) => {
       const column = propertyByName(table, name.trim());
       if (!column) throw unknownProperty(table, name.trim());
@@ -217,7 +219,10 @@ function parseAggregates(table: TableDef, text: string): Aggregate[] {
       throw badRequest(`'${column.name}' is not numeric and cannot be aggregated with ${fn}.`, ErrorCodes.badRequest);
     }
     if (isUuidColumn(table, column) || column.type === "boolean") {
-      throw badRequest(`'${first.text}' holds ${column.type === "boolean" ? "yes/no values" : "GUIDs"} and cannot be aggregated with ${fn}.`, ErrorCodes.badRequest);
+      throw badRequest(
+        `'${first.text}' holds ${column.type === "boolean" ? "yes/no values" : "GUIDs"} and cannot be aggregated with ${fn}.`,
+        ErrorCodes.badRequest,
+      );
     }
     if (!stream.isWord("as")) stream.fail("'as'");
     stream.next();

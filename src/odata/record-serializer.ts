@@ -62,7 +62,7 @@ const toNumber = (value: unknown) => (value === null || value === undefined ? nu
  */
 function compiledSerializer(table: TableDef, select?: readonly ColumnDef[]): RowSerializer | undefined {
   let byColumns = serializers.get(table);
-  if (!byColumns) serializers.set(table, (byColumns = new Map()));
+  if (!byColumns) serializers.set(table, (byColumns = new Map<string, RowSerializer>()));
   const columns = select ?? table.columns;
   const key = select ? select.map((c) => c.name).join(",") : "*";
   let serializer = byColumns.get(key);
@@ -79,6 +79,7 @@ function compiledSerializer(table: TableDef, select?: readonly ColumnDef[]): Row
       return `${JSON.stringify(propertyName(column))}: ${converted}`;
     });
     const etag = `"@odata.etag": 'W/"' + String(row.versionnumber) + '"'`;
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval, @typescript-eslint/no-unsafe-call -- code generated from the table definitions only (see above)
     serializer = new Function("formatDate", "toNumber", `return (row) => ({ ${[etag, ...fields].join(", ")} });`)(
       formatDate,
       toNumber,

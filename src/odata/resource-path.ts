@@ -80,7 +80,8 @@ export function parseKey(text: string, table: TableDef): RecordKey {
     return { kind: "id", id: trimmed.toLowerCase() };
   }
   const pairs = parseKeyPairs(trimmed, table);
-  if (pairs.some(([, value]) => hasNulCharacter(value))) throw badRequest("A key value holds a NUL character.", ErrorCodes.badRequest);
+  if (pairs.some(([, value]) => hasNulCharacter(value)))
+    throw badRequest("A key value holds a NUL character.", ErrorCodes.badRequest);
   if (pairs.length === 1 && pairs[0]![0] === table.primaryKey) {
     const id = pairs[0]![1];
     if (!isGuid(id)) throw badRequest(`'${id}' is not a valid GUID for ${table.primaryKey}.`, ErrorCodes.badRequest);

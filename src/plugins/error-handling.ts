@@ -13,19 +13,27 @@ export function toODataError(error: unknown): ODataError | undefined {
   if (error instanceof ODataError) return error;
   if (hasZodFastifySchemaValidationErrors(error)) {
     const details = error.validation
-      .map((v) => `${v.instancePath || "/"}: ${v.message}`)
+      .map((v: { instancePath?: string; message?: string }) => `${v.instancePath || "/"}: ${v.message}`)
       .join("; ");
     return badRequest(`The request is not valid: ${details}`, ErrorCodes.invalidArgument);
   }
   const fastifyError = error as FastifyError;
   switch (fastifyError.code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
-      return new ODataError(413, ErrorCodes.generic, `The request body is larger than the limit of ${fastifyError.message.match(/\d+/)?.[0] ?? "the configured"} bytes (BODY_LIMIT).`);
+      return new ODataError(
+        413,
+        ErrorCodes.generic,
+        `The request body is larger than the limit of ${fastifyError.message.match(/\d+/)?.[0] ?? "the configured"} bytes (BODY_LIMIT).`,
+      );
     case "FST_ERR_CTP_INVALID_JSON_BODY":
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
       return badRequest(`The request body is not valid JSON: ${fastifyError.message}`, ErrorCodes.payloadError);
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
-      return new ODataError(415, ErrorCodes.generic, "Unsupported Content-Type; send application/json (or multipart/mixed to $batch).");
+      return new ODataError(
+        415,
+        ErrorCodes.generic,
+        "Unsupported Content-Type; send application/json (or multipart/mixed to $batch).",
+      );
     case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
       return badRequest("The Content-Length header does not match the body.");
   }

@@ -25,7 +25,10 @@ export const swaggerPlugin = fp(
       transform: jsonSchemaTransform,
       // The entity sets are served by one wildcard route; their paths come from the table definitions.
       transformObject: (input) =>
-        withEntitySets(jsonSchemaTransformObject(input) as Parameters<typeof withEntitySets>[0], operationPaths(app.operations)) as never,
+        withEntitySets(
+          jsonSchemaTransformObject(input) as Parameters<typeof withEntitySets>[0],
+          operationPaths(app.operations.definitions),
+        ) as never,
     });
     await app.register(swaggerUi, { routePrefix: "/docs" });
   },

@@ -6,11 +6,9 @@ import { pendingMigrations } from "../db/migrations.js";
 const Health = z.object({ status: z.enum(["ok", "ready", "not ready"]), reason: z.string().optional() });
 
 export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
-  app.get(
-    "/healthz",
-    { schema: { tags: ["health"], summary: "The process is alive", response: { 200: Health } } },
-    async () => ({ status: "ok" as const }),
-  );
+  app.get("/healthz", { schema: { tags: ["health"], summary: "The process is alive", response: { 200: Health } } }, async () => ({
+    status: "ok" as const,
+  }));
 
   app.get(
     "/readyz",

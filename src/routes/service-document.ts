@@ -21,7 +21,7 @@ export const serviceDocumentRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: ServiceDocument },
       },
     },
-    async (request, reply) => {
+    async (request) => {
       assertApiVersion(request.params.version);
       const root = serviceRoot(request, request.params.version);
       return {

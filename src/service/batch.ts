@@ -6,7 +6,13 @@
  * observed on its own (received, its stages, its outcome).
  */
 import { assertApiVersion } from "../odata/api-version.js";
-import { type BatchRequest, type BatchResponseItem, type BatchResponsePart, parseBatch, writeBatchResponse } from "../odata/batch.js";
+import {
+  type BatchRequest,
+  type BatchResponseItem,
+  type BatchResponsePart,
+  parseBatch,
+  writeBatchResponse,
+} from "../odata/batch.js";
 import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
 import { ODATA_JSON } from "../odata/media-types.js";
 import { parsePrefer } from "../odata/prefer.js";
@@ -47,7 +53,8 @@ function resolve(input: BatchInput, url: string, references: Map<string, string>
   const reference = /^\$(\w+)(.*)$/.exec(url);
   if (reference) {
     const entity = references.get(reference[1]!);
-    if (!entity) throw badRequest(`Content-ID Reference: '$${reference[1]}' does not exist in the batch context.`, ErrorCodes.badRequest);
+    if (!entity)
+      throw badRequest(`Content-ID Reference: '$${reference[1]}' does not exist in the batch context.`, ErrorCodes.badRequest);
     resolved = `${entity}${reference[2]}`;
   }
   const match = API_PATH.exec(resolved);
@@ -95,7 +102,11 @@ export async function runBatch(input: BatchInput, contexts: RequestContexts, obs
     return response;
   };
 
-  const executePart = async (part: BatchRequest, context: RequestContext, references: Map<string, string>): Promise<BatchResponsePart> => {
+  const executePart = async (
+    part: BatchRequest,
+    context: RequestContext,
+    references: Map<string, string>,
+  ): Promise<BatchResponsePart> => {
     try {
       if (/\$batch(\?|$)/.test(part.url)) throw badRequest("A $batch cannot contain another $batch.", ErrorCodes.badRequest);
       const { root, target } = resolve(input, part.url, references);
@@ -104,7 +115,10 @@ export async function runBatch(input: BatchInput, contexts: RequestContexts, obs
         try {
           body = substitute(JSON.parse(part.body), references);
         } catch {
-          throw badRequest(`The body of the $batch part '${part.method} ${part.url}' is not valid JSON.`, ErrorCodes.payloadError);
+          throw badRequest(
+            `The body of the $batch part '${part.method} ${part.url}' is not valid JSON.`,
+            ErrorCodes.payloadError,
+          );
         }
       }
       const request: ODataRequest = { method: part.method, target, headers: part.headers, body, root };

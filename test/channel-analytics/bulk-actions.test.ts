@@ -56,17 +56,15 @@ describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
 
   function ids(res: LightMyRequestResponse): string[] {
     expect(res.statusCode, res.body).toBe(200);
-    const body = res.json() as { "@odata.context": string; Ids: string[] };
-    expect(body["@odata.context"]).toBe(
-      `http://localhost:80${ROOT}/$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse`,
-    );
+    const body = res.json<{ "@odata.context": string; Ids: string[] }>();
+    expect(body["@odata.context"]).toBe(`http://localhost:80${ROOT}/$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse`);
     for (const id of body.Ids) expect(id).toMatch(GUID);
     return body.Ids;
   }
 
   function expectError(res: LightMyRequestResponse, status: number, code?: string): string {
     expect(res.statusCode, res.body).toBe(status);
-    const { error } = res.json() as ErrorBody;
+    const { error } = res.json<ErrorBody>();
     if (code) expect(error.code).toBe(code);
     return error.message;
   }
@@ -75,7 +73,9 @@ describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
     return (await t.testDb.pool.query(sql, params)).rows as T[];
   }
   const countWhere = async (table: string, conversationId: string) =>
-    Number((await query<{ n: string }>(`SELECT count(*) AS n FROM ${table} WHERE msdyn_conversationid = $1`, [conversationId]))[0]!.n);
+    Number(
+      (await query<{ n: string }>(`SELECT count(*) AS n FROM ${table} WHERE msdyn_conversationid = $1`, [conversationId]))[0]!.n,
+    );
   const events = (c: string) => countWhere("msdyn_kpieventdata", c);
   const sessions = (c: string) => countWhere("msdyn_sessiondata", c);
   const conversationRow = async (c: string) =>
@@ -183,15 +183,19 @@ describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
       expect(expectError(await createMultiple("msdyn_kpieventsdata", [[1]]), 400)).toMatch(/^Targets\[0\]: /);
     });
 
-    it("refuses more than 1,000 targets (the default limit), saying the limit, and stores nothing", { timeout: 60_000 }, async () => {
-      const { c } = await family();
-      const targets = Array.from({ length: 1001 }, () => kpiTarget(c));
-      const message = expectError(await createMultiple("msdyn_kpieventsdata", targets), 400);
-      expect(message).toContain("1001");
-      expect(message).toContain("limit of 1000");
-      expect(message).toContain("BULK_MAX_TARGETS");
-      expect(await events(c)).toBe(0);
-    });
+    it(
+      "refuses more than 1,000 targets (the default limit), saying the limit, and stores nothing",
+      { timeout: 60_000 },
+      async () => {
+        const { c } = await family();
+        const targets = Array.from({ length: 1001 }, () => kpiTarget(c));
+        const message = expectError(await createMultiple("msdyn_kpieventsdata", targets), 400);
+        expect(message).toContain("1001");
+        expect(message).toContain("limit of 1000");
+        expect(message).toContain("BULK_MAX_TARGETS");
+        expect(await events(c)).toBe(0);
+      },
+    );
 
     it("refuses events of a provider without analytics with the 403 of a plain POST; agent-behaviour events pass", async () => {
       const { providerId, c } = await family(false);
@@ -237,7 +241,7 @@ describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
       ]);
       expect(res.statusCode, res.body).toBeGreaterThanOrEqual(400);
       expect(res.statusCode).toBeLessThan(500);
-      expect((res.json() as ErrorBody).error.message).toMatch(/^Targets\[1\]: /);
+      expect(res.json<ErrorBody>().error.message).toMatch(/^Targets\[1\]: /);
       expect(await events(c)).toBe(0);
     });
 
@@ -267,13 +271,15 @@ describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
         typed(SESSION, { msdyn_conversationid: c2, msdyn_providersessionid: "s-1" }),
         typed(SESSION, { msdyn_conversationid: missing, msdyn_providersessionid: "s-1" }),
       ]);
-      expect(expectError(res, 400, OBJECT_DOES_NOT_EXIST)).toMatch(new RegExp(`^Targets\\[1\\]: .*msdyn_conversationid = '${missing}'`));
+      expect(expectError(res, 400, OBJECT_DOES_NOT_EXIST)).toMatch(
+        new RegExp(`^Targets\\[1\\]: .*msdyn_conversationid = '${missing}'`),
+      );
       expect(await sessions(c2)).toBe(0);
 
       // A duplicate alternate key is refused as by a plain POST.
       const duplicate = await createMultiple("msdyn_conversationsdata", [typed(CONVERSATION, { msdyn_conversationid: c1 })]);
       expect(duplicate.statusCode, duplicate.body).toBe(412);
-      expect((duplicate.json() as ErrorBody).error.message).toMatch(/^Targets\[0\]: /);
+      expect(duplicate.json<ErrorBody>().error.message).toMatch(/^Targets\[0\]: /);
     });
 
     it("answers 405 to other methods and 404 to an unknown entity set", async () => {
@@ -287,7 +293,12 @@ describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
 
   describe("UpdateMultiple", () => {
     async function threeEvents(c: string): Promise<string[]> {
-      return ids(await createMultiple("msdyn_kpieventsdata", [0, 1, 2].map((i) => kpiTarget(c, { msdyn_name: `e-${i}` }))));
+      return ids(
+        await createMultiple(
+          "msdyn_kpieventsdata",
+          [0, 1, 2].map((i) => kpiTarget(c, { msdyn_name: `e-${i}` })),
+        ),
+      );
     }
     const names = async (eventIds: string[]) => {
       const rows = await query<{ msdyn_kpieventdataid: string; msdyn_name: string }>(
@@ -308,9 +319,10 @@ describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
       expect(res.statusCode, res.body).toBe(204);
       expect(res.body).toBe("");
       expect(await names(eventIds)).toEqual(["changed-0", "changed-1", "changed-2"]);
-      const [row] = await query(`SELECT msdyn_kpieventname, versionnumber FROM msdyn_kpieventdata WHERE msdyn_kpieventdataid = $1`, [
-        eventIds[0],
-      ]);
+      const [row] = await query(
+        `SELECT msdyn_kpieventname, versionnumber FROM msdyn_kpieventdata WHERE msdyn_kpieventdataid = $1`,
+        [eventIds[0]],
+      );
       expect(row!.msdyn_kpieventname).toBe("SessionStarted");
     });
 
@@ -350,23 +362,29 @@ describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
         typed(KPI_EVENT, { msdyn_kpieventdataid: eventIds[0], msdyn_name: "changed" }),
         typed(KPI_EVENT, { msdyn_kpieventdataid: eventIds[1], msdyn_providersessionid: "no-such-session" }),
       ]);
-      expect(expectError(res, 400, OBJECT_DOES_NOT_EXIST)).toMatch(/^Targets\[1\]: .*msdyn_providersessionid = 'no-such-session'/);
+      expect(expectError(res, 400, OBJECT_DOES_NOT_EXIST)).toMatch(
+        /^Targets\[1\]: .*msdyn_providersessionid = 'no-such-session'/,
+      );
       expect(await names(eventIds)).toEqual(["e-0", "e-1", "e-2"]);
 
       const unknownDefinition = await updateMultiple("msdyn_kpieventsdata", [
         typed(KPI_EVENT, { msdyn_kpieventdataid: eventIds[2], msdyn_kpieventname: `NoSuchEvent-${randomUUID()}` }),
       ]);
       expect(unknownDefinition.statusCode).toBeGreaterThanOrEqual(400);
-      expect((unknownDefinition.json() as ErrorBody).error.message).toMatch(/^Targets\[0\]: /);
+      expect(unknownDefinition.json<ErrorBody>().error.message).toMatch(/^Targets\[0\]: /);
     });
 
     it("updates sessions", async () => {
       const { c } = await family();
-      const [sessionId] = (await query<{ msdyn_sessiondataid: string }>(
-        `SELECT msdyn_sessiondataid FROM msdyn_sessiondata WHERE msdyn_conversationid = $1`,
-        [c],
-      )).map((row) => row.msdyn_sessiondataid);
-      const res = await updateMultiple("msdyn_sessionsdata", [typed(SESSION, { msdyn_sessiondataid: sessionId, msdyn_queuename: "Q1" })]);
+      const [sessionId] = (
+        await query<{ msdyn_sessiondataid: string }>(
+          `SELECT msdyn_sessiondataid FROM msdyn_sessiondata WHERE msdyn_conversationid = $1`,
+          [c],
+        )
+      ).map((row) => row.msdyn_sessiondataid);
+      const res = await updateMultiple("msdyn_sessionsdata", [
+        typed(SESSION, { msdyn_sessiondataid: sessionId, msdyn_queuename: "Q1" }),
+      ]);
       expect(res.statusCode, res.body).toBe(204);
       const [row] = await query(`SELECT msdyn_queuename FROM msdyn_sessiondata WHERE msdyn_sessiondataid = $1`, [sessionId]);
       expect(row!.msdyn_queuename).toBe("Q1");
@@ -425,7 +443,9 @@ describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
       ]);
 
       // An alternate-key value is checked like any other column value.
-      const tooLong = await upsertMultiple("msdyn_conversationsdata", [typed(CONVERSATION, { msdyn_conversationid: "x".repeat(101) })]);
+      const tooLong = await upsertMultiple("msdyn_conversationsdata", [
+        typed(CONVERSATION, { msdyn_conversationid: "x".repeat(101) }),
+      ]);
       expect(expectError(tooLong, 400, STRING_TOO_LONG)).toMatch(/^Targets\[0\]: /);
     });
 
@@ -470,7 +490,9 @@ describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
       ]);
       expect(expectError(otherSet, 400)).toMatch(/^Targets\[1\]: .*msdyn_sessionsdata/);
 
-      const badKey = await upsertMultiple("msdyn_conversationsdata", [typed(CONVERSATION, { "@odata.id": "msdyn_conversationsdata(nope)" })]);
+      const badKey = await upsertMultiple("msdyn_conversationsdata", [
+        typed(CONVERSATION, { "@odata.id": "msdyn_conversationsdata(nope)" }),
+      ]);
       expect(expectError(badKey, 400)).toMatch(/^Targets\[0\]: /);
 
       const notAUrl = await upsertMultiple("msdyn_conversationsdata", [typed(CONVERSATION, { "@odata.id": 17 })]);
@@ -479,7 +501,10 @@ describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
 
     it("creates targets that carry no key, under the rules of a plain POST", async () => {
       const { c, providerId } = await family();
-      const res = await upsertMultiple("msdyn_kpieventsdata", [kpiTarget(c, { msdyn_name: "a" }), kpiTarget(c, { msdyn_name: "b" })]);
+      const res = await upsertMultiple("msdyn_kpieventsdata", [
+        kpiTarget(c, { msdyn_name: "a" }),
+        kpiTarget(c, { msdyn_name: "b" }),
+      ]);
       expect(res.statusCode, res.body).toBe(204);
       expect(await events(c)).toBe(2);
 
@@ -509,7 +534,9 @@ describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
         typed(SESSION, { msdyn_conversationid: existing, msdyn_providersessionid: "s-1" }),
         typed(SESSION, { msdyn_conversationid: missing, msdyn_providersessionid: "s-1" }),
       ]);
-      expect(expectError(res, 400, OBJECT_DOES_NOT_EXIST)).toMatch(new RegExp(`^Targets\\[1\\]: .*msdyn_conversationid = '${missing}'`));
+      expect(expectError(res, 400, OBJECT_DOES_NOT_EXIST)).toMatch(
+        new RegExp(`^Targets\\[1\\]: .*msdyn_conversationid = '${missing}'`),
+      );
       expect(await sessions(existing)).toBe(0);
 
       const mixed = await upsertMultiple("msdyn_conversationsdata", [

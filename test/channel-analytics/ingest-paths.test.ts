@@ -49,7 +49,11 @@ describe("ingestion hot paths", () => {
   async function provider(analytics: boolean): Promise<string> {
     const id = createdId(await post("msdyn_ciproviders", { msdyn_name: `p-${randomUUID()}` }));
     if (analytics) {
-      const res = await t.app.inject({ method: "PATCH", url: `${ROOT}/msdyn_ciproviders(${id})`, payload: { msdyn_enableanalytics: true } });
+      const res = await t.app.inject({
+        method: "PATCH",
+        url: `${ROOT}/msdyn_ciproviders(${id})`,
+        payload: { msdyn_enableanalytics: true },
+      });
       expect(res.statusCode, res.body).toBe(204);
     }
     return id;
@@ -61,7 +65,11 @@ describe("ingestion hot paths", () => {
     createdId(await post("msdyn_conversationsdata", { msdyn_conversationid: c, msdyn_providerid: providerId }));
     createdId(await post("msdyn_sessionsdata", { msdyn_conversationid: c, msdyn_providersessionid: "s-1" }));
     createdId(
-      await post("msdyn_sessionparticipantsdata", { msdyn_conversationid: c, msdyn_providersessionid: "s-1", msdyn_participantid: "agent-1" }),
+      await post("msdyn_sessionparticipantsdata", {
+        msdyn_conversationid: c,
+        msdyn_providersessionid: "s-1",
+        msdyn_participantid: "agent-1",
+      }),
     );
     return c;
   }
@@ -78,11 +86,17 @@ describe("ingestion hot paths", () => {
   function countingPool(): { pool: pg.Pool; statements: () => number } {
     let statements = 0;
     const real = t.db.pool;
-    const pool = { query: (...args: unknown[]) => (statements++, (real.query as (...a: unknown[]) => unknown)(...args)) } as unknown as pg.Pool;
+    const pool = {
+      query: (...args: unknown[]) => (statements++, (real.query as (...a: unknown[]) => unknown)(...args)),
+    } as unknown as pg.Pool;
     return { pool, statements: () => statements };
   }
 
-  const caller = () => ({ userId: t.config.CALLER_USER_ID, businessUnitId: t.config.BUSINESS_UNIT_ID, organizationId: t.config.ORGANIZATION_ID });
+  const caller = () => ({
+    userId: t.config.CALLER_USER_ID,
+    businessUnitId: t.config.BUSINESS_UNIT_ID,
+    organizationId: t.config.ORGANIZATION_ID,
+  });
 
   describe("group commit of KPI events", () => {
     it("stores concurrent creates with fewer statements than requests, each with its own id", async () => {
@@ -109,7 +123,10 @@ describe("ingestion hot paths", () => {
         records.create(KPI_EVENT, event(c, { msdyn_kpieventname: "NotificationReceived" })),
       ]);
 
-      expect(results.map((r) => r.status), JSON.stringify(results.map((r) => (r.status === "rejected" ? String(r.reason) : "")))).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
+      expect(
+        results.map((r) => r.status),
+        JSON.stringify(results.map((r) => (r.status === "rejected" ? String(r.reason) : ""))),
+      ).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
       const refusal = (results[2] as PromiseRejectedResult).reason as { status: number; code: string; message: string };
       expect([refusal.status, refusal.code]).toEqual([400, OBJECT_DOES_NOT_EXIST]);
       expect(refusal.message).toContain("no-such-session");
@@ -126,7 +143,10 @@ describe("ingestion hot paths", () => {
           body: event(good, { msdyn_eventtimestamp: new Date(Date.UTC(2026, 10, 22, 9, 0, i)).toISOString() }),
           expect: [204, undefined] as [number, undefined],
         })),
-        { body: event(good, { msdyn_providersessionid: "missing", msdyn_participantid: null }), expect: [400, OBJECT_DOES_NOT_EXIST] },
+        {
+          body: event(good, { msdyn_providersessionid: "missing", msdyn_participantid: null }),
+          expect: [400, OBJECT_DOES_NOT_EXIST],
+        },
         { body: event(gated), expect: [403, "0x80040220"] },
         { body: event(good, { msdyn_kpieventname: "NoSuchEvent" }), expect: [400, OBJECT_DOES_NOT_EXIST] },
       ];
@@ -135,7 +155,7 @@ describe("ingestion hot paths", () => {
       responses.forEach((res, i) => {
         const [status, code] = bodies[i]!.expect;
         expect(res.statusCode, res.body).toBe(status);
-        if (code) expect((res.json() as { error: { code: string } }).error.code).toBe(code);
+        if (code) expect(res.json<{ error: { code: string } }>().error.code).toBe(code);
       });
       expect(new Set(responses.filter((r) => r.statusCode === 204).map((r) => r.headers["odata-entityid"])).size).toBe(24);
       expect(await eventsOf(good)).toBe(24);
@@ -152,13 +172,20 @@ describe("ingestion hot paths", () => {
             conversationId,
             providerSessionId: "s-1",
             participantId: "agent-1",
-            events: [{ kpiEventName: "SessionStarted" }, { kpiEventName: "SessionClosed" }, { kpiEventName: "NotificationReceived" }],
+            events: [
+              { kpiEventName: "SessionStarted" },
+              { kpiEventName: "SessionClosed" },
+              { kpiEventName: "NotificationReceived" },
+            ],
           },
         });
       const responses = await Promise.all([call(c), call(orphan), call(c), call(c)]);
 
-      expect(responses.map((r) => r.statusCode), responses.map((r) => r.body).join("\n")).toEqual([200, 400, 200, 200]);
-      expect((responses[1]!.json() as { error: { message: string } }).error.message).toMatch(/^data\.events\[0\]: /);
+      expect(
+        responses.map((r) => r.statusCode),
+        responses.map((r) => r.body).join("\n"),
+      ).toEqual([200, 400, 200, 200]);
+      expect(responses[1].json<{ error: { message: string } }>().error.message).toMatch(/^data\.events\[0\]: /);
       expect(await eventsOf(c)).toBe(9);
       expect(await eventsOf(orphan)).toBe(0);
     });
@@ -167,12 +194,17 @@ describe("ingestion hot paths", () => {
       const c = await family(enabled);
       const responses = await Promise.all(
         Array.from({ length: 5 }, () =>
-          t.app.inject({ method: "POST", url: `${ROOT}/msdyn_kpieventsdata`, payload: event(c), headers: { prefer: "return=representation" } }),
+          t.app.inject({
+            method: "POST",
+            url: `${ROOT}/msdyn_kpieventsdata`,
+            payload: event(c),
+            headers: { prefer: "return=representation" },
+          }),
         ),
       );
       for (const res of responses) {
         expect(res.statusCode, res.body).toBe(201);
-        const row = res.json() as Body;
+        const row = res.json<Body>();
         expect(row).toMatchObject({ msdyn_conversationid: c, msdyn_kpieventname: "SessionStarted", statecode: 0 });
         expect(row.msdyn_kpieventid).toMatch(/^[0-9a-f-]{36}$/);
       }
@@ -198,15 +230,31 @@ describe("ingestion hot paths", () => {
       const c = `u-${randomUUID()}`;
       const first = await records().upsertByNaturalKeys([
         { table: CONVERSATION, key: { msdyn_conversationid: c }, body: { msdyn_name: c, msdyn_channel: "voice" } },
-        { table: SESSION, key: { msdyn_conversationid: c, msdyn_providersessionid: "s-1" }, body: { msdyn_queuename: "Support" } },
-        { table: PARTICIPANT, key: { msdyn_conversationid: c, msdyn_providersessionid: "s-1", msdyn_participantid: "a" }, body: { msdyn_name: "Ada" } },
-        { table: PARTICIPANT, key: { msdyn_conversationid: c, msdyn_providersessionid: "s-1", msdyn_participantid: "b" }, body: {} },
+        {
+          table: SESSION,
+          key: { msdyn_conversationid: c, msdyn_providersessionid: "s-1" },
+          body: { msdyn_queuename: "Support" },
+        },
+        {
+          table: PARTICIPANT,
+          key: { msdyn_conversationid: c, msdyn_providersessionid: "s-1", msdyn_participantid: "a" },
+          body: { msdyn_name: "Ada" },
+        },
+        {
+          table: PARTICIPANT,
+          key: { msdyn_conversationid: c, msdyn_providersessionid: "s-1", msdyn_participantid: "b" },
+          body: {},
+        },
       ]);
       expect(first?.map((r) => r.created)).toEqual([true, true, true, true]);
 
       const second = await records().upsertByNaturalKeys([
         { table: CONVERSATION, key: { msdyn_conversationid: c }, body: { msdyn_channel: "chat" } },
-        { table: PARTICIPANT, key: { msdyn_conversationid: c, msdyn_providersessionid: "s-1", msdyn_participantid: "a" }, body: {} },
+        {
+          table: PARTICIPANT,
+          key: { msdyn_conversationid: c, msdyn_providersessionid: "s-1", msdyn_participantid: "a" },
+          body: {},
+        },
       ]);
       expect(second?.map((r) => r.created)).toEqual([false, false]);
       expect(second?.map((r) => r.id)).toEqual([first![0]!.id, first![2]!.id]);
@@ -225,7 +273,11 @@ describe("ingestion hot paths", () => {
     const family3 = (c: string, participant = "a"): NaturalKeyUpsert[] => [
       { table: CONVERSATION, key: { msdyn_conversationid: c }, body: { msdyn_name: c } },
       { table: SESSION, key: { msdyn_conversationid: c, msdyn_providersessionid: "s-1" }, body: {} },
-      { table: PARTICIPANT, key: { msdyn_conversationid: c, msdyn_providersessionid: "s-1", msdyn_participantid: participant }, body: {} },
+      {
+        table: PARTICIPANT,
+        key: { msdyn_conversationid: c, msdyn_providersessionid: "s-1", msdyn_participantid: participant },
+        body: {},
+      },
     ];
 
     it("shares one statement between concurrent calls, each answered with its own rows", async () => {
@@ -259,7 +311,9 @@ describe("ingestion hot paths", () => {
       expect(second![0]!.id).toBe(third![0]!.id);
       expect(second![2]!.id).not.toBe(third![2]!.id);
       expect(declined).toBeUndefined();
-      expect(await count("SELECT count(*) AS n FROM msdyn_sessionparticipantdata WHERE msdyn_conversationid = $1", [shared])).toBe(2);
+      expect(
+        await count("SELECT count(*) AS n FROM msdyn_sessionparticipantdata WHERE msdyn_conversationid = $1", [shared]),
+      ).toBe(2);
       expect(await count("SELECT count(*) AS n FROM msdyn_conversationdata WHERE msdyn_conversationid = $1", [stateful])).toBe(0);
     });
 
@@ -287,19 +341,41 @@ describe("ingestion hot paths", () => {
       const c = `i-${randomUUID()}`;
       const CRLF = "\r\n";
       const part = (n: number, url: string, body: Body) =>
-        ["--cs", "Content-Type: application/http", "Content-Transfer-Encoding: binary", `Content-ID: ${n}`, "", `POST ${url} HTTP/1.1`, "Content-Type: application/json", "", JSON.stringify(body)].join(CRLF);
-      const init = { correlationId: randomUUID(), data: { conversation: { conversationId: c, providerId: enabled, session: { providerSessionId: "s-1" } } } };
+        [
+          "--cs",
+          "Content-Type: application/http",
+          "Content-Transfer-Encoding: binary",
+          `Content-ID: ${n}`,
+          "",
+          `POST ${url} HTTP/1.1`,
+          "Content-Type: application/json",
+          "",
+          JSON.stringify(body),
+        ].join(CRLF);
+      const init = {
+        correlationId: randomUUID(),
+        data: { conversation: { conversationId: c, providerId: enabled, session: { providerSessionId: "s-1" } } },
+      };
       const payload = [
         "--b",
         "Content-Type: multipart/mixed; boundary=cs",
         "",
         part(1, `${ROOT}/msdyn_InitLogAnalytics`, init),
-        part(2, `${ROOT}/msdyn_kpieventsdata`, { msdyn_conversationid: c, msdyn_providersessionid: "no-such-session", msdyn_kpieventname: "SessionStarted" }),
+        part(2, `${ROOT}/msdyn_kpieventsdata`, {
+          msdyn_conversationid: c,
+          msdyn_providersessionid: "no-such-session",
+          msdyn_kpieventname: "SessionStarted",
+        }),
         "--cs--",
         "--b--",
         "",
       ].join(CRLF);
-      const res = await t.app.inject({ method: "POST", url: `${ROOT}/$batch`, headers: { "content-type": "multipart/mixed; boundary=b" }, payload });
+      const res = await t.app.inject({
+        method: "POST",
+        url: `${ROOT}/$batch`,
+        headers: { "content-type": "multipart/mixed; boundary=b" },
+        payload,
+      });
 
       // A failed change set fails the batch (as in test/routes/batch.test.ts).
       expect(res.statusCode, res.body).toBe(400);

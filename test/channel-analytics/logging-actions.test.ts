@@ -74,12 +74,12 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
 
   function ok(res: LightMyRequestResponse): Body {
     expect(res.statusCode, res.body).toBe(200);
-    return res.json() as Body;
+    return res.json<Body>();
   }
 
   function refused(res: LightMyRequestResponse, status: number, code?: string): string {
     expect(res.statusCode, res.body).toBe(status);
-    const { error } = res.json() as { error: { code: string; message: string } };
+    const { error } = res.json<{ error: { code: string; message: string } }>();
     if (code) expect(error.code).toBe(code);
     return error.message;
   }
@@ -224,7 +224,10 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
 
       const [agent, customer] = await participantRows(c);
       // In payload order, whatever order they were written in.
-      expect(body.SessionParticipantDataIds).toEqual([agent!.msdyn_sessionparticipantdataid, customer!.msdyn_sessionparticipantdataid]);
+      expect(body.SessionParticipantDataIds).toEqual([
+        agent!.msdyn_sessionparticipantdataid,
+        customer!.msdyn_sessionparticipantdataid,
+      ]);
       expect(agent).toMatchObject({
         msdyn_providersessionid: "s-1",
         msdyn_participantid: "agent-1",
@@ -446,7 +449,9 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
       expect(missingIds).toContain("data.conversation.session.providerSessionId: is required");
       expect(missingIds).toContain("data.conversation.session.participants[0].participantId: is required");
 
-      expect(refused(await init({ conversation: { conversationId: c } }), 400)).toContain("data.conversation.session: is required");
+      expect(refused(await init({ conversation: { conversationId: c } }), 400)).toContain(
+        "data.conversation.session: is required",
+      );
       expect(refused(await init(undefined), 400)).toContain("data: is required");
       expect(refused(await init([1, 2]), 400)).toContain("data: must be an object");
       expect(refused(await action("msdyn_InitLogAnalytics", "just text"), 400)).toMatch(/must be a JSON object/);
@@ -464,9 +469,14 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
     });
 
     it("without a correlationId still answers one (generated)", async () => {
-      const res = await init({ conversation: { conversationId: `c-${randomUUID()}`, session: { providerSessionId: "s-1" } } }, null);
+      const res = await init(
+        { conversation: { conversationId: `c-${randomUUID()}`, session: { providerSessionId: "s-1" } } },
+        null,
+      );
       ok(res);
-      expect(String(res.headers["x-ms-correlation-request-id"])).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      expect(String(res.headers["x-ms-correlation-request-id"])).toMatch(
+        /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+      );
     });
 
     it("answers only POST", async () => {
@@ -558,7 +568,11 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
     it("stores nothing when the writer refuses one event, and names that event keeping status and code", async () => {
       const { c } = await family();
       const res = await logEvents(
-        eventPayload(c, [{ kpiEventName: "SessionStarted" }, { kpiEventName: "SessionStarted" }, { kpiEventName: "NoSuchEvent" }]),
+        eventPayload(c, [
+          { kpiEventName: "SessionStarted" },
+          { kpiEventName: "SessionStarted" },
+          { kpiEventName: "NoSuchEvent" },
+        ]),
       );
       const message = refused(res, 400, OBJECT_DOES_NOT_EXIST);
       expect(message).toMatch(/^data\.events\[2\]: The KPI event definition does not exist/);
@@ -619,7 +633,14 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
       expect(gated.headers["x-ms-correlation-request-id"]).toBe(correlationId);
       expect(await eventRows(c)).toHaveLength(0);
 
-      const exempt = ok(await logEvents(eventPayload(c, AGENT_BEHAVIOUR_EVENTS.map((kpiEventName) => ({ kpiEventName })))));
+      const exempt = ok(
+        await logEvents(
+          eventPayload(
+            c,
+            AGENT_BEHAVIOUR_EVENTS.map((kpiEventName) => ({ kpiEventName })),
+          ),
+        ),
+      );
       expect(exempt.KpiEventDataIds).toHaveLength(4);
       expect((await eventRows(c)).map((e) => e.msdyn_kpieventname).sort()).toEqual([...AGENT_BEHAVIOUR_EVENTS].sort());
     });
@@ -628,20 +649,27 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
       const { c } = await family();
       const missingCorrelation = await logEvents(eventPayload(c, [{}]), "SessionStarted", null);
       expect(refused(missingCorrelation, 400)).toContain("correlationId: is required");
-      expect(refused(await logEvents(eventPayload(c, [{}]), "SessionStarted", "1234"), 400)).toContain("correlationId: must be a GUID");
+      expect(refused(await logEvents(eventPayload(c, [{}]), "SessionStarted", "1234"), 400)).toContain(
+        "correlationId: must be a GUID",
+      );
 
       const unnamed = refused(await logEvents(eventPayload(c, [{ kpiEventName: "SessionStarted" }, {}])), 400);
       expect(unnamed).toContain("data.events[1].kpiEventName: is required when eventName is not given");
       expect(unnamed).not.toContain("data.events[0]");
 
-      expect(refused(await logEvents(eventPayload(c, []), "SessionStarted"), 400)).toContain("data.events: must have at least 1 item");
+      expect(refused(await logEvents(eventPayload(c, []), "SessionStarted"), 400)).toContain(
+        "data.events: must have at least 1 item",
+      );
       const noIds = refused(await logEvents({ events: [{}] }, "SessionStarted"), 400);
       expect(noIds).toContain("data.conversationId: is required");
       expect(noIds).toContain("data.providerSessionId: is required");
       expect(refused(await logEvents("[not json", "SessionStarted"), 400)).toContain("data: is a string but not valid JSON");
       expect(
         refused(
-          await logEvents(eventPayload(c, [{ customData: [{ attribute: "msdyn_providersessionid", value: "s-2" }] }]), "SessionStarted"),
+          await logEvents(
+            eventPayload(c, [{ customData: [{ attribute: "msdyn_providersessionid", value: "s-2" }] }]),
+            "SessionStarted",
+          ),
           400,
         ),
       ).toContain("data.events[0].customData[0].attribute: 'msdyn_providersessionid' is a key column of msdyn_kpieventdata");

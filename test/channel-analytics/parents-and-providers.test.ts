@@ -60,12 +60,11 @@ describe("parents before events, and provider enablement", () => {
   const events = (c: string) => countWhere("msdyn_kpieventdata", c);
   const eventRow = async (id: string) =>
     (await t.testDb.pool.query(`SELECT * FROM msdyn_kpieventdata WHERE msdyn_kpieventdataid = $1`, [id])).rows[0] as
-      | Record<string, unknown>
-      | undefined;
+      Record<string, unknown> | undefined;
 
   function expectMissingParent(res: LightMyRequestResponse, ...fragments: string[]): string {
     expect(res.statusCode, res.body).toBe(400);
-    const { error } = res.json() as { error: { code: string; message: string } };
+    const { error } = res.json<{ error: { code: string; message: string } }>();
     expect(error.code).toBe(OBJECT_DOES_NOT_EXIST);
     for (const fragment of fragments) expect(error.message).toContain(fragment);
     return error.message;
@@ -73,7 +72,7 @@ describe("parents before events, and provider enablement", () => {
 
   function expectRefusedByProvider(res: LightMyRequestResponse): string {
     expect(res.statusCode, res.body).toBe(403);
-    return (res.json() as { error: { message: string } }).error.message;
+    return res.json<{ error: { message: string } }>().error.message;
   }
 
   async function provider(name = "Contoso", enabled = false): Promise<string> {
@@ -101,7 +100,11 @@ describe("parents before events, and provider enablement", () => {
 
   async function participant(c: string, s = "s-1", p = "agent-1"): Promise<string> {
     return createdId(
-      await post("msdyn_sessionparticipantsdata", { msdyn_conversationid: c, msdyn_providersessionid: s, msdyn_participantid: p }),
+      await post("msdyn_sessionparticipantsdata", {
+        msdyn_conversationid: c,
+        msdyn_providersessionid: s,
+        msdyn_participantid: p,
+      }),
     );
   }
 
@@ -252,9 +255,10 @@ describe("parents before events, and provider enablement", () => {
       });
       expectMissingParent(participantMoved, `msdyn_providersessionid = 'no-such-session'`);
       expect(
-        await count(`SELECT count(*) AS n FROM msdyn_sessionparticipantdata WHERE msdyn_sessionparticipantdataid = $1 AND msdyn_providersessionid = 's-lonely'`, [
-          participantId,
-        ]),
+        await count(
+          `SELECT count(*) AS n FROM msdyn_sessionparticipantdata WHERE msdyn_sessionparticipantdataid = $1 AND msdyn_providersessionid = 's-lonely'`,
+          [participantId],
+        ),
       ).toBe(1);
     });
   });
@@ -507,9 +511,12 @@ describe("parents before events, and provider enablement", () => {
       const res = await del(`msdyn_conversationsdata(msdyn_conversationid='${c}')`);
       expect(res.statusCode, res.body).toBe(204);
       expect([await conversations(c), await sessions(c), await participants(c), await events(c)]).toEqual([0, 0, 0, 0]);
-      expect([await conversations(bystander), await sessions(bystander), await participants(bystander), await events(bystander)]).toEqual(
-        [1, 2, 3, 5],
-      );
+      expect([
+        await conversations(bystander),
+        await sessions(bystander),
+        await participants(bystander),
+        await events(bystander),
+      ]).toEqual([1, 2, 3, 5]);
     });
 
     it("deleting a session removes its participants and events but not the conversation", async () => {
@@ -520,7 +527,9 @@ describe("parents before events, and provider enablement", () => {
       const inSession = (table: string, s: string) =>
         count(`SELECT count(*) AS n FROM ${table} WHERE msdyn_conversationid = $1 AND msdyn_providersessionid = $2`, [c, s]);
       expect(await conversations(c)).toBe(1);
-      expect([await inSession("msdyn_sessiondata", "s-1"), await inSession("msdyn_sessionparticipantdata", "s-1")]).toEqual([0, 0]);
+      expect([await inSession("msdyn_sessiondata", "s-1"), await inSession("msdyn_sessionparticipantdata", "s-1")]).toEqual([
+        0, 0,
+      ]);
       expect(await inSession("msdyn_kpieventdata", "s-1")).toBe(0);
       // The other session of the conversation keeps its rows.
       expect([
@@ -552,12 +561,12 @@ describe("parents before events, and provider enablement", () => {
         startDelete.then(() => del(`msdyn_conversationsdata(msdyn_conversationid='${c}')`)),
       ]);
 
-      expect(deleted!.statusCode, `round ${round}: ${deleted!.body}`).toBe(204);
-      if (created!.statusCode === 204) {
+      expect(deleted.statusCode, `round ${round}: ${deleted.body}`).toBe(204);
+      if (created.statusCode === 204) {
         outcomes.accepted++;
       } else {
-        expect(created!.statusCode, `round ${round}: ${created!.body}`).toBe(400);
-        expect(created!.json().error.code).toBe(OBJECT_DOES_NOT_EXIST);
+        expect(created.statusCode, `round ${round}: ${created.body}`).toBe(400);
+        expect(created.json().error.code).toBe(OBJECT_DOES_NOT_EXIST);
         outcomes.refused++;
       }
       // Whichever won, the delete left nothing of the conversation behind.

@@ -31,8 +31,14 @@ describe("dynamics-web-api callAction with the bulk actions", () => {
     const providerId = await api.create<Row, string>({ collection: "msdyn_ciproviders", data: { msdyn_name: "Contoso" } });
     await api.update({ collection: "msdyn_ciproviders", key: providerId, data: { msdyn_enableanalytics: true } });
     conversationId = `c-${randomUUID()}`;
-    await api.create({ collection: "msdyn_conversationsdata", data: { msdyn_conversationid: conversationId, msdyn_providerid: providerId } });
-    await api.create({ collection: "msdyn_sessionsdata", data: { msdyn_conversationid: conversationId, msdyn_providersessionid: "s-1" } });
+    await api.create({
+      collection: "msdyn_conversationsdata",
+      data: { msdyn_conversationid: conversationId, msdyn_providerid: providerId },
+    });
+    await api.create({
+      collection: "msdyn_sessionsdata",
+      data: { msdyn_conversationid: conversationId, msdyn_providersessionid: "s-1" },
+    });
   });
   afterAll(async () => {
     await t.close();
@@ -73,7 +79,9 @@ describe("dynamics-web-api callAction with the bulk actions", () => {
     await api.callAction({
       collection: "msdyn_kpieventsdata",
       actionName: "Microsoft.Dynamics.CRM.UpdateMultiple",
-      action: { Targets: Ids.map((id, i) => ({ "@odata.type": KPI_EVENT, msdyn_kpieventdataid: id, msdyn_name: `updated-${i}` })) },
+      action: {
+        Targets: Ids.map((id, i) => ({ "@odata.type": KPI_EVENT, msdyn_kpieventdataid: id, msdyn_name: `updated-${i}` })),
+      },
     });
     const fresh = `c-${randomUUID()}`;
     await api.callAction({
@@ -81,7 +89,11 @@ describe("dynamics-web-api callAction with the bulk actions", () => {
       actionName: "Microsoft.Dynamics.CRM.UpsertMultiple",
       action: {
         Targets: [
-          { "@odata.type": "Microsoft.Dynamics.CRM.msdyn_conversationdata", msdyn_conversationid: conversationId, msdyn_channel: "voice" },
+          {
+            "@odata.type": "Microsoft.Dynamics.CRM.msdyn_conversationdata",
+            msdyn_conversationid: conversationId,
+            msdyn_channel: "voice",
+          },
           { "@odata.type": "Microsoft.Dynamics.CRM.msdyn_conversationdata", msdyn_conversationid: fresh, msdyn_channel: "chat" },
         ],
       },
@@ -112,13 +124,16 @@ describe("dynamics-web-api callAction with the bulk actions", () => {
     await api.update({ collection: "msdyn_ciproviders", key: providerId, data: { msdyn_enableanalytics: true } });
     const changeSet = (events: Row[]) => {
       api.startBatch();
-      api.create({ collection: "msdyn_conversationsdata", data: { msdyn_conversationid: c, msdyn_providerid: providerId } });
-      api.create({ collection: "msdyn_sessionsdata", data: { msdyn_conversationid: c, msdyn_providersessionid: "s-1" } });
-      api.callAction({ collection: "msdyn_kpieventsdata", actionName: "Microsoft.Dynamics.CRM.CreateMultiple", action: { Targets: events } });
+      void api.create({ collection: "msdyn_conversationsdata", data: { msdyn_conversationid: c, msdyn_providerid: providerId } });
+      void api.create({ collection: "msdyn_sessionsdata", data: { msdyn_conversationid: c, msdyn_providersessionid: "s-1" } });
+      void api.callAction({
+        collection: "msdyn_kpieventsdata",
+        actionName: "Microsoft.Dynamics.CRM.CreateMultiple",
+        action: { Targets: events },
+      });
       return api.executeBatch();
     };
-    const conversations = () =>
-      api.count({ collection: "msdyn_conversationsdata", filter: `msdyn_conversationid eq '${c}'` });
+    const conversations = () => api.count({ collection: "msdyn_conversationsdata", filter: `msdyn_conversationid eq '${c}'` });
 
     const failure = await changeSet([batchEvent("s-1"), batchEvent("no-such-session")]).then(
       () => undefined,

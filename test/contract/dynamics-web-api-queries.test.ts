@@ -40,8 +40,14 @@ describe("dynamics-web-api (v2.5.0) queries against the emulator", () => {
 
     providerId = await api.create<Row, string>({ collection: "msdyn_ciproviders", data: { msdyn_name: "Contoso" } });
     await api.update({ collection: "msdyn_ciproviders", key: providerId, data: { msdyn_enableanalytics: true } });
-    await api.create({ collection: "msdyn_conversationsdata", data: { msdyn_conversationid: conversationId, msdyn_providerid: providerId } });
-    await api.create({ collection: "msdyn_sessionsdata", data: { msdyn_conversationid: conversationId, msdyn_providersessionid: "s-1" } });
+    await api.create({
+      collection: "msdyn_conversationsdata",
+      data: { msdyn_conversationid: conversationId, msdyn_providerid: providerId },
+    });
+    await api.create({
+      collection: "msdyn_sessionsdata",
+      data: { msdyn_conversationid: conversationId, msdyn_providersessionid: "s-1" },
+    });
     for (let n = 1; n <= EVENTS; n++) {
       const id = await api.create<Row, string>({
         collection: "msdyn_kpieventsdata",
@@ -170,14 +176,17 @@ describe("dynamics-web-api (v2.5.0) queries against the emulator", () => {
     expect(csdl).toContain("WhoAmI");
   });
 
-  it.skipIf(!HAS_METADATA_ROUTE)('callFunction("WhoAmI") returns the caller\'s user, business unit and organization', async () => {
-    const before = requests.length;
-    const whoAmI = await api.callFunction<Row>("WhoAmI");
-    expect(requests.slice(before)).toContain("GET /api/data/v9.2/WhoAmI()");
-    expect(whoAmI).toMatchObject({
-      UserId: t.config.CALLER_USER_ID,
-      BusinessUnitId: t.config.BUSINESS_UNIT_ID,
-      OrganizationId: t.config.ORGANIZATION_ID,
-    });
-  });
+  it.skipIf(!HAS_METADATA_ROUTE)(
+    'callFunction("WhoAmI") returns the caller\'s user, business unit and organization',
+    async () => {
+      const before = requests.length;
+      const whoAmI = await api.callFunction<Row>("WhoAmI");
+      expect(requests.slice(before)).toContain("GET /api/data/v9.2/WhoAmI()");
+      expect(whoAmI).toMatchObject({
+        UserId: t.config.CALLER_USER_ID,
+        BusinessUnitId: t.config.BUSINESS_UNIT_ID,
+        OrganizationId: t.config.ORGANIZATION_ID,
+      });
+    },
+  );
 });

@@ -288,7 +288,10 @@ describe("dynamics-web-api (v2.5.0) against the emulator", () => {
   it("works with dataApi version 9.1", async () => {
     const v91 = new DynamicsWebApi({ serverUrl, dataApi: { version: "9.1" } });
     const conversation = `c-${randomUUID()}`;
-    const id = await v91.create<Row, string>({ collection: "msdyn_conversationsdata", data: { msdyn_conversationid: conversation } });
+    const id = await v91.create<Row, string>({
+      collection: "msdyn_conversationsdata",
+      data: { msdyn_conversationid: conversation },
+    });
     expect(id).toMatch(GUID);
 
     const row = await v91.retrieve<Row>({
@@ -297,7 +300,9 @@ describe("dynamics-web-api (v2.5.0) against the emulator", () => {
       select: ["msdyn_conversationid"],
     });
     expect(row.msdyn_conversationdataid).toBe(id);
-    expect(row.oDataContext).toBe(`${serverUrl}/api/data/v9.1/$metadata#msdyn_conversationsdata(msdyn_conversationid,msdyn_conversationdataid)/$entity`);
+    expect(row.oDataContext).toBe(
+      `${serverUrl}/api/data/v9.1/$metadata#msdyn_conversationsdata(msdyn_conversationid,msdyn_conversationdataid)/$entity`,
+    );
 
     expect(await v91.update({ collection: "msdyn_conversationsdata", key: id, data: { msdyn_channel: "chat" } })).toBe(true);
     await v91.updateSingleProperty({ collection: "msdyn_conversationsdata", key: id, fieldValuePair: { msdyn_name: "v9.1" } });
@@ -308,13 +313,18 @@ describe("dynamics-web-api (v2.5.0) against the emulator", () => {
       select: ["msdyn_providersessionid"],
     });
     expect(represented.oDataContext).toContain("/api/data/v9.1/");
-    expect(await v91.retrieve<Row>({ collection: "msdyn_conversationsdata", key: id, select: ["msdyn_channel", "msdyn_name"] })).toMatchObject({
+    expect(
+      await v91.retrieve<Row>({ collection: "msdyn_conversationsdata", key: id, select: ["msdyn_channel", "msdyn_name"] }),
+    ).toMatchObject({
       msdyn_channel: "chat",
       msdyn_name: "v9.1",
     });
     expect(await v91.deleteRecord({ collection: "msdyn_conversationsdata", key: id })).toBe(true);
     await expect(
-      v91.retrieve({ collection: "msdyn_sessionsdata", key: `msdyn_conversationid='${conversation}',msdyn_providersessionid='s-1'` }),
+      v91.retrieve({
+        collection: "msdyn_sessionsdata",
+        key: `msdyn_conversationid='${conversation}',msdyn_providersessionid='s-1'`,
+      }),
     ).rejects.toMatchObject({ status: 404 });
   });
 });

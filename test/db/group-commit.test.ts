@@ -57,7 +57,10 @@ describe("GroupCommit", () => {
   });
 
   it("rejects every job of a batch whose runner fails as a whole", async () => {
-    const commit = new GroupCommit<number, number>(() => Promise.reject(new Error("connection lost")), { batchesInFlight: 1, maxBatchSize: 10 });
+    const commit = new GroupCommit<number, number>(() => Promise.reject(new Error("connection lost")), {
+      batchesInFlight: 1,
+      maxBatchSize: 10,
+    });
     const results = await Promise.allSettled([commit.submit(1), commit.submit(2)]);
     expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
   });

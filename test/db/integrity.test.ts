@@ -162,10 +162,12 @@ describe("database integrity constraints", () => {
     ]);
     await event(c, "s1", null, custom);
 
-    await expect(q(`DELETE FROM msdyn_kpieventdefinition WHERE msdyn_kpieventdefinitionid = $1`, [custom])).rejects.toMatchObject({
-      code: "23503",
-      constraint: "fk_msdyn_kpieventdata_msdyn_definition",
-    });
+    await expect(q(`DELETE FROM msdyn_kpieventdefinition WHERE msdyn_kpieventdefinitionid = $1`, [custom])).rejects.toMatchObject(
+      {
+        code: "23503",
+        constraint: "fk_msdyn_kpieventdata_msdyn_definition",
+      },
+    );
   });
 
   it("refuses to change a parent's natural key while children use it", async () => {
@@ -179,7 +181,8 @@ describe("database integrity constraints", () => {
     const c = `c-${randomUUID()}`;
     await conversation(c);
     const read = async () =>
-      (await q(`SELECT versionnumber, modifiedon, createdon FROM msdyn_conversationdata WHERE msdyn_conversationid = $1`, [c])).rows[0];
+      (await q(`SELECT versionnumber, modifiedon, createdon FROM msdyn_conversationdata WHERE msdyn_conversationid = $1`, [c]))
+        .rows[0];
     const first = await read();
     await new Promise((resolve) => setTimeout(resolve, 5));
     await q(`UPDATE msdyn_conversationdata SET msdyn_channel = 'voice' WHERE msdyn_conversationid = $1`, [c]);

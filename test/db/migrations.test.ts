@@ -3,7 +3,13 @@ import { cp, mkdtemp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { DEFAULT_MIGRATIONS_DIR, MigrationError, applyMigrations, pendingMigrations, readMigrations } from "../../src/db/migrations.js";
+import {
+  DEFAULT_MIGRATIONS_DIR,
+  MigrationError,
+  applyMigrations,
+  pendingMigrations,
+  readMigrations,
+} from "../../src/db/migrations.js";
 import { type TestDatabase, createTestDatabase } from "../helpers/database.js";
 
 interface HistoryRow {
@@ -53,7 +59,12 @@ describe("migration runner", () => {
     }
     const tables = await db.pool.query(`SELECT to_regclass('msdyn_kpieventdata') IS NOT NULL AS present`);
     expect(tables.rows[0].present).toBe(true);
-    expect(await pendingMigrations(db.pool, files.map((f) => f.name))).toEqual([]);
+    expect(
+      await pendingMigrations(
+        db.pool,
+        files.map((f) => f.name),
+      ),
+    ).toEqual([]);
   });
 
   it("is idempotent on restart", async () => {
@@ -122,8 +133,6 @@ describe("migration runner", () => {
       `INSERT INTO "_prisma_migrations" (id, checksum, migration_name) VALUES ('x', 'y', '20990101000000_failed')`,
     );
 
-    await expect(applyMigrations(db.pool, dir)).rejects.toThrow(
-      /20990101000000_failed is recorded as started but not finished/,
-    );
+    await expect(applyMigrations(db.pool, dir)).rejects.toThrow(/20990101000000_failed is recorded as started but not finished/);
   });
 });

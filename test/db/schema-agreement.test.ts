@@ -63,12 +63,17 @@ describe("schema agreement", () => {
       ],
       migrated.url,
     );
-    expect(diff.stdout, `prisma/schema.prisma has changes no migration holds:\n${diff.stdout}`).not.toMatch(/Added|Changed|Removed/);
+    expect(diff.stdout, `prisma/schema.prisma has changes no migration holds:\n${diff.stdout}`).not.toMatch(
+      /Added|Changed|Removed/,
+    );
     expect(diff.status).toBe(0);
   });
 
   it("the migrations build exactly the tables, constraints and indexes prisma/schema.prisma describes", async () => {
-    const script = prisma(["migrate", "diff", "--from-empty", "--to-schema-datamodel", "prisma/schema.prisma", "--script"], fromSchema.url);
+    const script = prisma(
+      ["migrate", "diff", "--from-empty", "--to-schema-datamodel", "prisma/schema.prisma", "--script"],
+      fromSchema.url,
+    );
     await fromSchema.pool.query(script.stdout);
 
     expect(await catalog(migrated.pool)).toEqual(await catalog(fromSchema.pool));

@@ -23,13 +23,13 @@ export async function startServer(env: Record<string, string | undefined>): Prom
   const logs: Array<Record<string, unknown>> = [];
   let stderr = "";
   let buffered = "";
-  child.stdout!.on("data", (chunk: Buffer) => {
+  child.stdout.on("data", (chunk: Buffer) => {
     buffered += chunk.toString();
     const lines = buffered.split("\n");
     buffered = lines.pop()!;
     for (const line of lines) if (line.trim()) logs.push(JSON.parse(line));
   });
-  child.stderr!.on("data", (chunk: Buffer) => {
+  child.stderr.on("data", (chunk: Buffer) => {
     stderr += chunk.toString();
   });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));

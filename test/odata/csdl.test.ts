@@ -70,9 +70,7 @@ describe("renderCsdl", () => {
   it("refuses declarations that would make the document invalid", () => {
     expect(() => renderCsdl({ operations: [{ kind: "Function", name: "Nothing" }] })).toThrow(/needs a return type/);
     expect(() => renderCsdl({ complexTypes: [{ name: "WhoAmIResponse", properties: [] }] })).toThrow(/Two schema types/);
-    expect(() =>
-      renderCsdl({ operations: [{ kind: "Action", name: "msdyn_kpieventsdata" }] }),
-    ).toThrow(/Two container members/);
+    expect(() => renderCsdl({ operations: [{ kind: "Action", name: "msdyn_kpieventsdata" }] })).toThrow(/Two container members/);
   });
 
   it("escapes attribute values", () => {

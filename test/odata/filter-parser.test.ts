@@ -96,7 +96,10 @@ describe("tokenize", () => {
       "There is an unterminated literal at position 14 in 'msdyn_name eq 'abc'.",
     );
     // A doubled quote at the very end does not close the literal.
-    expectBadRequest(() => tokenize("msdyn_name eq 'abc''"), "There is an unterminated literal at position 14 in 'msdyn_name eq 'abc'''.");
+    expectBadRequest(
+      () => tokenize("msdyn_name eq 'abc''"),
+      "There is an unterminated literal at position 14 in 'msdyn_name eq 'abc'''.",
+    );
     expectBadRequest(() => tokenize('x eq ["abc'), "There is an unterminated literal at position 6 in 'x eq [\"abc'.");
   });
 
@@ -224,7 +227,10 @@ describe("parseFilter", () => {
 
     it("refuses a missing argument or parenthesis", () => {
       expectBadRequest(() => parseFilter("contains(msdyn_name)"), ["position 19", "expected ','"]);
-      expectBadRequest(() => parseFilter("contains(msdyn_name,'x'"), ["position 23", "expected ')'", "the end of the expression"]);
+      expectBadRequest(
+        () => parseFilter("contains(msdyn_name,'x'"),
+        ["position 23", "expected ')'", "the end of the expression"],
+      );
     });
   });
 
@@ -233,14 +239,18 @@ describe("parseFilter", () => {
 
     it("In and NotIn with PropertyName='…' and PropertyValues=[…]", () => {
       expect(
-        parseFilter(`Microsoft.Dynamics.CRM.In(PropertyName='msdyn_kpieventname',PropertyValues=["SessionStarted","SessionClosed"])`),
+        parseFilter(
+          `Microsoft.Dynamics.CRM.In(PropertyName='msdyn_kpieventname',PropertyValues=["SessionStarted","SessionClosed"])`,
+        ),
       ).toEqual(
         fn("In", {
           PropertyName: lit("string", "msdyn_kpieventname"),
           PropertyValues: [lit("string", "SessionStarted"), lit("string", "SessionClosed")],
         }),
       );
-      expect(parseFilter(`Microsoft.Dynamics.CRM.NotIn(PropertyName='msdyn_name',PropertyValues=["O'Brian","a\\"b", "x"])`)).toEqual(
+      expect(
+        parseFilter(`Microsoft.Dynamics.CRM.NotIn(PropertyName='msdyn_name',PropertyValues=["O'Brian","a\\"b", "x"])`),
+      ).toEqual(
         fn("NotIn", {
           PropertyName: lit("string", "msdyn_name"),
           PropertyValues: [lit("string", "O'Brian"), lit("string", 'a"b'), lit("string", "x")],
@@ -249,13 +259,17 @@ describe("parseFilter", () => {
     });
 
     it("Between and NotBetween; numbers in PropertyValues become strings", () => {
-      expect(parseFilter(`Microsoft.Dynamics.CRM.Between(PropertyName='importsequencenumber',PropertyValues=["5","2000"])`)).toEqual(
+      expect(
+        parseFilter(`Microsoft.Dynamics.CRM.Between(PropertyName='importsequencenumber',PropertyValues=["5","2000"])`),
+      ).toEqual(
         fn("Between", {
           PropertyName: lit("string", "importsequencenumber"),
           PropertyValues: [lit("string", "5"), lit("string", "2000")],
         }),
       );
-      expect(parseFilter(`Microsoft.Dynamics.CRM.NotBetween(PropertyName='importsequencenumber',PropertyValues=[5,2000])`)).toEqual(
+      expect(
+        parseFilter(`Microsoft.Dynamics.CRM.NotBetween(PropertyName='importsequencenumber',PropertyValues=[5,2000])`),
+      ).toEqual(
         fn("NotBetween", {
           PropertyName: lit("string", "importsequencenumber"),
           PropertyValues: [lit("string", "5"), lit("string", "2000")],
@@ -270,10 +284,14 @@ describe("parseFilter", () => {
       expect(parseFilter(`Microsoft.Dynamics.CRM.LastXDays(PropertyName='createdon',PropertyValue=7)`)).toEqual(
         fn("LastXDays", { PropertyName: lit("string", "createdon"), PropertyValue: lit("number", 7) }),
       );
-      expect(parseFilter(`Microsoft.Dynamics.CRM.OnOrAfter(PropertyName='msdyn_eventtimestamp',PropertyValue='2026-01-01')`)).toEqual(
+      expect(
+        parseFilter(`Microsoft.Dynamics.CRM.OnOrAfter(PropertyName='msdyn_eventtimestamp',PropertyValue='2026-01-01')`),
+      ).toEqual(
         fn("OnOrAfter", { PropertyName: lit("string", "msdyn_eventtimestamp"), PropertyValue: lit("string", "2026-01-01") }),
       );
-      expect(parseFilter(`Microsoft.Dynamics.CRM.OnOrBefore(PropertyName='msdyn_eventtimestamp',PropertyValue=2026-01-31)`)).toEqual(
+      expect(
+        parseFilter(`Microsoft.Dynamics.CRM.OnOrBefore(PropertyName='msdyn_eventtimestamp',PropertyValue=2026-01-31)`),
+      ).toEqual(
         fn("OnOrBefore", { PropertyName: lit("string", "msdyn_eventtimestamp"), PropertyValue: lit("datetime", "2026-01-31") }),
       );
       expect(parseFilter(`Microsoft.Dynamics.CRM.Today(PropertyName='createdon')`)).toEqual(
@@ -293,22 +311,29 @@ describe("parseFilter", () => {
 
     it("cannot be preceded by 'not', even in parentheses", () => {
       const message = "Not operator along with the Custom Named Condition operators is not allowed.";
-      expectBadRequest(() => parseFilter(`not Microsoft.Dynamics.CRM.In(PropertyName='msdyn_name',PropertyValues=["a"])`), message);
+      expectBadRequest(
+        () => parseFilter(`not Microsoft.Dynamics.CRM.In(PropertyName='msdyn_name',PropertyValues=["a"])`),
+        message,
+      );
       expectBadRequest(() => parseFilter(`a eq 1 and not (Microsoft.Dynamics.CRM.Today(PropertyName='createdon'))`), message);
     });
 
     it("refuses a PropertyValues array that is not an array of strings", () => {
-      expectBadRequest(() => parseFilter(`Microsoft.Dynamics.CRM.In(PropertyName='msdyn_name',PropertyValues=['a'])`), [
-        "PropertyValues",
-        "position 68",
-      ]);
-      expectBadRequest(() => parseFilter(`Microsoft.Dynamics.CRM.In(PropertyName='msdyn_name',PropertyValues=["a" "b"])`), [
-        "expected ',' or ']'",
-      ]);
+      expectBadRequest(
+        () => parseFilter(`Microsoft.Dynamics.CRM.In(PropertyName='msdyn_name',PropertyValues=['a'])`),
+        ["PropertyValues", "position 68"],
+      );
+      expectBadRequest(
+        () => parseFilter(`Microsoft.Dynamics.CRM.In(PropertyName='msdyn_name',PropertyValues=["a" "b"])`),
+        ["expected ',' or ']'"],
+      );
     });
 
     it("refuses a property where a value is expected", () => {
-      expectBadRequest(() => parseFilter(`Microsoft.Dynamics.CRM.Today(PropertyName=createdon)`), ["Expected a value", "'createdon'"]);
+      expectBadRequest(
+        () => parseFilter(`Microsoft.Dynamics.CRM.Today(PropertyName=createdon)`),
+        ["Expected a value", "'createdon'"],
+      );
     });
   });
 
@@ -334,17 +359,28 @@ describe("parseFilter", () => {
 
     it("work as query-function parameters", () => {
       expect(
-        parseFilter("Microsoft.Dynamics.CRM.LastXDays(PropertyName=@name,PropertyValue=@days)", { "@name": "'createdon'", "@days": "3" }),
+        parseFilter("Microsoft.Dynamics.CRM.LastXDays(PropertyName=@name,PropertyValue=@days)", {
+          "@name": "'createdon'",
+          "@days": "3",
+        }),
       ).toMatchObject({ kind: "queryFunction", args: { PropertyName: { value: "createdon" }, PropertyValue: { value: 3 } } });
     });
 
     it("an alias holds one operand, not an expression", () => {
       expectBadRequest(() => parseFilter("msdyn_name eq @p1", { "@p1": "'a' or 1 eq 1" }), ["expected a single value"]);
-      expectBadRequest(() => parseFilter("msdyn_name eq @p1", { "@p1": "'abc" }), "There is an unterminated literal at position 0 in ''abc'.");
+      expectBadRequest(
+        () => parseFilter("msdyn_name eq @p1", { "@p1": "'abc" }),
+        "There is an unterminated literal at position 0 in ''abc'.",
+      );
     });
 
     it("are resolved by parseCollectionQuery from the @ parameters", () => {
-      const query = parseCollectionQuery(events, { $filter: "msdyn_kpieventname eq @p1", $orderby: "@p2 desc", "@p1": "'SessionStarted'", "@p2": "createdon" });
+      const query = parseCollectionQuery(events, {
+        $filter: "msdyn_kpieventname eq @p1",
+        $orderby: "@p2 desc",
+        "@p1": "'SessionStarted'",
+        "@p2": "createdon",
+      });
       expect(query.filter).toEqual(cmp(prop("msdyn_kpieventname"), "eq", lit("string", "SessionStarted")));
       expect(query.orderBy.map((o) => [o.column.name, o.descending])).toEqual([["createdon", true]]);
     });
@@ -356,30 +392,39 @@ describe("parseFilter", () => {
         () => parseFilter("msdyn_name 'abc'"),
         "Syntax error at position 11 in $filter 'msdyn_name 'abc'': expected a comparison operator (eq, ne, gt, ge, lt, le) but found ''abc''.",
       );
-      expectBadRequest(() => parseFilter("msdyn_name"), ["position 10", "expected a comparison operator", "the end of the expression"]);
+      expectBadRequest(
+        () => parseFilter("msdyn_name"),
+        ["position 10", "expected a comparison operator", "the end of the expression"],
+      );
       expectBadRequest(() => parseFilter("msdyn_name like 'a'"), ["position 11", "expected a comparison operator", "'like'"]);
     });
 
     it("a missing right-hand side", () => {
-      expectBadRequest(() => parseFilter("msdyn_name eq"), ["position 13", "expected a property or a value", "the end of the expression"]);
+      expectBadRequest(
+        () => parseFilter("msdyn_name eq"),
+        ["position 13", "expected a property or a value", "the end of the expression"],
+      );
       expectBadRequest(() => parseFilter("a eq 1 and"), ["position 10", "the end of the expression"]);
       expectBadRequest(() => parseFilter(""), ["position 0", "the end of the expression"]);
     });
 
     it("two conditions without 'and' or 'or'", () => {
-      expectBadRequest(() => parseFilter("a eq 1 b eq 2"), [
-        "position 7",
-        "expected 'and', 'or' or the end of the expression but found 'b'",
-      ]);
+      expectBadRequest(
+        () => parseFilter("a eq 1 b eq 2"),
+        ["position 7", "expected 'and', 'or' or the end of the expression but found 'b'"],
+      );
     });
 
     it("unbalanced parentheses", () => {
-      expectBadRequest(() => parseFilter("(a eq 1"), [
-        "Syntax error at position 7 in $filter '(a eq 1'",
-        "expected ')' but found the end of the expression",
-      ]);
+      expectBadRequest(
+        () => parseFilter("(a eq 1"),
+        ["Syntax error at position 7 in $filter '(a eq 1'", "expected ')' but found the end of the expression"],
+      );
       expectBadRequest(() => parseFilter("((a eq 1) or (b eq 2)"), ["position 21", "expected ')'"]);
-      expectBadRequest(() => parseFilter("a eq 1)"), ["position 6", "expected 'and', 'or' or the end of the expression but found ')'"]);
+      expectBadRequest(
+        () => parseFilter("a eq 1)"),
+        ["position 6", "expected 'and', 'or' or the end of the expression but found ')'"],
+      );
       expectBadRequest(() => parseFilter(")"), ["position 0", "')'"]);
       expectBadRequest(() => parseFilter("()"), ["position 1", "')'"]);
     });
@@ -414,37 +459,54 @@ describe("parseFilter", () => {
     it("a long chain of conditions is turned into SQL or refused with the Dataverse limit", () => {
       const conditions = (n: number) => Array.from({ length: n }, (_, i) => `importsequencenumber eq ${i}`).join(" or ");
       expect(filterToSql(events, parseFilter(conditions(500)), new SqlParams())).toContain("OR");
-      const error = expectBadRequest(() => filterToSql(events, parseFilter(conditions(501)), new SqlParams()), "Number of conditions in query exceeded maximum limit.");
+      const error = expectBadRequest(
+        () => filterToSql(events, parseFilter(conditions(501)), new SqlParams()),
+        "Number of conditions in query exceeded maximum limit.",
+      );
       expect(error.code).toBe("0x8004430C");
       // Far beyond the limit: refused, never a stack overflow.
-      expectBadRequest(() => filterToSql(events, parseFilter(conditions(20_000)), new SqlParams()), "Number of conditions in query exceeded maximum limit.");
+      expectBadRequest(
+        () => filterToSql(events, parseFilter(conditions(20_000)), new SqlParams()),
+        "Number of conditions in query exceeded maximum limit.",
+      );
     });
   });
 
   describe("names are checked against the table when the filter becomes SQL", () => {
     it("an unknown property", () => {
-      expectBadRequest(() => filterToSql(events, parseFilter("x eq 1"), new SqlParams()), [
-        "Could not find a property named 'x' on type 'Microsoft.Dynamics.CRM.msdyn_kpieventdata'",
-      ]);
-      expectBadRequest(() => filterToSql(events, parseFilter("contains(nope,'a')"), new SqlParams()), [
-        "Could not find a property named 'nope' on type 'Microsoft.Dynamics.CRM.msdyn_kpieventdata'",
-      ]);
       expectBadRequest(
-        () => filterToSql(events, parseFilter(`Microsoft.Dynamics.CRM.In(PropertyName='nope',PropertyValues=["a"])`), new SqlParams()),
+        () => filterToSql(events, parseFilter("x eq 1"), new SqlParams()),
+        ["Could not find a property named 'x' on type 'Microsoft.Dynamics.CRM.msdyn_kpieventdata'"],
+      );
+      expectBadRequest(
+        () => filterToSql(events, parseFilter("contains(nope,'a')"), new SqlParams()),
+        ["Could not find a property named 'nope' on type 'Microsoft.Dynamics.CRM.msdyn_kpieventdata'"],
+      );
+      expectBadRequest(
+        () =>
+          filterToSql(
+            events,
+            parseFilter(`Microsoft.Dynamics.CRM.In(PropertyName='nope',PropertyValues=["a"])`),
+            new SqlParams(),
+          ),
         ["Could not find a property named 'nope' on type 'Microsoft.Dynamics.CRM.msdyn_kpieventdata'"],
       );
       // Names are case-sensitive, as in Dataverse.
-      expectBadRequest(() => filterToSql(events, parseFilter("MSDYN_NAME eq 'a'"), new SqlParams()), [
-        "Could not find a property named 'MSDYN_NAME'",
-      ]);
+      expectBadRequest(
+        () => filterToSql(events, parseFilter("MSDYN_NAME eq 'a'"), new SqlParams()),
+        ["Could not find a property named 'MSDYN_NAME'"],
+      );
     });
 
     it("lookups are filtered by _x_value, not by their logical name", () => {
       const params = new SqlParams();
-      expect(filterToSql(events, parseFilter("_ownerid_value eq 6f3c1a52-2b9e-4f0a-9d51-3c2e8a7b4d10"), params)).toBe(`"ownerid" = $1::uuid`);
-      expectBadRequest(() => filterToSql(events, parseFilter("ownerid eq 6f3c1a52-2b9e-4f0a-9d51-3c2e8a7b4d10"), new SqlParams()), [
-        "Could not find a property named 'ownerid'",
-      ]);
+      expect(filterToSql(events, parseFilter("_ownerid_value eq 6f3c1a52-2b9e-4f0a-9d51-3c2e8a7b4d10"), params)).toBe(
+        `"ownerid" = $1::uuid`,
+      );
+      expectBadRequest(
+        () => filterToSql(events, parseFilter("ownerid eq 6f3c1a52-2b9e-4f0a-9d51-3c2e8a7b4d10"), new SqlParams()),
+        ["Could not find a property named 'ownerid'"],
+      );
     });
 
     it("values are bound, never spliced into the SQL", () => {
@@ -456,11 +518,18 @@ describe("parseFilter", () => {
 
     it("an unsupported query function and a type mismatch are 400s", () => {
       expectBadRequest(
-        () => filterToSql(events, parseFilter(`Microsoft.Dynamics.CRM.EqualUserId(PropertyName='_ownerid_value')`), new SqlParams()),
+        () =>
+          filterToSql(events, parseFilter(`Microsoft.Dynamics.CRM.EqualUserId(PropertyName='_ownerid_value')`), new SqlParams()),
         ["Microsoft.Dynamics.CRM.EqualUserId is not supported"],
       );
-      expectBadRequest(() => filterToSql(events, parseFilter("msdyn_name eq 5"), new SqlParams()), ["cannot be compared", "msdyn_name"]);
-      expectBadRequest(() => filterToSql(providers, parseFilter("msdyn_enableanalytics eq 'yes'"), new SqlParams()), ["cannot be compared"]);
+      expectBadRequest(
+        () => filterToSql(events, parseFilter("msdyn_name eq 5"), new SqlParams()),
+        ["cannot be compared", "msdyn_name"],
+      );
+      expectBadRequest(
+        () => filterToSql(providers, parseFilter("msdyn_enableanalytics eq 'yes'"), new SqlParams()),
+        ["cannot be compared"],
+      );
     });
   });
 });
@@ -478,11 +547,17 @@ describe("parseOrderBy", () => {
   });
 
   it("resolves aliases", () => {
-    expect(parseOrderBy(events, "@p2 desc", { "@p2": "msdyn_name" })[0]).toMatchObject({ column: { name: "msdyn_name" }, descending: true });
+    expect(parseOrderBy(events, "@p2 desc", { "@p2": "msdyn_name" })[0]).toMatchObject({
+      column: { name: "msdyn_name" },
+      descending: true,
+    });
   });
 
   it("refuses unknown properties, directions and empty items", () => {
-    expectBadRequest(() => parseOrderBy(events, "x"), "Could not find a property named 'x' on type 'Microsoft.Dynamics.CRM.msdyn_kpieventdata'.");
+    expectBadRequest(
+      () => parseOrderBy(events, "x"),
+      "Could not find a property named 'x' on type 'Microsoft.Dynamics.CRM.msdyn_kpieventdata'.",
+    );
     expectBadRequest(() => parseOrderBy(events, "@p2", {}), ["Could not find a property named"]);
     expectBadRequest(() => parseOrderBy(events, "msdyn_name up"), ["'up'", "asc or desc"]);
     expectBadRequest(() => parseOrderBy(events, "msdyn_name asc desc"), ["is not valid"]);
@@ -519,27 +594,41 @@ describe("parseApply", () => {
   });
 
   it("a leading filter(...) step", () => {
-    const plan = parseApply(events, "filter(msdyn_conversationid eq 'c/1' and importsequencenumber gt @n)/groupby((msdyn_providersessionid))", {
-      "@n": "3",
-    });
+    const plan = parseApply(
+      events,
+      "filter(msdyn_conversationid eq 'c/1' and importsequencenumber gt @n)/groupby((msdyn_providersessionid))",
+      {
+        "@n": "3",
+      },
+    );
     expect(plan.filter).toEqual(
-      and(cmp(prop("msdyn_conversationid"), "eq", lit("string", "c/1")), cmp(prop("importsequencenumber"), "gt", lit("number", 3))),
+      and(
+        cmp(prop("msdyn_conversationid"), "eq", lit("string", "c/1")),
+        cmp(prop("importsequencenumber"), "gt", lit("number", 3)),
+      ),
     );
     expect(plan.groupBy.map((c) => c.name)).toEqual(["msdyn_providersessionid"]);
   });
 
   it("refuses what it does not support", () => {
-    expectBadRequest(() => parseApply(events, "groupby((nope))"), "Could not find a property named 'nope' on type 'Microsoft.Dynamics.CRM.msdyn_kpieventdata'.");
+    expectBadRequest(
+      () => parseApply(events, "groupby((nope))"),
+      "Could not find a property named 'nope' on type 'Microsoft.Dynamics.CRM.msdyn_kpieventdata'.",
+    );
     expectBadRequest(() => parseApply(events, "aggregate(importsequencenumber with avg as a)"), ["Unknown aggregation 'avg'"]);
     expectBadRequest(() => parseApply(events, "aggregate(msdyn_name with sum as s)"), ["'msdyn_name' is not numeric"]);
     expectBadRequest(() => parseApply(events, "aggregate(importsequencenumber with sum as msdyn_name)"), ["alias 'msdyn_name'"]);
     expectBadRequest(() => parseApply(events, "aggregate($count as n, $count as n)"), ["alias 'n'"]);
     expectBadRequest(() => parseApply(events, "groupby((msdyn_name))/filter(msdyn_name eq 'a')"), ["In $apply", "must"]);
-    expectBadRequest(() => parseApply(events, "filter(msdyn_name eq 'a')/filter(msdyn_name eq 'b')/groupby((msdyn_name))"), [
-      "filter(...) must come first",
-    ]);
+    expectBadRequest(
+      () => parseApply(events, "filter(msdyn_name eq 'a')/filter(msdyn_name eq 'b')/groupby((msdyn_name))"),
+      ["filter(...) must come first"],
+    );
     expectBadRequest(() => parseApply(events, "filter(msdyn_name eq 'a')"), ["needs groupby(...) or aggregate(...)"]);
-    expectBadRequest(() => parseApply(events, "topcount(5,importsequencenumber)"), ["'topcount(5,importsequencenumber)' is not supported"]);
+    expectBadRequest(
+      () => parseApply(events, "topcount(5,importsequencenumber)"),
+      ["'topcount(5,importsequencenumber)' is not supported"],
+    );
     expectBadRequest(() => parseApply(events, "groupby(msdyn_name)"), ["groupby takes ((<properties>)"]);
     expectBadRequest(() => parseApply(events, "groupby((msdyn_name)"), ["Unbalanced"]);
   });
@@ -568,11 +657,23 @@ describe("parseCollectionQuery", () => {
       ["msdyn_definition", undefined],
     ]);
     expect(query.apply).toBeUndefined();
-    expect(parseCollectionQuery(events, {})).toEqual({ select: undefined, filter: undefined, orderBy: [], top: undefined, count: false, skipToken: undefined, expand: [], apply: undefined });
+    expect(parseCollectionQuery(events, {})).toEqual({
+      select: undefined,
+      filter: undefined,
+      orderBy: [],
+      top: undefined,
+      count: false,
+      skipToken: undefined,
+      expand: [],
+      apply: undefined,
+    });
   });
 
   it.each(["$skip", "$search", "$format"])("refuses %s as not supported", (name) => {
-    const error = expectBadRequest(() => parseCollectionQuery(events, { [name]: "1" }), `The query parameter ${name} is not supported.`);
+    const error = expectBadRequest(
+      () => parseCollectionQuery(events, { [name]: "1" }),
+      `The query parameter ${name} is not supported.`,
+    );
     expect(error.status).toBe(400);
   });
 
@@ -586,9 +687,10 @@ describe("parseCollectionQuery", () => {
     const message = "Could not find a property named 'x' on type 'Microsoft.Dynamics.CRM.msdyn_kpieventdata'.";
     expectBadRequest(() => parseCollectionQuery(events, { $select: "msdyn_name,x" }), message);
     expectBadRequest(() => parseCollectionQuery(events, { $orderby: "x desc" }), message);
-    expectBadRequest(() => parseCollectionQuery(providers, { $select: "x" }), [
-      "Could not find a property named 'x' on type 'Microsoft.Dynamics.CRM.msdyn_ciprovider'",
-    ]);
+    expectBadRequest(
+      () => parseCollectionQuery(providers, { $select: "x" }),
+      ["Could not find a property named 'x' on type 'Microsoft.Dynamics.CRM.msdyn_ciprovider'"],
+    );
   });
 
   it("checks $top and $count", () => {
@@ -602,14 +704,19 @@ describe("parseCollectionQuery", () => {
   });
 
   it("checks $expand names and options", () => {
-    expectBadRequest(() => parseCollectionQuery(events, { $expand: "nope" }), [
-      "Could not find a navigation property named 'nope' on type 'Microsoft.Dynamics.CRM.msdyn_kpieventdata'",
-    ]);
-    expectBadRequest(() => parseCollectionQuery(events, { $expand: "msdyn_session($filter=msdyn_name eq 'a')" }), ["single-valued"]);
+    expectBadRequest(
+      () => parseCollectionQuery(events, { $expand: "nope" }),
+      ["Could not find a navigation property named 'nope' on type 'Microsoft.Dynamics.CRM.msdyn_kpieventdata'"],
+    );
+    expectBadRequest(
+      () => parseCollectionQuery(events, { $expand: "msdyn_session($filter=msdyn_name eq 'a')" }),
+      ["single-valued"],
+    );
     expectBadRequest(() => parseCollectionQuery(events, { $expand: "msdyn_session($top=1)" }), ["single-valued"]);
-    expectBadRequest(() => parseCollectionQuery(tableByLogicalName("msdyn_sessiondata"), { $expand: "msdyn_kpievents($skip=1)" }), [
-      "not allowed inside $expand",
-    ]);
+    expectBadRequest(
+      () => parseCollectionQuery(tableByLogicalName("msdyn_sessiondata"), { $expand: "msdyn_kpievents($skip=1)" }),
+      ["not allowed inside $expand"],
+    );
     const sessions = parseCollectionQuery(tableByLogicalName("msdyn_conversationdata"), {
       $expand: "msdyn_sessions($select=msdyn_name;$filter=msdyn_name eq 'a;b';$orderby=createdon desc;$top=3)",
     }).expand[0]!;

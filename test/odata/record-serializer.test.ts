@@ -35,15 +35,23 @@ describe("serializeRow", () => {
 
   it("writes only the selected columns, in the order asked", () => {
     const select = ["statecode", "msdyn_eventtimestamp"].map((name) => EVENT.columns.find((c) => c.name === name)!);
-    expect(serializeRow(EVENT, row, select)).toEqual({ "@odata.etag": 'W/"42"', statecode: 0, msdyn_eventtimestamp: "2026-11-22T09:30:00Z" });
+    expect(serializeRow(EVENT, row, select)).toEqual({
+      "@odata.etag": 'W/"42"',
+      statecode: 0,
+      msdyn_eventtimestamp: "2026-11-22T09:30:00Z",
+    });
   });
 
   it("writes the same values with and without FormattedValue annotations, for every table", () => {
     for (const table of TABLES) {
-      const sample = Object.fromEntries(table.columns.map((c, i) => [c.name, i % 3 === 0 ? null : (row as Record<string, unknown>)[c.name] ?? null]));
+      const sample = Object.fromEntries(
+        table.columns.map((c, i) => [c.name, i % 3 === 0 ? null : ((row as Record<string, unknown>)[c.name] ?? null)]),
+      );
       const plain = serializeRow(table, { ...sample, versionnumber: "7" });
       const annotated = serializeRow(table, { ...sample, versionnumber: "7" }, undefined, { formattedValues: true });
-      const withoutAnnotations = Object.fromEntries(Object.entries(annotated).filter(([key]) => !key.endsWith(`@${FORMATTED_VALUE}`)));
+      const withoutAnnotations = Object.fromEntries(
+        Object.entries(annotated).filter(([key]) => !key.endsWith(`@${FORMATTED_VALUE}`)),
+      );
       expect(withoutAnnotations).toEqual(plain);
     }
   });

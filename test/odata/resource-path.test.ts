@@ -36,9 +36,10 @@ describe("parseResourcePath", () => {
       kind: "alternate",
       values: { msdyn_conversationid: "c-42" },
     });
-    expect(
-      parseResourcePath("msdyn_sessionsdata(msdyn_providersessionid='s%201',msdyn_conversationid='O''Brien')").key,
-    ).toEqual({ kind: "alternate", values: { msdyn_providersessionid: "s 1", msdyn_conversationid: "O'Brien" } });
+    expect(parseResourcePath("msdyn_sessionsdata(msdyn_providersessionid='s%201',msdyn_conversationid='O''Brien')").key).toEqual({
+      kind: "alternate",
+      values: { msdyn_providersessionid: "s 1", msdyn_conversationid: "O'Brien" },
+    });
   });
 
   it("parses a property path and maps lookups to their _x_value names", () => {

@@ -10,7 +10,13 @@ const CRLF = "\r\n";
 /** Builds a multipart body; an array item is a change set. */
 function batchBody(boundary: string, items: Array<string | string[]>): string {
   const part = (request: string, contentId?: number) =>
-    ["Content-Type: application/http", "Content-Transfer-Encoding: binary", ...(contentId ? [`Content-ID: ${contentId}`] : []), "", request].join(CRLF);
+    [
+      "Content-Type: application/http",
+      "Content-Transfer-Encoding: binary",
+      ...(contentId ? [`Content-ID: ${contentId}`] : []),
+      "",
+      request,
+    ].join(CRLF);
   const chunks = items.map((item, i) => {
     if (typeof item === "string") return `--${boundary}${CRLF}${part(item)}`;
     const cs = `changeset_${i}`;
@@ -20,7 +26,8 @@ function batchBody(boundary: string, items: Array<string | string[]>): string {
   return `${chunks.join(CRLF)}${CRLF}--${boundary}--${CRLF}`;
 }
 
-const post = (url: string, body: object) => [`POST ${url} HTTP/1.1`, "Content-Type: application/json", "", JSON.stringify(body)].join(CRLF);
+const post = (url: string, body: object) =>
+  [`POST ${url} HTTP/1.1`, "Content-Type: application/json", "", JSON.stringify(body)].join(CRLF);
 const get = (url: string) => [`GET ${url} HTTP/1.1`, "Accept: application/json", "", ""].join(CRLF);
 
 describe("$batch", () => {
@@ -32,7 +39,10 @@ describe("$batch", () => {
     t = await createTestApp();
     const address = await t.app.listen({ port: 0, host: "127.0.0.1" });
     api = new DynamicsWebApi({ serverUrl: address, dataApi: { version: "9.2" } });
-    providerId = (await api.create({ collection: "msdyn_ciproviders", data: { msdyn_name: "Batch provider" } })) as string;
+    providerId = (await api.create({
+      collection: "msdyn_ciproviders",
+      data: { msdyn_name: "Batch provider" },
+    })) as unknown as string;
     await api.update({ collection: "msdyn_ciproviders", key: providerId, data: { msdyn_enableanalytics: true } });
   });
   afterAll(async () => {
@@ -41,9 +51,13 @@ describe("$batch", () => {
 
   const count = async (sql: string, params: unknown[]) => Number((await t.testDb.pool.query(sql, params)).rows[0].n);
   const rowsOf = async (conversationId: string) => ({
-    conversations: await count("SELECT count(*) AS n FROM msdyn_conversationdata WHERE msdyn_conversationid = $1", [conversationId]),
+    conversations: await count("SELECT count(*) AS n FROM msdyn_conversationdata WHERE msdyn_conversationid = $1", [
+      conversationId,
+    ]),
     sessions: await count("SELECT count(*) AS n FROM msdyn_sessiondata WHERE msdyn_conversationid = $1", [conversationId]),
-    participants: await count("SELECT count(*) AS n FROM msdyn_sessionparticipantdata WHERE msdyn_conversationid = $1", [conversationId]),
+    participants: await count("SELECT count(*) AS n FROM msdyn_sessionparticipantdata WHERE msdyn_conversationid = $1", [
+      conversationId,
+    ]),
     events: await count("SELECT count(*) AS n FROM msdyn_kpieventdata WHERE msdyn_conversationid = $1", [conversationId]),
   });
 
@@ -65,10 +79,10 @@ describe("$batch", () => {
     const c = `batch-${randomUUID()}`;
     const f = family(c);
     api.startBatch();
-    api.create({ collection: "msdyn_conversationsdata", data: f.conversation });
-    api.create({ collection: "msdyn_sessionsdata", data: f.session });
-    api.create({ collection: "msdyn_sessionparticipantsdata", data: f.participant });
-    api.create({ collection: "msdyn_kpieventsdata", data: f.event });
+    void api.create({ collection: "msdyn_conversationsdata", data: f.conversation });
+    void api.create({ collection: "msdyn_sessionsdata", data: f.session });
+    void api.create({ collection: "msdyn_sessionparticipantsdata", data: f.participant });
+    void api.create({ collection: "msdyn_kpieventsdata", data: f.event });
     const results = (await api.executeBatch()) as string[];
 
     expect(results).toHaveLength(4);
@@ -80,9 +94,12 @@ describe("$batch", () => {
     const c = `batch-${randomUUID()}`;
     const f = family(c);
     api.startBatch();
-    api.create({ collection: "msdyn_conversationsdata", data: f.conversation });
-    api.create({ collection: "msdyn_sessionsdata", data: f.session });
-    api.create({ collection: "msdyn_kpieventsdata", data: { ...f.event, msdyn_providersessionid: "no-such-session", msdyn_participantid: null } });
+    void api.create({ collection: "msdyn_conversationsdata", data: f.conversation });
+    void api.create({ collection: "msdyn_sessionsdata", data: f.session });
+    void api.create({
+      collection: "msdyn_kpieventsdata",
+      data: { ...f.event, msdyn_providersessionid: "no-such-session", msdyn_participantid: null },
+    });
 
     const failure = await api.executeBatch().then(
       () => undefined,
@@ -90,7 +107,10 @@ describe("$batch", () => {
     );
     expect(failure).toBeDefined();
     // The client rejects with one Error per part; each carries the status and the JSON error.
-    const errors = (Array.isArray(failure) ? failure : [failure]) as Array<{ status?: number; error?: { code?: string; message?: string } }>;
+    const errors = (Array.isArray(failure) ? failure : [failure]) as Array<{
+      status?: number;
+      error?: { code?: string; message?: string };
+    }>;
     expect(errors.map((e) => [e.status, e.error?.code])).toContainEqual([400, "0x80040217"]);
     expect(errors.find((e) => e.status === 400)?.error?.message).toMatch(/session does not exist/);
     expect(await rowsOf(c)).toEqual({ conversations: 0, sessions: 0, participants: 0, events: 0 });
@@ -105,7 +125,9 @@ describe("$batch", () => {
       headers: { "content-type": "multipart/mixed; boundary=batch_A1" },
       payload: batchBody("batch_A1", [
         [post("/api/data/v9.2/msdyn_conversationsdata", f.conversation), post("msdyn_sessionsdata", f.session)],
-        get(`/api/data/v9.2/msdyn_sessionsdata?$select=msdyn_providersessionid&$filter=${encodeURIComponent(`msdyn_conversationid eq '${c}'`)}`),
+        get(
+          `/api/data/v9.2/msdyn_sessionsdata?$select=msdyn_providersessionid&$filter=${encodeURIComponent(`msdyn_conversationid eq '${c}'`)}`,
+        ),
       ]),
     });
 
@@ -135,7 +157,9 @@ describe("$batch", () => {
         [
           post("/api/data/v9.2/msdyn_conversationsdata", f.conversation),
           [`PATCH $1 HTTP/1.1`, "Content-Type: application/json", "", JSON.stringify({ msdyn_channel: "voice" })].join(CRLF),
-          [`PUT $1/msdyn_accountid HTTP/1.1`, "Content-Type: application/json", "", JSON.stringify({ value: "acc-9" })].join(CRLF),
+          [`PUT $1/msdyn_accountid HTTP/1.1`, "Content-Type: application/json", "", JSON.stringify({ value: "acc-9" })].join(
+            CRLF,
+          ),
         ],
       ]),
     });
@@ -196,7 +220,7 @@ describe("$batch", () => {
   });
 
   it("keeps provider gating and integrity inside change sets", async () => {
-    const disabled = (await api.create({ collection: "msdyn_ciproviders", data: { msdyn_name: "Off" } })) as string;
+    const disabled = (await api.create({ collection: "msdyn_ciproviders", data: { msdyn_name: "Off" } })) as unknown as string;
     const c = `batch-${randomUUID()}`;
     const f = family(c);
     const res = await t.app.inject({
@@ -231,12 +255,37 @@ describe("$batch", () => {
 
   it.each([
     ["no boundary", "multipart/mixed", "--b\r\n\r\n--b--\r\n", /boundary parameter/],
-    ["LF-only framing", "multipart/mixed; boundary=b", "--b\nContent-Type: application/http\n\nGET msdyn_ciproviders HTTP/1.1\n\n--b--\n", /CRLF/],
-    ["no closing delimiter", "multipart/mixed; boundary=b", `--b${CRLF}Content-Type: application/http${CRLF}${CRLF}GET x HTTP/1.1${CRLF}`, /closing delimiter '--b--'/],
-    ["a part that is not an HTTP request", "multipart/mixed; boundary=b", `--b${CRLF}Content-Type: text/plain${CRLF}${CRLF}hello${CRLF}--b--${CRLF}`, /application\/http/],
-    ["a bad request line", "multipart/mixed; boundary=b", `--b${CRLF}Content-Type: application/http${CRLF}${CRLF}FETCH x${CRLF}--b--${CRLF}`, /request line/],
+    [
+      "LF-only framing",
+      "multipart/mixed; boundary=b",
+      "--b\nContent-Type: application/http\n\nGET msdyn_ciproviders HTTP/1.1\n\n--b--\n",
+      /CRLF/,
+    ],
+    [
+      "no closing delimiter",
+      "multipart/mixed; boundary=b",
+      `--b${CRLF}Content-Type: application/http${CRLF}${CRLF}GET x HTTP/1.1${CRLF}`,
+      /closing delimiter '--b--'/,
+    ],
+    [
+      "a part that is not an HTTP request",
+      "multipart/mixed; boundary=b",
+      `--b${CRLF}Content-Type: text/plain${CRLF}${CRLF}hello${CRLF}--b--${CRLF}`,
+      /application\/http/,
+    ],
+    [
+      "a bad request line",
+      "multipart/mixed; boundary=b",
+      `--b${CRLF}Content-Type: application/http${CRLF}${CRLF}FETCH x${CRLF}--b--${CRLF}`,
+      /request line/,
+    ],
   ])("answers a malformed body (%s) with a 400 saying what is wrong", async (_name, contentType, payload, message) => {
-    const res = await t.app.inject({ method: "POST", url: "/api/data/v9.2/$batch", headers: { "content-type": contentType }, payload });
+    const res = await t.app.inject({
+      method: "POST",
+      url: "/api/data/v9.2/$batch",
+      headers: { "content-type": contentType },
+      payload,
+    });
     expect(res.statusCode).toBe(400);
     expect(res.json().error.message).toMatch(message);
   });

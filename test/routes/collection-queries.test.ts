@@ -59,15 +59,20 @@ function client(getApp: () => TestApp) {
     async page(set: string, query: Query = {}, headers: Record<string, string> = {}): Promise<Page> {
       const res = await inject(`${ROOT}/${set}`, { query, headers });
       expect(res.statusCode, res.body).toBe(200);
-      return res.json() as Page;
+      return res.json<Page>();
     },
     /** Follows every @odata.nextLink; returns the pages. */
-    async allPages(set: string, query: Query, headers: Record<string, string>, between?: (page: number) => Promise<void>): Promise<Page[]> {
+    async allPages(
+      set: string,
+      query: Query,
+      headers: Record<string, string>,
+      between?: (page: number) => Promise<void>,
+    ): Promise<Page[]> {
       const pages: Page[] = [];
       let res = await inject(`${ROOT}/${set}`, { query, headers });
       for (;;) {
         expect(res.statusCode, res.body).toBe(200);
-        const page = res.json() as Page;
+        const page = res.json<Page>();
         pages.push(page);
         const next = page["@odata.nextLink"];
         if (!next) return pages;
@@ -124,7 +129,16 @@ describe("collection queries", () => {
   }
   const EVENTS: EventSpec[] = [
     { label: "e1", c: cA, s: "s-1", p: "agent-1", name: "SessionStarted", reason: "Alpha", ts: "2020-01-10T08:00:00Z", seq: 10 },
-    { label: "e2", c: cA, s: "s-1", p: "agent-1", name: "SessionClosed", reason: "alpha beta", ts: "2020-01-11T09:00:00Z", seq: 20 },
+    {
+      label: "e2",
+      c: cA,
+      s: "s-1",
+      p: "agent-1",
+      name: "SessionClosed",
+      reason: "alpha beta",
+      ts: "2020-01-11T09:00:00Z",
+      seq: 20,
+    },
     { label: "e3", c: cA, s: "s-1", name: "NotificationReceived", reason: "O'Brien", ts: "2020-01-12T10:00:00Z", seq: 30 },
     { label: "e4", c: cA, s: "s-2", p: "agent-3", name: "NotificationAccepted", reason: null, ts: null, seq: null },
     { label: "e5", c: cA, s: "s-2", p: "agent-3", name: "SessionStarted", reason: "Gamma_%", ts: recent, seq: 40 },
@@ -149,14 +163,28 @@ describe("collection queries", () => {
     expect(enable.statusCode, enable.body).toBe(204);
     providerOff = await create("msdyn_ciproviders", { msdyn_name: "Fixture Disabled", msdyn_sortorder: 20 });
 
-    await create("msdyn_conversationsdata", { msdyn_conversationid: cA, msdyn_name: "Conversation A", msdyn_channel: "chat", msdyn_providerid: providerOn });
-    await create("msdyn_conversationsdata", { msdyn_conversationid: cB, msdyn_name: "Conversation B", msdyn_channel: "voice", msdyn_providerid: providerOn });
+    await create("msdyn_conversationsdata", {
+      msdyn_conversationid: cA,
+      msdyn_name: "Conversation A",
+      msdyn_channel: "chat",
+      msdyn_providerid: providerOn,
+    });
+    await create("msdyn_conversationsdata", {
+      msdyn_conversationid: cB,
+      msdyn_name: "Conversation B",
+      msdyn_channel: "voice",
+      msdyn_providerid: providerOn,
+    });
     for (const [c, s] of [
       [cA, "s-1"],
       [cA, "s-2"],
       [cB, "s-1"],
     ] as const) {
-      sessionIds[`${c}/${s}`] = await create("msdyn_sessionsdata", { msdyn_conversationid: c, msdyn_providersessionid: s, msdyn_name: `${s} of ${c}` });
+      sessionIds[`${c}/${s}`] = await create("msdyn_sessionsdata", {
+        msdyn_conversationid: c,
+        msdyn_providersessionid: s,
+        msdyn_name: `${s} of ${c}`,
+      });
     }
     for (const [s, p] of [
       ["s-1", "agent-1"],
@@ -191,7 +219,9 @@ describe("collection queries", () => {
 
   /** The labels of the events of conversation A (B too with `both`) matching `filter`, in answer order. */
   async function labels(filter: string, extra: Query = {}, both = false): Promise<string[]> {
-    const scope = both ? `(msdyn_conversationid eq '${cA}' or msdyn_conversationid eq '${cB}')` : `msdyn_conversationid eq '${cA}'`;
+    const scope = both
+      ? `(msdyn_conversationid eq '${cA}' or msdyn_conversationid eq '${cB}')`
+      : `msdyn_conversationid eq '${cA}'`;
     const page = await api.page("msdyn_kpieventsdata", { $filter: `${scope} and (${filter})`, ...extra });
     return page.value.map((row) => labelOf.get(row.msdyn_kpieventdataid as string) ?? "?");
   }
@@ -228,7 +258,12 @@ describe("collection queries", () => {
     it("without $select every column comes back, nulls included", async () => {
       const page = await api.page("msdyn_kpieventsdata", { $filter: `msdyn_kpieventdataid eq ${eventIds.e4}` });
       expect(page["@odata.context"]).toBe("http://localhost:80/api/data/v9.2/$metadata#msdyn_kpieventsdata");
-      expect(page.value[0]).toMatchObject({ msdyn_kpieventreason: null, msdyn_eventtimestamp: null, importsequencenumber: null, msdyn_customattribute1: null });
+      expect(page.value[0]).toMatchObject({
+        msdyn_kpieventreason: null,
+        msdyn_eventtimestamp: null,
+        importsequencenumber: null,
+        msdyn_customattribute1: null,
+      });
       expect(page.value[0]).toHaveProperty("_ownerid_value");
     });
 
@@ -292,15 +327,16 @@ describe("collection queries", () => {
     });
 
     it("and, or, not and parentheses", async () => {
-      expect(await sorted("msdyn_providersessionid eq 's-1' and importsequencenumber gt 10 or msdyn_kpieventname eq 'CifSessionStart'")).toEqual([
-        "e2",
-        "e3",
-        "e6",
-      ]);
-      expect(await sorted("msdyn_providersessionid eq 's-1' and (importsequencenumber gt 10 or msdyn_kpieventname eq 'CifSessionStart')")).toEqual([
-        "e2",
-        "e3",
-      ]);
+      expect(
+        await sorted(
+          "msdyn_providersessionid eq 's-1' and importsequencenumber gt 10 or msdyn_kpieventname eq 'CifSessionStart'",
+        ),
+      ).toEqual(["e2", "e3", "e6"]);
+      expect(
+        await sorted(
+          "msdyn_providersessionid eq 's-1' and (importsequencenumber gt 10 or msdyn_kpieventname eq 'CifSessionStart')",
+        ),
+      ).toEqual(["e2", "e3"]);
       expect(await sorted("not (msdyn_providersessionid eq 's-1') and importsequencenumber ne null")).toEqual(["e5", "e6"]);
       expect(await sorted("not msdyn_providersessionid eq 's-1'")).toEqual(["e4", "e5", "e6"]);
     });
@@ -326,29 +362,36 @@ describe("collection queries", () => {
     });
 
     it("Microsoft.Dynamics.CRM.In and NotIn", async () => {
-      expect(await sorted(`Microsoft.Dynamics.CRM.In(PropertyName='msdyn_kpieventname',PropertyValues=["SessionStarted","SessionClosed"])`)).toEqual([
-        "e1",
-        "e2",
-        "e5",
-      ]);
-      expect(await sorted(`Microsoft.Dynamics.CRM.NotIn(PropertyName='msdyn_kpieventname',PropertyValues=["SessionStarted","SessionClosed"])`)).toEqual([
+      expect(
+        await sorted(
+          `Microsoft.Dynamics.CRM.In(PropertyName='msdyn_kpieventname',PropertyValues=["SessionStarted","SessionClosed"])`,
+        ),
+      ).toEqual(["e1", "e2", "e5"]);
+      expect(
+        await sorted(
+          `Microsoft.Dynamics.CRM.NotIn(PropertyName='msdyn_kpieventname',PropertyValues=["SessionStarted","SessionClosed"])`,
+        ),
+      ).toEqual(["e3", "e4", "e6"]);
+      expect(await sorted(`Microsoft.Dynamics.CRM.In(PropertyName='msdyn_kpieventreason',PropertyValues=["O'Brien"])`)).toEqual([
         "e3",
-        "e4",
-        "e6",
       ]);
-      expect(await sorted(`Microsoft.Dynamics.CRM.In(PropertyName='msdyn_kpieventreason',PropertyValues=["O'Brien"])`)).toEqual(["e3"]);
-      expect(await sorted(`Microsoft.Dynamics.CRM.In(PropertyName='importsequencenumber',PropertyValues=["10","30"])`)).toEqual(["e1", "e3"]);
+      expect(await sorted(`Microsoft.Dynamics.CRM.In(PropertyName='importsequencenumber',PropertyValues=["10","30"])`)).toEqual([
+        "e1",
+        "e3",
+      ]);
     });
 
     it("Microsoft.Dynamics.CRM.Between and NotBetween", async () => {
-      expect(await sorted(`Microsoft.Dynamics.CRM.Between(PropertyName='importsequencenumber',PropertyValues=["15","35"])`)).toEqual(["e2", "e3"]);
-      expect(await sorted(`Microsoft.Dynamics.CRM.NotBetween(PropertyName='importsequencenumber',PropertyValues=["15","35"])`)).toEqual([
-        "e1",
-        "e5",
-        "e6",
-      ]);
       expect(
-        await sorted(`Microsoft.Dynamics.CRM.Between(PropertyName='msdyn_eventtimestamp',PropertyValues=["2020-01-10T12:00:00Z","2020-01-12T12:00:00Z"])`),
+        await sorted(`Microsoft.Dynamics.CRM.Between(PropertyName='importsequencenumber',PropertyValues=["15","35"])`),
+      ).toEqual(["e2", "e3"]);
+      expect(
+        await sorted(`Microsoft.Dynamics.CRM.NotBetween(PropertyName='importsequencenumber',PropertyValues=["15","35"])`),
+      ).toEqual(["e1", "e5", "e6"]);
+      expect(
+        await sorted(
+          `Microsoft.Dynamics.CRM.Between(PropertyName='msdyn_eventtimestamp',PropertyValues=["2020-01-10T12:00:00Z","2020-01-12T12:00:00Z"])`,
+        ),
       ).toEqual(["e2", "e3"]);
     });
 
@@ -369,11 +412,11 @@ describe("collection queries", () => {
       expect(await sorted("msdyn_kpieventreason eq @p1", { "@p1": "'O''Brien'" })).toEqual(["e3"]);
       expect(await sorted("@p1 ge @p3", { "@p1": "importsequencenumber", "@p3": "40" })).toEqual(["e5", "e6"]);
       expect(await sorted("msdyn_kpieventreason eq @nothing")).toEqual(["e4"]);
-      expect(await sorted("Microsoft.Dynamics.CRM.In(PropertyName=@prop,PropertyValues=[\"s-2\"])", { "@prop": "'msdyn_providersessionid'" })).toEqual([
-        "e4",
-        "e5",
-        "e6",
-      ]);
+      expect(
+        await sorted('Microsoft.Dynamics.CRM.In(PropertyName=@prop,PropertyValues=["s-2"])', {
+          "@prop": "'msdyn_providersessionid'",
+        }),
+      ).toEqual(["e4", "e5", "e6"]);
       expect(await labels("importsequencenumber ne null", { $orderby: "@p2 desc", "@p2": "importsequencenumber" })).toEqual([
         "e6",
         "e5",
@@ -385,7 +428,10 @@ describe("collection queries", () => {
 
     it("a property compared with another of the same type", async () => {
       expect(await sorted("modifiedon ge createdon")).toHaveLength(6);
-      expectBadRequest(await api.query("msdyn_kpieventsdata", { $filter: "msdyn_name eq importsequencenumber" }), "different types");
+      expectBadRequest(
+        await api.query("msdyn_kpieventsdata", { $filter: "msdyn_name eq importsequencenumber" }),
+        "different types",
+      );
     });
 
     it("refuses an unknown property with Dataverse's message", async () => {
@@ -397,20 +443,32 @@ describe("collection queries", () => {
       expect(expectBadRequest(await api.query("msdyn_kpieventsdata", { $filter: "msdyn_name eq 'abc" }))).toBe(
         "There is an unterminated literal at position 14 in 'msdyn_name eq 'abc'.",
       );
-      expectBadRequest(await api.query("msdyn_kpieventsdata", { $filter: "msdyn_name 'abc'" }), "position 11", "comparison operator");
+      expectBadRequest(
+        await api.query("msdyn_kpieventsdata", { $filter: "msdyn_name 'abc'" }),
+        "position 11",
+        "comparison operator",
+      );
       expectBadRequest(await api.query("msdyn_kpieventsdata", { $filter: "(msdyn_name eq 'a'" }), "position 18", "expected ')'");
     });
 
     it("refuses not before a query function", async () => {
       const message = expectBadRequest(
-        await api.query("msdyn_kpieventsdata", { $filter: `not Microsoft.Dynamics.CRM.In(PropertyName='msdyn_name',PropertyValues=["a"])` }),
+        await api.query("msdyn_kpieventsdata", {
+          $filter: `not Microsoft.Dynamics.CRM.In(PropertyName='msdyn_name',PropertyValues=["a"])`,
+        }),
       );
       expect(message).toBe("Not operator along with the Custom Named Condition operators is not allowed.");
     });
 
     it("refuses a value of the wrong type", async () => {
-      expectBadRequest(await api.query("msdyn_kpieventsdata", { $filter: "importsequencenumber eq 'ten'" }), "cannot be compared");
-      expectBadRequest(await api.query("msdyn_kpieventsdata", { $filter: "msdyn_kpieventid eq 'not-a-guid'" }), "cannot be compared");
+      expectBadRequest(
+        await api.query("msdyn_kpieventsdata", { $filter: "importsequencenumber eq 'ten'" }),
+        "cannot be compared",
+      );
+      expectBadRequest(
+        await api.query("msdyn_kpieventsdata", { $filter: "msdyn_kpieventid eq 'not-a-guid'" }),
+        "cannot be compared",
+      );
       expectBadRequest(
         await api.query("msdyn_kpieventsdata", { $filter: "msdyn_eventtimestamp gt 'yesterday'" }),
         "'yesterday' at position 24 is not an ISO 8601 date-time",
@@ -427,10 +485,34 @@ describe("collection queries", () => {
 
   describe("$orderby and $top", () => {
     it("orders ascending by default, or descending", async () => {
-      expect(await labels("importsequencenumber ne null", { $orderby: "importsequencenumber" })).toEqual(["e1", "e2", "e3", "e5", "e6"]);
-      expect(await labels("importsequencenumber ne null", { $orderby: "importsequencenumber asc" })).toEqual(["e1", "e2", "e3", "e5", "e6"]);
-      expect(await labels("importsequencenumber ne null", { $orderby: "importsequencenumber desc" })).toEqual(["e6", "e5", "e3", "e2", "e1"]);
-      expect(await labels("msdyn_eventtimestamp ne null", { $orderby: "msdyn_eventtimestamp desc" })).toEqual(["e5", "e6", "e3", "e2", "e1"]);
+      expect(await labels("importsequencenumber ne null", { $orderby: "importsequencenumber" })).toEqual([
+        "e1",
+        "e2",
+        "e3",
+        "e5",
+        "e6",
+      ]);
+      expect(await labels("importsequencenumber ne null", { $orderby: "importsequencenumber asc" })).toEqual([
+        "e1",
+        "e2",
+        "e3",
+        "e5",
+        "e6",
+      ]);
+      expect(await labels("importsequencenumber ne null", { $orderby: "importsequencenumber desc" })).toEqual([
+        "e6",
+        "e5",
+        "e3",
+        "e2",
+        "e1",
+      ]);
+      expect(await labels("msdyn_eventtimestamp ne null", { $orderby: "msdyn_eventtimestamp desc" })).toEqual([
+        "e5",
+        "e6",
+        "e3",
+        "e2",
+        "e1",
+      ]);
     });
 
     it("orders by several keys", async () => {
@@ -443,7 +525,10 @@ describe("collection queries", () => {
     });
 
     it("$top limits the rows, after ordering", async () => {
-      expect(await labels("importsequencenumber ne null", { $orderby: "importsequencenumber desc", $top: "2" })).toEqual(["e6", "e5"]);
+      expect(await labels("importsequencenumber ne null", { $orderby: "importsequencenumber desc", $top: "2" })).toEqual([
+        "e6",
+        "e5",
+      ]);
       expect(await labels("importsequencenumber ne null", { $top: "0" })).toEqual([]);
       const page = await api.page("msdyn_kpieventsdata", { $filter: `msdyn_conversationid eq '${cA}'`, $top: "3" });
       expect(page.value).toHaveLength(3);
@@ -464,7 +549,11 @@ describe("collection queries", () => {
 
   describe("$count", () => {
     it("$count=true puts @odata.count before value", async () => {
-      const res = await api.query("msdyn_kpieventsdata", { $filter: `msdyn_conversationid eq '${cA}'`, $count: "true", $select: "msdyn_name" });
+      const res = await api.query("msdyn_kpieventsdata", {
+        $filter: `msdyn_conversationid eq '${cA}'`,
+        $count: "true",
+        $select: "msdyn_name",
+      });
       expect(res.statusCode, res.body).toBe(200);
       const body = res.json();
       expect(Object.keys(body)).toEqual(["@odata.context", "@odata.count", "value"]);
@@ -503,7 +592,11 @@ describe("collection queries", () => {
     });
 
     it("without $count, totalrecordcount is -1", async () => {
-      const body = await api.page("msdyn_kpieventsdata", { $filter: `msdyn_conversationid eq '${cA}'` }, { prefer: COUNT_ANNOTATIONS });
+      const body = await api.page(
+        "msdyn_kpieventsdata",
+        { $filter: `msdyn_conversationid eq '${cA}'` },
+        { prefer: COUNT_ANNOTATIONS },
+      );
       expect(body).not.toHaveProperty("@odata.count");
       expect(body).toMatchObject({ [TOTAL]: -1, [TOTAL_EXCEEDED]: false });
     });
@@ -550,11 +643,14 @@ describe("collection queries", () => {
     }
 
     beforeAll(async () => {
-      await t.testDb.pool.query(`INSERT INTO msdyn_conversationdata (msdyn_conversationid, ownerid) VALUES ($1, $2)`, [cP, t.config.CALLER_USER_ID]);
-      await t.testDb.pool.query(`INSERT INTO msdyn_sessiondata (msdyn_conversationid, msdyn_providersessionid, ownerid) VALUES ($1, 's-1', $2)`, [
+      await t.testDb.pool.query(`INSERT INTO msdyn_conversationdata (msdyn_conversationid, ownerid) VALUES ($1, $2)`, [
         cP,
         t.config.CALLER_USER_ID,
       ]);
+      await t.testDb.pool.query(
+        `INSERT INTO msdyn_sessiondata (msdyn_conversationid, msdyn_providersessionid, ownerid) VALUES ($1, 's-1', $2)`,
+        [cP, t.config.CALLER_USER_ID],
+      );
       seeded = await insertEvents(30, 1);
     });
 
@@ -569,8 +665,11 @@ describe("collection queries", () => {
       expect(pages.map((p) => p.value.length)).toEqual([7, 7, 7, 7, 2]);
       for (const page of pages) {
         expect(page["@odata.count"]).toBe(30);
-        expect(page["@odata.context"]).toBe("http://localhost:80/api/data/v9.2/$metadata#msdyn_kpieventsdata(msdyn_kpieventreason,msdyn_kpieventdataid)");
-        for (const row of page.value) expect(Object.keys(row).sort()).toEqual(["@odata.etag", "msdyn_kpieventdataid", "msdyn_kpieventreason"]);
+        expect(page["@odata.context"]).toBe(
+          "http://localhost:80/api/data/v9.2/$metadata#msdyn_kpieventsdata(msdyn_kpieventreason,msdyn_kpieventdataid)",
+        );
+        for (const row of page.value)
+          expect(Object.keys(row).sort()).toEqual(["@odata.etag", "msdyn_kpieventdataid", "msdyn_kpieventreason"]);
       }
       for (const page of pages.slice(0, -1)) {
         const link = page["@odata.nextLink"]!;
@@ -642,7 +741,11 @@ describe("collection queries", () => {
       "msdyn_eventtimestamp,importsequencenumber desc",
       "msdyn_eventtimestamp desc",
     ])("$orderby=%s over NULLs and duplicates: paged answers are the unpaged answer, in order", async (orderby) => {
-      const query = { $filter: scope, $orderby: orderby, $select: "msdyn_kpieventreason,importsequencenumber,msdyn_eventtimestamp" };
+      const query = {
+        $filter: scope,
+        $orderby: orderby,
+        $select: "msdyn_kpieventreason,importsequencenumber,msdyn_eventtimestamp",
+      };
       const unpaged = (await api.page("msdyn_kpieventsdata", query)).value;
       expect(unpaged).toHaveLength(30);
       for (const size of [1, 4, 7]) {
@@ -658,16 +761,30 @@ describe("collection queries", () => {
     });
 
     it("numbers sort as numbers, date-times as date-times", async () => {
-      const byNumber = (await api.page("msdyn_kpieventsdata", { $filter: `${scope} and importsequencenumber ne null`, $orderby: "importsequencenumber desc" })).value;
+      const byNumber = (
+        await api.page("msdyn_kpieventsdata", {
+          $filter: `${scope} and importsequencenumber ne null`,
+          $orderby: "importsequencenumber desc",
+        })
+      ).value;
       const numbers = byNumber.map((r) => r.importsequencenumber as number);
       expect(numbers).toEqual([...numbers].sort((a, b) => b - a));
-      const byTime = (await api.page("msdyn_kpieventsdata", { $filter: `${scope} and msdyn_eventtimestamp ne null`, $orderby: "msdyn_eventtimestamp" })).value;
+      const byTime = (
+        await api.page("msdyn_kpieventsdata", {
+          $filter: `${scope} and msdyn_eventtimestamp ne null`,
+          $orderby: "msdyn_eventtimestamp",
+        })
+      ).value;
       const times = byTime.map((r) => Date.parse(r.msdyn_eventtimestamp as string));
       expect(times).toEqual([...times].sort((a, b) => a - b));
     });
 
     async function firstToken(orderby: string): Promise<string> {
-      const first = await api.page("msdyn_kpieventsdata", { $filter: scope, $orderby: orderby }, { prefer: "odata.maxpagesize=5" });
+      const first = await api.page(
+        "msdyn_kpieventsdata",
+        { $filter: scope, $orderby: orderby },
+        { prefer: "odata.maxpagesize=5" },
+      );
       return new URL(first["@odata.nextLink"]!).searchParams.get("$skiptoken")!;
     }
     const withToken = (skiptoken: string, orderby?: string) =>
@@ -694,7 +811,11 @@ describe("collection queries", () => {
     });
 
     it.each([
-      ["a date-time sort key that is not a date-time", "msdyn_eventtimestamp", ["not-a-date", "00000000-0000-0000-0000-000000000000"]],
+      [
+        "a date-time sort key that is not a date-time",
+        "msdyn_eventtimestamp",
+        ["not-a-date", "00000000-0000-0000-0000-000000000000"],
+      ],
       ["a primary key that is not a GUID", undefined, ["x'; DROP TABLE msdyn_kpieventdata; --"]],
       ["a primary key that is a boolean", undefined, [true]],
       ["values that are objects and arrays", "msdyn_eventtimestamp", [{ a: 1 }, [1, 2]]],
@@ -703,7 +824,10 @@ describe("collection queries", () => {
     ])("a well-formed $skiptoken with %s is refused with 400, not a database error", async (_, orderby, values) => {
       const keys = orderby ? `${orderby} asc,msdyn_kpieventdataid asc` : "msdyn_kpieventdataid asc";
       expectBadRequest(await withToken(forge({ v: values, o: keys }), orderby));
-      const { rows } = await t.testDb.pool.query(`SELECT count(*)::int AS n FROM msdyn_kpieventdata WHERE msdyn_conversationid = $1`, [cP]);
+      const { rows } = await t.testDb.pool.query(
+        `SELECT count(*)::int AS n FROM msdyn_kpieventdata WHERE msdyn_conversationid = $1`,
+        [cP],
+      );
       expect(rows[0].n).toBe(30);
     });
   });
@@ -714,7 +838,9 @@ describe("collection queries", () => {
     const inA = `msdyn_conversationid eq '${cA}'`;
 
     it("groupby with $count", async () => {
-      const res = await api.query("msdyn_kpieventsdata", { $apply: `filter(${inA})/groupby((msdyn_kpieventname),aggregate($count as count))` });
+      const res = await api.query("msdyn_kpieventsdata", {
+        $apply: `filter(${inA})/groupby((msdyn_kpieventname),aggregate($count as count))`,
+      });
       expect(res.statusCode, res.body).toBe(200);
       const body = res.json();
       expect(body["@odata.context"]).toMatch(/^http:\/\/localhost:80\/api\/data\/v9\.2\/\$metadata#msdyn_kpieventsdata/);
@@ -729,7 +855,9 @@ describe("collection queries", () => {
 
     it("a dashboard counts events per KPI name with one request", async () => {
       const both = `Microsoft.Dynamics.CRM.In(PropertyName='msdyn_conversationid',PropertyValues=["${cA}","${cB}"])`;
-      const res = await api.query("msdyn_kpieventsdata", { $apply: `filter(${both})/groupby((msdyn_kpieventname),aggregate($count as events))` });
+      const res = await api.query("msdyn_kpieventsdata", {
+        $apply: `filter(${both})/groupby((msdyn_kpieventname),aggregate($count as events))`,
+      });
       expect(res.statusCode, res.body).toBe(200);
       const perName = Object.fromEntries((res.json().value as Json[]).map((row) => [row.msdyn_kpieventname, row.events]));
       const expected: Record<string, number> = {};
@@ -738,11 +866,14 @@ describe("collection queries", () => {
     });
 
     it("groupby alone gives the distinct values; several properties group together", async () => {
-      expect((await api.page("msdyn_kpieventsdata", { $apply: `filter(${inA})/groupby((msdyn_providersessionid))` })).value).toEqual([
-        { msdyn_providersessionid: "s-1" },
-        { msdyn_providersessionid: "s-2" },
-      ]);
-      const pairs = (await api.page("msdyn_kpieventsdata", { $apply: `filter(${inA})/groupby((msdyn_providersessionid,msdyn_participantid),aggregate($count as n))` })).value;
+      expect(
+        (await api.page("msdyn_kpieventsdata", { $apply: `filter(${inA})/groupby((msdyn_providersessionid))` })).value,
+      ).toEqual([{ msdyn_providersessionid: "s-1" }, { msdyn_providersessionid: "s-2" }]);
+      const pairs = (
+        await api.page("msdyn_kpieventsdata", {
+          $apply: `filter(${inA})/groupby((msdyn_providersessionid,msdyn_participantid),aggregate($count as n))`,
+        })
+      ).value;
       expect(pairs).toHaveLength(4);
       expect(pairs).toContainEqual({ msdyn_providersessionid: "s-1", msdyn_participantid: "agent-1", n: 2 });
       expect(pairs).toContainEqual({ msdyn_providersessionid: "s-2", msdyn_participantid: null, n: 1 });
@@ -779,13 +910,20 @@ describe("collection queries", () => {
       ).value;
       expect(value).toEqual([{ n: 3 }]);
       const withFilter = (
-        await api.page("msdyn_kpieventsdata", { $apply: "aggregate($count as n)", $filter: `${inA} and msdyn_participantid eq null` })
+        await api.page("msdyn_kpieventsdata", {
+          $apply: "aggregate($count as n)",
+          $filter: `${inA} and msdyn_participantid eq null`,
+        })
       ).value;
       expect(withFilter).toEqual([{ n: 2 }]);
     });
 
     it("works on other sets", async () => {
-      const value = (await api.page("msdyn_ciproviders", { $apply: "groupby((msdyn_enableanalytics),aggregate(msdyn_sortorder with sum as total))" })).value;
+      const value = (
+        await api.page("msdyn_ciproviders", {
+          $apply: "groupby((msdyn_enableanalytics),aggregate(msdyn_sortorder with sum as total))",
+        })
+      ).value;
       expect(value).toEqual([
         { msdyn_enableanalytics: false, total: 20 },
         { msdyn_enableanalytics: true, total: 10 },
@@ -793,9 +931,18 @@ describe("collection queries", () => {
     });
 
     it("refuses unknown properties, text sums and unknown aggregations", async () => {
-      expectBadRequest(await api.query("msdyn_kpieventsdata", { $apply: "groupby((nope))" }), "Could not find a property named 'nope'");
-      expectBadRequest(await api.query("msdyn_kpieventsdata", { $apply: "aggregate(msdyn_name with sum as total)" }), "not numeric");
-      expectBadRequest(await api.query("msdyn_kpieventsdata", { $apply: "aggregate(importsequencenumber with avg as a)" }), "avg");
+      expectBadRequest(
+        await api.query("msdyn_kpieventsdata", { $apply: "groupby((nope))" }),
+        "Could not find a property named 'nope'",
+      );
+      expectBadRequest(
+        await api.query("msdyn_kpieventsdata", { $apply: "aggregate(msdyn_name with sum as total)" }),
+        "not numeric",
+      );
+      expectBadRequest(
+        await api.query("msdyn_kpieventsdata", { $apply: "aggregate(importsequencenumber with avg as a)" }),
+        "avg",
+      );
       expectBadRequest(await api.query("msdyn_kpieventsdata", { $apply: "groupby((msdyn_name)" }));
     });
   });
@@ -817,7 +964,8 @@ describe("collection queries", () => {
       const sessions = conversation!.msdyn_sessions as Json[];
       expect(sessions.map((s) => s.msdyn_providersessionid)).toEqual(["s-2", "s-1"]);
       expect(sessions.map((s) => s.msdyn_sessiondataid)).toEqual([sessionIds[`${cA}/s-2`], sessionIds[`${cA}/s-1`]]);
-      for (const s of sessions) expect(Object.keys(s).sort()).toEqual(["@odata.etag", "msdyn_providersessionid", "msdyn_sessiondataid"]);
+      for (const s of sessions)
+        expect(Object.keys(s).sort()).toEqual(["@odata.etag", "msdyn_providersessionid", "msdyn_sessiondataid"]);
       const events = conversation!.msdyn_kpievents as Json[];
       expect(events.map((e) => labelOf.get(e.msdyn_kpieventdataid as string))).toEqual(["e3", "e2"]);
       expect(events[0]).toEqual({
@@ -849,7 +997,10 @@ describe("collection queries", () => {
       expect(page.value.map((s) => s.msdyn_providersessionid)).toEqual(["s-1", "s-2"]);
       const [s1, s2] = page.value;
       expect((s1!.msdyn_participants as Json[]).map((p) => p.msdyn_participantid)).toEqual(["agent-1", "agent-2"]);
-      expect((s1!.msdyn_participants as Json[]).map((p) => p.msdyn_sessionparticipantdataid)).toEqual([participantIds["agent-1"], participantIds["agent-2"]]);
+      expect((s1!.msdyn_participants as Json[]).map((p) => p.msdyn_sessionparticipantdataid)).toEqual([
+        participantIds["agent-1"],
+        participantIds["agent-2"],
+      ]);
       expect((s2!.msdyn_participants as Json[]).map((p) => p.msdyn_participantid)).toEqual(["agent-3"]);
       expect((s1!.msdyn_kpievents as Json[]).map((e) => e.importsequencenumber)).toEqual([10, 20, 30]);
       expect((s2!.msdyn_kpievents as Json[]).map((e) => e.importsequencenumber)).toEqual([40, 50]);
@@ -869,37 +1020,59 @@ describe("collection queries", () => {
         msdyn_kpieventname: "SessionStarted",
         msdyn_conversation: { msdyn_conversationid: cA, msdyn_channel: "chat", msdyn_conversationdataid: expect.any(String) },
         msdyn_session: { msdyn_providersessionid: "s-1", msdyn_sessiondataid: sessionIds[`${cA}/s-1`] },
-        msdyn_definition: { msdyn_name: "SessionStarted", msdyn_eventtype: 100000000, msdyn_kpieventdefinitionid: SESSION_STARTED },
+        msdyn_definition: {
+          msdyn_name: "SessionStarted",
+          msdyn_eventtype: 100000000,
+          msdyn_kpieventdefinitionid: SESSION_STARTED,
+        },
         msdyn_participant: { msdyn_participantid: "agent-1", msdyn_sessionparticipantdataid: participantIds["agent-1"] },
       });
-      expect(Object.keys(e1!.msdyn_session as Json).sort()).toEqual(["@odata.etag", "msdyn_providersessionid", "msdyn_sessiondataid"]);
+      expect(Object.keys(e1!.msdyn_session as Json).sort()).toEqual([
+        "@odata.etag",
+        "msdyn_providersessionid",
+        "msdyn_sessiondataid",
+      ]);
       // No participant: null.
       expect(e3).toMatchObject({ msdyn_participant: null, msdyn_session: { msdyn_providersessionid: "s-1" } });
     });
 
     it("without $select inside, the related rows come whole", async () => {
-      const page = await api.page("msdyn_kpieventsdata", { $filter: `msdyn_kpieventdataid eq ${eventIds.e7}`, $expand: "msdyn_conversation" });
-      expect(page.value[0]!.msdyn_conversation).toMatchObject({ msdyn_conversationid: cB, msdyn_name: "Conversation B", msdyn_channel: "voice", msdyn_accountid: null });
+      const page = await api.page("msdyn_kpieventsdata", {
+        $filter: `msdyn_kpieventdataid eq ${eventIds.e7}`,
+        $expand: "msdyn_conversation",
+      });
+      expect(page.value[0]!.msdyn_conversation).toMatchObject({
+        msdyn_conversationid: cB,
+        msdyn_name: "Conversation B",
+        msdyn_channel: "voice",
+        msdyn_accountid: null,
+      });
     });
 
     it("on GET {set}(<id>)", async () => {
-      const event = await api.get(`msdyn_kpieventsdata(${eventIds.e2})?$select=msdyn_kpieventname&$expand=msdyn_definition($select=msdyn_name),msdyn_session`);
+      const event = await api.get(
+        `msdyn_kpieventsdata(${eventIds.e2})?$select=msdyn_kpieventname&$expand=msdyn_definition($select=msdyn_name),msdyn_session`,
+      );
       expect(event.statusCode, event.body).toBe(200);
       expect(event.json()).toMatchObject({
         msdyn_kpieventname: "SessionClosed",
         msdyn_definition: { msdyn_name: "SessionClosed" },
         msdyn_session: { msdyn_providersessionid: "s-1", msdyn_conversationid: cA },
       });
-      const conversationId = (await api.page("msdyn_conversationsdata", { $filter: `msdyn_conversationid eq '${cA}'` })).value[0]!.msdyn_conversationdataid;
+      const conversationId = (await api.page("msdyn_conversationsdata", { $filter: `msdyn_conversationid eq '${cA}'` })).value[0]!
+        .msdyn_conversationdataid;
       const conversation = await api.get(
-        `msdyn_conversationsdata(${conversationId})?$expand=${encodeURIComponent("msdyn_sessions($select=msdyn_name;$orderby=msdyn_providersessionid)")}`,
+        `msdyn_conversationsdata(${String(conversationId)})?$expand=${encodeURIComponent("msdyn_sessions($select=msdyn_name;$orderby=msdyn_providersessionid)")}`,
       );
       expect(conversation.statusCode, conversation.body).toBe(200);
       expect((conversation.json().msdyn_sessions as Json[]).map((s) => s.msdyn_name)).toEqual([`s-1 of ${cA}`, `s-2 of ${cA}`]);
     });
 
     it("a row without related rows gets an empty collection", async () => {
-      const page = await api.page("msdyn_sessionsdata", { $filter: `msdyn_conversationid eq '${cB}'`, $expand: "msdyn_participants" });
+      const page = await api.page("msdyn_sessionsdata", {
+        $filter: `msdyn_conversationid eq '${cB}'`,
+        $expand: "msdyn_participants",
+      });
       expect(page.value[0]!.msdyn_participants).toEqual([]);
     });
 
@@ -936,7 +1109,11 @@ describe("collection queries", () => {
     }
 
     it('Prefer: odata.include-annotations="*" adds formatted values for state, status, yes/no and date-times', async () => {
-      const res = await api.query("msdyn_ciproviders", { $orderby: "msdyn_sortorder" }, { prefer: 'odata.include-annotations="*"' });
+      const res = await api.query(
+        "msdyn_ciproviders",
+        { $orderby: "msdyn_sortorder" },
+        { prefer: 'odata.include-annotations="*"' },
+      );
       expect(res.statusCode, res.body).toBe(200);
       expect(res.headers["preference-applied"]).toBe('odata.include-annotations="*"');
       const [on, off] = res.json().value as Json[];
@@ -975,25 +1152,43 @@ describe("collection queries", () => {
     });
 
     it("apply to single GETs and to expanded rows", async () => {
-      const single = await api.get(`msdyn_ciproviders(${providerOn})?$select=msdyn_enableanalytics`, { prefer: 'odata.include-annotations="*"' });
+      const single = await api.get(`msdyn_ciproviders(${providerOn})?$select=msdyn_enableanalytics`, {
+        prefer: 'odata.include-annotations="*"',
+      });
       expect(single.statusCode, single.body).toBe(200);
       expect(single.headers["preference-applied"]).toBe('odata.include-annotations="*"');
       expectFormatted(single.json(), "msdyn_enableanalytics", "Yes");
 
       const page = await api.page(
         "msdyn_kpieventsdata",
-        { $filter: `msdyn_kpieventdataid eq ${eventIds.e1}`, $select: "msdyn_name", $expand: "msdyn_definition($select=msdyn_eventtype)" },
+        {
+          $filter: `msdyn_kpieventdataid eq ${eventIds.e1}`,
+          $select: "msdyn_name",
+          $expand: "msdyn_definition($select=msdyn_eventtype)",
+        },
         { prefer: 'odata.include-annotations="*"' },
       );
       expectFormatted(page.value[0]!.msdyn_definition as Json, "msdyn_eventtype", "System");
     });
 
     it("the formatted-value annotation by name or namespace wildcard; other names give none", async () => {
-      const named = await api.page("msdyn_ciproviders", { $select: "statecode" }, { prefer: 'odata.include-annotations="OData.Community.Display.V1.FormattedValue"' });
+      const named = await api.page(
+        "msdyn_ciproviders",
+        { $select: "statecode" },
+        { prefer: 'odata.include-annotations="OData.Community.Display.V1.FormattedValue"' },
+      );
       expectFormatted(named.value[0]!, "statecode", "Active");
-      const wildcard = await api.page("msdyn_ciproviders", { $select: "statecode" }, { prefer: 'odata.include-annotations="OData.Community.Display.V1.*"' });
+      const wildcard = await api.page(
+        "msdyn_ciproviders",
+        { $select: "statecode" },
+        { prefer: 'odata.include-annotations="OData.Community.Display.V1.*"' },
+      );
       expectFormatted(wildcard.value[0]!, "statecode", "Active");
-      const other = await api.page("msdyn_ciproviders", { $select: "statecode" }, { prefer: 'odata.include-annotations="Microsoft.Dynamics.CRM.*"' });
+      const other = await api.page(
+        "msdyn_ciproviders",
+        { $select: "statecode" },
+        { prefer: 'odata.include-annotations="Microsoft.Dynamics.CRM.*"' },
+      );
       expect(JSON.stringify(other)).not.toContain(FORMATTED);
     });
 
@@ -1003,7 +1198,10 @@ describe("collection queries", () => {
       expect(res.headers["preference-applied"]).toBeUndefined();
       expect(res.body).not.toContain("@OData.Community");
       expect(res.body).not.toContain("@Microsoft.Dynamics.CRM");
-      const events = await api.query("msdyn_kpieventsdata", { $filter: `msdyn_conversationid eq '${cA}'`, $expand: "msdyn_definition" });
+      const events = await api.query("msdyn_kpieventsdata", {
+        $filter: `msdyn_conversationid eq '${cA}'`,
+        $expand: "msdyn_definition",
+      });
       expect(events.body).not.toContain("FormattedValue");
     });
   });
@@ -1053,7 +1251,11 @@ describe("5,000 rows and more", () => {
   });
 
   it("a filtered count under the cap is exact", async () => {
-    const body = await api.page("msdyn_kpieventsdata", { $count: "true", $filter: `msdyn_conversationid eq '${conversation(7)}'` }, { prefer: COUNT_ANNOTATIONS });
+    const body = await api.page(
+      "msdyn_kpieventsdata",
+      { $count: "true", $filter: `msdyn_conversationid eq '${conversation(7)}'` },
+      { prefer: COUNT_ANNOTATIONS },
+    );
     expect(body["@odata.count"]).toBe(EVENTS / CONVERSATIONS);
     expect(body).toMatchObject({ [TOTAL]: EVENTS / CONVERSATIONS, [TOTAL_EXCEEDED]: false });
     expect(body.value).toHaveLength(EVENTS / CONVERSATIONS);
@@ -1087,7 +1289,11 @@ describe("5,000 rows and more", () => {
   });
 
   it("$apply aggregates over all rows", async () => {
-    const value = (await api.page("msdyn_kpieventsdata", { $apply: "groupby((msdyn_kpieventname),aggregate($count as n,importsequencenumber with max as last))" })).value;
+    const value = (
+      await api.page("msdyn_kpieventsdata", {
+        $apply: "groupby((msdyn_kpieventname),aggregate($count as n,importsequencenumber with max as last))",
+      })
+    ).value;
     expect(value).toEqual([{ msdyn_kpieventname: "SessionStarted", n: EVENTS, last: EVENTS }]);
   });
 
@@ -1106,10 +1312,17 @@ describe("5,000 rows and more", () => {
       const plan = nodes(rows[0]!["QUERY PLAN"][0]!.Plan);
       const described = JSON.stringify(plan.map((n) => [n["Node Type"], n["Index Name"] ?? n["Relation Name"]]));
       expect(
-        plan.some((n) => ["Index Scan", "Bitmap Index Scan", "Index Only Scan"].includes(n["Node Type"]) && n["Index Name"] === "ix_msdyn_kpieventdata_conversationid"),
+        plan.some(
+          (n) =>
+            ["Index Scan", "Bitmap Index Scan", "Index Only Scan"].includes(n["Node Type"]) &&
+            n["Index Name"] === "ix_msdyn_kpieventdata_conversationid",
+        ),
         described,
       ).toBe(true);
-      expect(plan.some((n) => n["Node Type"] === "Seq Scan"), described).toBe(false);
+      expect(
+        plan.some((n) => n["Node Type"] === "Seq Scan"),
+        described,
+      ).toBe(false);
     }
   });
 });

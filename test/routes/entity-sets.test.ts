@@ -90,7 +90,9 @@ describe("entity sets", () => {
   }
 
   async function createProvider(body: Json = {}): Promise<string> {
-    const res = await call("POST", "msdyn_ciproviders", { body: { msdyn_name: "Contoso Voice", msdyn_label: "Contoso", ...body } });
+    const res = await call("POST", "msdyn_ciproviders", {
+      body: { msdyn_name: "Contoso Voice", msdyn_label: "Contoso", ...body },
+    });
     expect(res.statusCode, res.body).toBe(204);
     return entityIdOf(res);
   }
@@ -126,7 +128,10 @@ describe("entity sets", () => {
 
     it("POST {set} answers 204 with the absolute OData-EntityId of the new row, and GET on that URL reads it", async () => {
       const before = await count("msdyn_ciprovider");
-      const res = await call("POST", "msdyn_ciproviders", { version, body: { msdyn_name: `Provider ${version}`, msdyn_label: "P" } });
+      const res = await call("POST", "msdyn_ciproviders", {
+        version,
+        body: { msdyn_name: `Provider ${version}`, msdyn_label: "P" },
+      });
 
       expect(res.statusCode, res.body).toBe(204);
       expect(res.body).toBe("");
@@ -210,7 +215,10 @@ describe("entity sets", () => {
 
     it("PATCH upserts, PUT and GET a property, DELETE removes", async () => {
       const id = randomUUID();
-      const created = await call("PATCH", `msdyn_ciproviders(${id})`, { version, body: { msdyn_name: "Upserted", msdyn_label: "U" } });
+      const created = await call("PATCH", `msdyn_ciproviders(${id})`, {
+        version,
+        body: { msdyn_name: "Upserted", msdyn_label: "U" },
+      });
       expect(created.statusCode, created.body).toBe(204);
       expect(created.headers["odata-entityid"]).toBe(`${root}msdyn_ciproviders(${id})`);
 
@@ -218,7 +226,10 @@ describe("entity sets", () => {
       expect(put.statusCode, put.body).toBe(204);
       const property = await call("GET", `msdyn_ciproviders(${id})/msdyn_label`, { version });
       expect(property.statusCode, property.body).toBe(200);
-      expect(property.json()).toEqual({ "@odata.context": `${root}$metadata#msdyn_ciproviders(${id})/msdyn_label`, value: "Changed" });
+      expect(property.json()).toEqual({
+        "@odata.context": `${root}$metadata#msdyn_ciproviders(${id})/msdyn_label`,
+        value: "Changed",
+      });
 
       const removed = await call("DELETE", `msdyn_ciproviders(${id})`, { version });
       expect(removed.statusCode, removed.body).toBe(204);
@@ -287,7 +298,10 @@ describe("entity sets", () => {
   describe("GET {set}(<key>)", () => {
     it("returns every column, nulls included, lookups as _x_value, with @odata.etag and an ETag header", async () => {
       const conversationId = uniqueId("full");
-      const id = await createConversation(conversationId, { msdyn_name: "Full", msdyn_conversationtimestamp: "2026-11-22T09:30:00Z" });
+      const id = await createConversation(conversationId, {
+        msdyn_name: "Full",
+        msdyn_conversationtimestamp: "2026-11-22T09:30:00Z",
+      });
       const res = await call("GET", `msdyn_conversationsdata(${id})`);
 
       expect(res.statusCode, res.body).toBe(200);
@@ -407,7 +421,10 @@ describe("entity sets", () => {
       const name = await call("GET", `msdyn_conversationsdata(${id})/msdyn_name`);
       expect(name.statusCode, name.body).toBe(200);
       expect(name.headers["content-type"]).toBe(ODATA_JSON);
-      expect(name.json()).toEqual({ "@odata.context": `${root}$metadata#msdyn_conversationsdata(${id})/msdyn_name`, value: "Prop" });
+      expect(name.json()).toEqual({
+        "@odata.context": `${root}$metadata#msdyn_conversationsdata(${id})/msdyn_name`,
+        value: "Prop",
+      });
 
       const owner = await call("GET", `msdyn_conversationsdata(${id})/_ownerid_value`);
       expect(owner.statusCode, owner.body).toBe(200);
@@ -433,9 +450,16 @@ describe("entity sets", () => {
       expect(res.json()).toEqual({ error: { code: "0x80040217", message: `msdyn_ciprovider With Id = ${id} Does Not Exist` } });
 
       const session = await call("GET", `msdyn_sessionsdata(${id})`);
-      expect(session.json()).toEqual({ error: { code: "0x80040217", message: `msdyn_sessiondata With Id = ${id} Does Not Exist` } });
+      expect(session.json()).toEqual({
+        error: { code: "0x80040217", message: `msdyn_sessiondata With Id = ${id} Does Not Exist` },
+      });
 
-      expectError(await call("GET", `msdyn_ciproviders(${id})/msdyn_name`), 404, "0x80040217", `msdyn_ciprovider With Id = ${id} Does Not Exist`);
+      expectError(
+        await call("GET", `msdyn_ciproviders(${id})/msdyn_name`),
+        404,
+        "0x80040217",
+        `msdyn_ciprovider With Id = ${id} Does Not Exist`,
+      );
     });
   });
 
@@ -471,7 +495,10 @@ describe("entity sets", () => {
 
       expect((await getRow(path)).msdyn_sessiondataid).toBe(id);
       // The parts may come in any order.
-      expect((await getRow(`msdyn_sessionsdata(msdyn_providersessionid='s',msdyn_conversationid='${conversationId}')`)).msdyn_sessiondataid).toBe(id);
+      expect(
+        (await getRow(`msdyn_sessionsdata(msdyn_providersessionid='s',msdyn_conversationid='${conversationId}')`))
+          .msdyn_sessiondataid,
+      ).toBe(id);
 
       const patch = await call("PATCH", path, { body: { msdyn_queuename: "Billing" } });
       expect(patch.statusCode, patch.body).toBe(204);
@@ -522,9 +549,9 @@ describe("entity sets", () => {
       });
       expect(patch.statusCode, patch.body).toBe(204);
       expect(entityIdOf(patch)).toBe(SESSION_STARTED_ID);
-      expect((await dbRow("msdyn_kpieventdefinition", "msdyn_kpieventdefinitionid", SESSION_STARTED_ID))?.msdyn_eventdescription).toBe(
-        "A session started.",
-      );
+      expect(
+        (await dbRow("msdyn_kpieventdefinition", "msdyn_kpieventdefinitionid", SESSION_STARTED_ID))?.msdyn_eventdescription,
+      ).toBe("A session started.");
 
       const name = uniqueId("ToDelete");
       const created = await call("POST", "msdyn_kpieventdefinitions", { body: { msdyn_name: name } });
@@ -569,16 +596,18 @@ describe("entity sets", () => {
       expect(await count(logicalName)).toBe(before);
     });
 
-    it.each(["msdyn_ciproviders(abc)", "msdyn_ciproviders(msdyn_ciproviderid=abc)", "msdyn_ciproviders('abc')", "msdyn_ciproviders(12345678-1234)"])(
-      "a key that is not a GUID, %s, is 400 for GET, PATCH and DELETE",
-      async (path) => {
-        const before = await count("msdyn_ciprovider");
-        expectError(await call("GET", path), 400);
-        expectError(await call("PATCH", path, { body: { msdyn_name: "x" } }), 400);
-        expectError(await call("DELETE", path), 400);
-        expect(await count("msdyn_ciprovider")).toBe(before);
-      },
-    );
+    it.each([
+      "msdyn_ciproviders(abc)",
+      "msdyn_ciproviders(msdyn_ciproviderid=abc)",
+      "msdyn_ciproviders('abc')",
+      "msdyn_ciproviders(12345678-1234)",
+    ])("a key that is not a GUID, %s, is 400 for GET, PATCH and DELETE", async (path) => {
+      const before = await count("msdyn_ciprovider");
+      expectError(await call("GET", path), 400);
+      expectError(await call("PATCH", path, { body: { msdyn_name: "x" } }), 400);
+      expectError(await call("DELETE", path), 400);
+      expect(await count("msdyn_ciprovider")).toBe(before);
+    });
 
     it("a missing row by alternate key is 404 0x80040217", async () => {
       expectError(await call("GET", `msdyn_conversationsdata(msdyn_conversationid='${uniqueId("nobody")}')`), 404, "0x80040217");
@@ -607,7 +636,9 @@ describe("entity sets", () => {
       const id = randomUUID();
       const before = await count("msdyn_conversationdata");
       const conversationId = uniqueId("upsert");
-      const res = await call("PATCH", `msdyn_conversationsdata(${id})`, { body: { msdyn_conversationid: conversationId, msdyn_name: "New" } });
+      const res = await call("PATCH", `msdyn_conversationsdata(${id})`, {
+        body: { msdyn_conversationid: conversationId, msdyn_name: "New" },
+      });
       expect(res.statusCode, res.body).toBe(204);
       expect(res.headers["odata-entityid"]).toBe(`http://localhost:80/api/data/v9.2/msdyn_conversationsdata(${id})`);
       expect(await count("msdyn_conversationdata")).toBe(before + 1);
@@ -631,9 +662,13 @@ describe("entity sets", () => {
         msdyn_name: "By key",
       });
 
-      const session = await call("PATCH", `msdyn_sessionsdata(msdyn_conversationid='${conversationId}',msdyn_providersessionid='s-9')`, {
-        body: { msdyn_queuename: "Sales" },
-      });
+      const session = await call(
+        "PATCH",
+        `msdyn_sessionsdata(msdyn_conversationid='${conversationId}',msdyn_providersessionid='s-9')`,
+        {
+          body: { msdyn_queuename: "Sales" },
+        },
+      );
       expect(session.statusCode, session.body).toBe(204);
       expect(await getRow(`msdyn_sessionsdata(${entityIdOf(session)})`)).toMatchObject({
         msdyn_conversationid: conversationId,
@@ -642,20 +677,28 @@ describe("entity sets", () => {
       });
 
       const quoted = `D'Arcy-${randomUUID().slice(0, 8)}`;
-      const withQuote = await call("PATCH", `msdyn_conversationsdata(msdyn_conversationid='${quoted.replace("'", "''")}')`, { body: {} });
+      const withQuote = await call("PATCH", `msdyn_conversationsdata(msdyn_conversationid='${quoted.replace("'", "''")}')`, {
+        body: {},
+      });
       expect(withQuote.statusCode, withQuote.body).toBe(204);
       expect((await getRow(`msdyn_conversationsdata(${entityIdOf(withQuote)})`)).msdyn_conversationid).toBe(quoted);
     });
 
     it("If-Match: * updates only: 204 on an existing row, 404 and nothing created on a missing one", async () => {
       const id = await createProvider({ msdyn_label: "before" });
-      const update = await call("PATCH", `msdyn_ciproviders(${id})`, { headers: { "if-match": "*" }, body: { msdyn_label: "after" } });
+      const update = await call("PATCH", `msdyn_ciproviders(${id})`, {
+        headers: { "if-match": "*" },
+        body: { msdyn_label: "after" },
+      });
       expect(update.statusCode, update.body).toBe(204);
       expect((await dbRow("msdyn_ciprovider", "msdyn_ciproviderid", id))?.msdyn_label).toBe("after");
 
       const missing = randomUUID();
       const before = await count("msdyn_ciprovider");
-      const res = await call("PATCH", `msdyn_ciproviders(${missing})`, { headers: { "if-match": "*" }, body: { msdyn_name: "ghost" } });
+      const res = await call("PATCH", `msdyn_ciproviders(${missing})`, {
+        headers: { "if-match": "*" },
+        body: { msdyn_name: "ghost" },
+      });
       expectError(res, 404, "0x80040217", `msdyn_ciprovider With Id = ${missing} Does Not Exist`);
       expect(await count("msdyn_ciprovider")).toBe(before);
 
@@ -666,18 +709,25 @@ describe("entity sets", () => {
       });
       expectError(byKey, 404, "0x80040217");
       expect(
-        (await t.testDb.pool.query(`SELECT 1 FROM "msdyn_conversationdata" WHERE msdyn_conversationid = $1`, [conversationId])).rowCount,
+        (await t.testDb.pool.query(`SELECT 1 FROM "msdyn_conversationdata" WHERE msdyn_conversationid = $1`, [conversationId]))
+          .rowCount,
       ).toBe(0);
     });
 
     it("If-None-Match: * creates only: 204 on a missing row, 412 0x80040237 and nothing changed on an existing one", async () => {
       const id = randomUUID();
-      const created = await call("PATCH", `msdyn_ciproviders(${id})`, { headers: { "if-none-match": "*" }, body: { msdyn_name: "once" } });
+      const created = await call("PATCH", `msdyn_ciproviders(${id})`, {
+        headers: { "if-none-match": "*" },
+        body: { msdyn_name: "once" },
+      });
       expect(created.statusCode, created.body).toBe(204);
       expect((await dbRow("msdyn_ciprovider", "msdyn_ciproviderid", id))?.msdyn_name).toBe("once");
 
       const version = (await dbRow("msdyn_ciprovider", "msdyn_ciproviderid", id))?.versionnumber;
-      const again = await call("PATCH", `msdyn_ciproviders(${id})`, { headers: { "if-none-match": "*" }, body: { msdyn_name: "twice" } });
+      const again = await call("PATCH", `msdyn_ciproviders(${id})`, {
+        headers: { "if-none-match": "*" },
+        body: { msdyn_name: "twice" },
+      });
       expectError(again, 412, "0x80040237");
       const row = await dbRow("msdyn_ciprovider", "msdyn_ciproviderid", id);
       expect(row?.msdyn_name).toBe("once");
@@ -696,18 +746,24 @@ describe("entity sets", () => {
       const currentVersion = current.json().versionnumber as number;
       expect(currentVersion).toBeGreaterThan(staleVersion);
 
-      const stale = await call("PATCH", `msdyn_ciproviders(${id})`, { headers: { "if-match": staleEtag }, body: { msdyn_label: "lost" } });
+      const stale = await call("PATCH", `msdyn_ciproviders(${id})`, {
+        headers: { "if-match": staleEtag },
+        body: { msdyn_label: "lost" },
+      });
       expectError(stale, 412, "0x80060882");
       const unchanged = await dbRow("msdyn_ciprovider", "msdyn_ciproviderid", id);
       expect(unchanged?.msdyn_label).toBe("v2");
       expect(Number(unchanged?.versionnumber)).toBe(currentVersion);
 
-      const matching = await call("PATCH", `msdyn_ciproviders(${id})`, { headers: { "if-match": currentEtag }, body: { msdyn_label: "v3" } });
+      const matching = await call("PATCH", `msdyn_ciproviders(${id})`, {
+        headers: { "if-match": currentEtag },
+        body: { msdyn_label: "v3" },
+      });
       expect(matching.statusCode, matching.body).toBe(204);
       const after = await getRow(`msdyn_ciproviders(${id})`);
       expect(after.msdyn_label).toBe("v3");
       expect(after.versionnumber as number).toBeGreaterThan(currentVersion);
-      expect(after["@odata.etag"]).toBe(`W/"${after.versionnumber}"`);
+      expect(after["@odata.etag"]).toBe(`W/"${String(after.versionnumber)}"`);
     });
 
     it("Prefer: return=representation answers 200 with the updated row (and honours $select)", async () => {
@@ -734,18 +790,26 @@ describe("entity sets", () => {
       expect(selectedBody["@odata.context"]).toBe(
         "http://localhost:80/api/data/v9.2/$metadata#msdyn_ciproviders(msdyn_label,msdyn_ciproviderid)/$entity",
       );
-      expect(Object.keys(selectedBody).sort()).toEqual(["@odata.context", "@odata.etag", "msdyn_ciproviderid", "msdyn_label"].sort());
+      expect(Object.keys(selectedBody).sort()).toEqual(
+        ["@odata.context", "@odata.etag", "msdyn_ciproviderid", "msdyn_label"].sort(),
+      );
       expect(selectedBody.msdyn_label).toBe("selected");
     });
 
     it("ignores `If-None-Match: null` (it is not an etag)", async () => {
       const id = await createProvider({ msdyn_label: "before" });
-      const res = await call("PATCH", `msdyn_ciproviders(${id})`, { headers: { "if-none-match": "null" }, body: { msdyn_label: "after" } });
+      const res = await call("PATCH", `msdyn_ciproviders(${id})`, {
+        headers: { "if-none-match": "null" },
+        body: { msdyn_label: "after" },
+      });
       expect(res.statusCode, res.body).toBe(204);
       expect((await dbRow("msdyn_ciprovider", "msdyn_ciproviderid", id))?.msdyn_label).toBe("after");
 
       const missing = randomUUID();
-      const created = await call("PATCH", `msdyn_ciproviders(${missing})`, { headers: { "if-none-match": "null" }, body: { msdyn_name: "n" } });
+      const created = await call("PATCH", `msdyn_ciproviders(${missing})`, {
+        headers: { "if-none-match": "null" },
+        body: { msdyn_name: "n" },
+      });
       expect(created.statusCode, created.body).toBe(204);
       expect(await dbRow("msdyn_ciprovider", "msdyn_ciproviderid", missing)).toBeDefined();
     });
@@ -762,7 +826,9 @@ describe("entity sets", () => {
       expect((await dbRow("msdyn_ciprovider", "msdyn_ciproviderid", id))?.msdyn_label).toBe("new");
       expect((await call("GET", `msdyn_ciproviders(${id})/msdyn_label`)).json().value).toBe("new");
 
-      expect((await call("PUT", `msdyn_ciproviders(${id})/msdyn_enableanalytics`, { body: { value: true } })).statusCode).toBe(204);
+      expect((await call("PUT", `msdyn_ciproviders(${id})/msdyn_enableanalytics`, { body: { value: true } })).statusCode).toBe(
+        204,
+      );
       expect((await dbRow("msdyn_ciprovider", "msdyn_ciproviderid", id))?.msdyn_enableanalytics).toBe(true);
 
       const conversationId = uniqueId("put");
@@ -784,8 +850,18 @@ describe("entity sets", () => {
     it("PUT validates the value like any write", async () => {
       const id = await createProvider();
       const version = (await dbRow("msdyn_ciprovider", "msdyn_ciproviderid", id))?.versionnumber;
-      expectError(await call("PUT", `msdyn_ciproviders(${id})/msdyn_enableanalytics`, { body: { value: "yes" } }), 400, undefined, "msdyn_enableanalytics", "Edm.Boolean");
-      expectError(await call("PUT", `msdyn_ciproviders(${id})/msdyn_name`, { body: { value: "x".repeat(101) } }), 400, "0x80044331");
+      expectError(
+        await call("PUT", `msdyn_ciproviders(${id})/msdyn_enableanalytics`, { body: { value: "yes" } }),
+        400,
+        undefined,
+        "msdyn_enableanalytics",
+        "Edm.Boolean",
+      );
+      expectError(
+        await call("PUT", `msdyn_ciproviders(${id})/msdyn_name`, { body: { value: "x".repeat(101) } }),
+        400,
+        "0x80044331",
+      );
       expect((await dbRow("msdyn_ciprovider", "msdyn_ciproviderid", id))?.versionnumber).toBe(version);
     });
 
@@ -807,8 +883,18 @@ describe("entity sets", () => {
       const conversationId = uniqueId("req");
       const id = await createConversation(conversationId);
       const version = (await dbRow("msdyn_conversationdata", "msdyn_conversationdataid", id))?.versionnumber;
-      expectError(await call("DELETE", `msdyn_conversationsdata(${id})/msdyn_conversationid`), 400, undefined, "msdyn_conversationid");
-      expectError(await call("PUT", `msdyn_conversationsdata(${id})/msdyn_conversationid`, { body: { value: null } }), 400, undefined, "msdyn_conversationid");
+      expectError(
+        await call("DELETE", `msdyn_conversationsdata(${id})/msdyn_conversationid`),
+        400,
+        undefined,
+        "msdyn_conversationid",
+      );
+      expectError(
+        await call("PUT", `msdyn_conversationsdata(${id})/msdyn_conversationid`, { body: { value: null } }),
+        400,
+        undefined,
+        "msdyn_conversationid",
+      );
       const row = await dbRow("msdyn_conversationdata", "msdyn_conversationdataid", id);
       expect(row?.msdyn_conversationid).toBe(conversationId);
       expect(row?.versionnumber).toBe(version);
@@ -825,12 +911,22 @@ describe("entity sets", () => {
       expect(res.statusCode, res.body).toBe(204);
       expect(res.body).toBe("");
       expect(await count("msdyn_ciprovider")).toBe(before - 1);
-      expectError(await call("GET", `msdyn_ciproviders(${id})`), 404, "0x80040217", `msdyn_ciprovider With Id = ${id} Does Not Exist`);
+      expectError(
+        await call("GET", `msdyn_ciproviders(${id})`),
+        404,
+        "0x80040217",
+        `msdyn_ciprovider With Id = ${id} Does Not Exist`,
+      );
     });
 
     it("a missing row is 404 0x80040217", async () => {
       const id = randomUUID();
-      expectError(await call("DELETE", `msdyn_sessionsdata(${id})`), 404, "0x80040217", `msdyn_sessiondata With Id = ${id} Does Not Exist`);
+      expectError(
+        await call("DELETE", `msdyn_sessionsdata(${id})`),
+        404,
+        "0x80040217",
+        `msdyn_sessiondata With Id = ${id} Does Not Exist`,
+      );
     });
 
     it("a stale If-Match is 412 and keeps the row; the current etag deletes", async () => {
@@ -869,9 +965,23 @@ describe("entity sets", () => {
     }
 
     it("an unknown property names it and the entity type", async () => {
-      await refusedPost("msdyn_ciproviders", "msdyn_ciprovider", { msdyn_name: "x", msdyn_nope: 1 }, undefined, "msdyn_nope", "Microsoft.Dynamics.CRM.msdyn_ciprovider");
+      await refusedPost(
+        "msdyn_ciproviders",
+        "msdyn_ciprovider",
+        { msdyn_name: "x", msdyn_nope: 1 },
+        undefined,
+        "msdyn_nope",
+        "Microsoft.Dynamics.CRM.msdyn_ciprovider",
+      );
       // Property names are case-sensitive.
-      await refusedPost("msdyn_ciproviders", "msdyn_ciprovider", { MSDYN_NAME: "x" }, undefined, "MSDYN_NAME", "Microsoft.Dynamics.CRM.msdyn_ciprovider");
+      await refusedPost(
+        "msdyn_ciproviders",
+        "msdyn_ciprovider",
+        { MSDYN_NAME: "x" },
+        undefined,
+        "MSDYN_NAME",
+        "Microsoft.Dynamics.CRM.msdyn_ciprovider",
+      );
       await refusedPost(
         "msdyn_conversationsdata",
         "msdyn_conversationdata",
@@ -881,7 +991,13 @@ describe("entity sets", () => {
         "Microsoft.Dynamics.CRM.msdyn_conversationdata",
       );
       const id = await createProvider();
-      await refusedPatch(id, { msdyn_label: "x", msdyn_nope: "y" }, undefined, "msdyn_nope", "Microsoft.Dynamics.CRM.msdyn_ciprovider");
+      await refusedPatch(
+        id,
+        { msdyn_label: "x", msdyn_nope: "y" },
+        undefined,
+        "msdyn_nope",
+        "Microsoft.Dynamics.CRM.msdyn_ciprovider",
+      );
     });
 
     it.each([
@@ -894,7 +1010,14 @@ describe("entity sets", () => {
       ["a string for a picklist", "msdyn_ciproviderapiversion", "1", "Edm.Int32"],
       ["a bad date", "overriddencreatedon", "yesterday", "Edm.DateTimeOffset"],
     ])("%s (%s) is 400 naming the property and the Edm type", async (_what, property, value, edmType) => {
-      await refusedPost("msdyn_ciproviders", "msdyn_ciprovider", { msdyn_name: "typed", [property]: value }, undefined, property, edmType);
+      await refusedPost(
+        "msdyn_ciproviders",
+        "msdyn_ciprovider",
+        { msdyn_name: "typed", [property]: value },
+        undefined,
+        property,
+        edmType,
+      );
     });
 
     it.each(["not a date", "2026-13-45T10:00:00Z", "2026-02-30T10:00:00Z", "2026-11-22T25:00:00Z", "", "1700000000"])(
@@ -918,7 +1041,14 @@ describe("entity sets", () => {
     });
 
     it("a string over the column's max length is 400 0x80044331 naming the column and the limit", async () => {
-      const message = await refusedPost("msdyn_ciproviders", "msdyn_ciprovider", { msdyn_name: "x".repeat(101) }, "0x80044331", "msdyn_name", "'100'");
+      const message = await refusedPost(
+        "msdyn_ciproviders",
+        "msdyn_ciprovider",
+        { msdyn_name: "x".repeat(101) },
+        "0x80044331",
+        "msdyn_name",
+        "'100'",
+      );
       expect(message).toBe(
         "A validation error occurred.  The length of the 'msdyn_name' attribute of the 'msdyn_ciprovider' entity exceeded the maximum allowed length of '100'.",
       );
@@ -972,7 +1102,13 @@ describe("entity sets", () => {
 
     it("statecode on POST is 400", async () => {
       await refusedPost("msdyn_ciproviders", "msdyn_ciprovider", { msdyn_name: "state", statecode: 0 }, undefined, "statecode");
-      await refusedPost("msdyn_conversationsdata", "msdyn_conversationdata", { msdyn_conversationid: uniqueId("state"), statecode: 1 }, undefined, "statecode");
+      await refusedPost(
+        "msdyn_conversationsdata",
+        "msdyn_conversationdata",
+        { msdyn_conversationid: uniqueId("state"), statecode: 1 },
+        undefined,
+        "statecode",
+      );
     });
 
     it("malformed JSON, or a body that is not an object, is 400", async () => {
@@ -992,7 +1128,10 @@ describe("entity sets", () => {
     it("a body over BODY_LIMIT is 413", async () => {
       const small = await createTestApp({ BODY_LIMIT: "1024" });
       try {
-        const res = await call("POST", "msdyn_ciproviders", { app: small, body: { msdyn_name: "big", msdyn_appselector: "a".repeat(2000) } });
+        const res = await call("POST", "msdyn_ciproviders", {
+          app: small,
+          body: { msdyn_name: "big", msdyn_appselector: "a".repeat(2000) },
+        });
         expectError(res, 413);
         expect(await count("msdyn_ciprovider", small)).toBe(0);
 
@@ -1040,11 +1179,20 @@ describe("entity sets", () => {
       ["PATCH", "property", ["GET", "PUT", "DELETE"]],
     ] as const)("%s on a %s is 405 with an Allow header", async (method, kind, expected) => {
       const id = await createProvider({ msdyn_label: "unchanged" });
-      const path = kind === "row" ? `msdyn_ciproviders(${id})` : kind === "collection" ? "msdyn_ciproviders" : `msdyn_ciproviders(${id})/msdyn_label`;
+      const path =
+        kind === "row"
+          ? `msdyn_ciproviders(${id})`
+          : kind === "collection"
+            ? "msdyn_ciproviders"
+            : `msdyn_ciproviders(${id})/msdyn_label`;
       const before = await count("msdyn_ciprovider");
       const stored = await dbRow("msdyn_ciprovider", "msdyn_ciproviderid", id);
 
-      const res = await call(method, path, method === "DELETE" ? {} : { body: kind === "property" ? { value: "x" } : { msdyn_label: "x" } });
+      const res = await call(
+        method,
+        path,
+        method === "DELETE" ? {} : { body: kind === "property" ? { value: "x" } : { msdyn_label: "x" } },
+      );
       expectError(res, 405);
       const allow = allowed(res);
       for (const m of expected) expect(allow).toContain(m);
@@ -1068,13 +1216,22 @@ describe("entity sets", () => {
       };
 
       await record("POST 204", call("POST", "msdyn_ciproviders", { body: { msdyn_ciproviderid: id, msdyn_name: "h" } }));
-      await record("POST 201", call("POST", "msdyn_ciproviders", { headers: { prefer: "return=representation" }, body: { msdyn_name: "h" } }));
+      await record(
+        "POST 201",
+        call("POST", "msdyn_ciproviders", { headers: { prefer: "return=representation" }, body: { msdyn_name: "h" } }),
+      );
       const get = await record("GET 200", call("GET", `msdyn_ciproviders(${id})`));
-      await record("GET 304", call("GET", `msdyn_ciproviders(${id})`, { headers: { "if-none-match": get.headers.etag as string } }));
+      await record(
+        "GET 304",
+        call("GET", `msdyn_ciproviders(${id})`, { headers: { "if-none-match": get.headers.etag as string } }),
+      );
       await record("GET property 200", call("GET", `msdyn_ciproviders(${id})/msdyn_name`));
       await record("GET property 204", call("GET", `msdyn_ciproviders(${id})/msdyn_landingurl`));
       await record("PATCH 204", call("PATCH", `msdyn_ciproviders(${id})`, { body: { msdyn_label: "h" } }));
-      await record("PATCH 200", call("PATCH", `msdyn_ciproviders(${id})`, { headers: { prefer: "return=representation" }, body: { msdyn_label: "h2" } }));
+      await record(
+        "PATCH 200",
+        call("PATCH", `msdyn_ciproviders(${id})`, { headers: { prefer: "return=representation" }, body: { msdyn_label: "h2" } }),
+      );
       await record("PUT property 204", call("PUT", `msdyn_ciproviders(${id})/msdyn_label`, { body: { value: "h3" } }));
       await record("DELETE property 204", call("DELETE", `msdyn_ciproviders(${id})/msdyn_label`));
       await record("400", call("POST", "msdyn_ciproviders", { body: { msdyn_nope: 1 } }));
@@ -1109,7 +1266,11 @@ describe("entity sets", () => {
         _modifiedby_value: t.config.CALLER_USER_ID,
       });
 
-      const upserted = await call("PATCH", `msdyn_sessionsdata(msdyn_conversationid='${conversationId}',msdyn_providersessionid='s')`, { body: {} });
+      const upserted = await call(
+        "PATCH",
+        `msdyn_sessionsdata(msdyn_conversationid='${conversationId}',msdyn_providersessionid='s')`,
+        { body: {} },
+      );
       expect(upserted.statusCode, upserted.body).toBe(204);
       expect(await getRow(`msdyn_sessionsdata(${entityIdOf(upserted)})`)).toMatchObject({
         _ownerid_value: t.config.CALLER_USER_ID,
@@ -1126,8 +1287,12 @@ describe("entity sets", () => {
     });
 
     it("is recorded as modifier of a row the system created", async () => {
-      expect((await getRow("msdyn_kpieventdefinitions(msdyn_name='SessionClosed')"))._modifiedby_value).not.toBe(t.config.CALLER_USER_ID);
-      const res = await call("PATCH", "msdyn_kpieventdefinitions(msdyn_name='SessionClosed')", { body: { msdyn_eventdescription: "closed" } });
+      expect((await getRow("msdyn_kpieventdefinitions(msdyn_name='SessionClosed')"))._modifiedby_value).not.toBe(
+        t.config.CALLER_USER_ID,
+      );
+      const res = await call("PATCH", "msdyn_kpieventdefinitions(msdyn_name='SessionClosed')", {
+        body: { msdyn_eventdescription: "closed" },
+      });
       expect(res.statusCode, res.body).toBe(204);
       const row = await getRow("msdyn_kpieventdefinitions(msdyn_name='SessionClosed')");
       expect(row._modifiedby_value).toBe(t.config.CALLER_USER_ID);
@@ -1137,7 +1302,9 @@ describe("entity sets", () => {
     it('a PATCH of "ownerid@odata.bind": "/systemusers(<guid>)" changes _ownerid_value', async () => {
       const id = await createConversation(uniqueId("owner"));
       const newOwner = randomUUID();
-      const res = await call("PATCH", `msdyn_conversationsdata(${id})`, { body: { "ownerid@odata.bind": `/systemusers(${newOwner})` } });
+      const res = await call("PATCH", `msdyn_conversationsdata(${id})`, {
+        body: { "ownerid@odata.bind": `/systemusers(${newOwner})` },
+      });
       expect(res.statusCode, res.body).toBe(204);
       expect(await getRow(`msdyn_conversationsdata(${id})`)).toMatchObject({
         _ownerid_value: newOwner,
@@ -1146,7 +1313,9 @@ describe("entity sets", () => {
       });
 
       const other = randomUUID();
-      const bare = await call("PATCH", `msdyn_conversationsdata(${id})`, { body: { "ownerid@odata.bind": `systemusers(${other})` } });
+      const bare = await call("PATCH", `msdyn_conversationsdata(${id})`, {
+        body: { "ownerid@odata.bind": `systemusers(${other})` },
+      });
       expect(bare.statusCode, bare.body).toBe(204);
       expect((await getRow(`msdyn_conversationsdata(${id})`))._ownerid_value).toBe(other);
     });

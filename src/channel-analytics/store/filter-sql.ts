@@ -12,7 +12,6 @@ import { ErrorCodes, badRequest } from "../../odata/errors.js";
 import type { FilterExpr, Literal, Operand } from "../../odata/filter-parser.js";
 import { unknownProperty } from "../../odata/select.js";
 
-
 type ValueKind = "string" | "uuid" | "datetime" | "number" | "boolean";
 
 const KIND_OF_SQL_TYPE: Record<SqlType, ValueKind> = {
@@ -99,7 +98,10 @@ function compare(table: TableDef, expr: Extract<FilterExpr, { kind: "compare" }>
   if (right.kind === "property") {
     const other = columnFor(table, right.name, alias);
     if (kindOf(table, column) !== kindOf(table, other.column)) {
-      throw badRequest(`'${column.name}' and '${other.column.name}' have different types and cannot be compared.`, ErrorCodes.badRequest);
+      throw badRequest(
+        `'${column.name}' and '${other.column.name}' have different types and cannot be compared.`,
+        ErrorCodes.badRequest,
+      );
     }
     return `${sql} ${SQL_OPS[op]} ${other.sql}`;
   }
@@ -115,7 +117,10 @@ function stringColumn(table: TableDef, operand: Operand, where: string, alias?: 
   if (operand.kind !== "property") throw badRequest(`${where} takes a property as its first argument.`, ErrorCodes.badRequest);
   const resolved = columnFor(table, operand.name, alias);
   if (kindOf(table, resolved.column) !== "string") {
-    throw badRequest(`${where} needs a text property; '${resolved.column.name}' is ${edmType(resolved.column)}.`, ErrorCodes.badRequest);
+    throw badRequest(
+      `${where} needs a text property; '${resolved.column.name}' is ${edmType(resolved.column)}.`,
+      ErrorCodes.badRequest,
+    );
   }
   return resolved;
 }
@@ -128,7 +133,12 @@ function stringArg(args: Record<string, Literal | Literal[]>, name: string, fn: 
   return String(arg.value);
 }
 
-function queryFunction(table: TableDef, expr: Extract<FilterExpr, { kind: "queryFunction" }>, params: SqlParams, alias?: string): string {
+function queryFunction(
+  table: TableDef,
+  expr: Extract<FilterExpr, { kind: "queryFunction" }>,
+  params: SqlParams,
+  alias?: string,
+): string {
   const { name, args } = expr;
   const { sql, column } = columnFor(table, stringArg(args, "PropertyName", name), alias);
   const values = () => {
@@ -140,20 +150,27 @@ function queryFunction(table: TableDef, expr: Extract<FilterExpr, { kind: "query
   };
   const single = () => {
     const value = args.PropertyValue;
-    if (!value || Array.isArray(value)) throw badRequest(`Microsoft.Dynamics.CRM.${name} needs PropertyValue=….`, ErrorCodes.badRequest);
+    if (!value || Array.isArray(value))
+      throw badRequest(`Microsoft.Dynamics.CRM.${name} needs PropertyValue=….`, ErrorCodes.badRequest);
     return value;
   };
   const count = (max: number) => {
     const value = single();
     const n = Number(value.value);
     if (!Number.isInteger(n) || n < 0 || n > max) {
-      throw badRequest(`Microsoft.Dynamics.CRM.${name} needs a whole number from 0 to ${max} as PropertyValue.`, ErrorCodes.badRequest);
+      throw badRequest(
+        `Microsoft.Dynamics.CRM.${name} needs a whole number from 0 to ${max} as PropertyValue.`,
+        ErrorCodes.badRequest,
+      );
     }
     return params.add(n);
   };
   const needsDate = () => {
     if (kindOf(table, column) !== "datetime") {
-      throw badRequest(`Microsoft.Dynamics.CRM.${name} needs a date-time property; '${column.name}' is ${edmType(column)}.`, ErrorCodes.badRequest);
+      throw badRequest(
+        `Microsoft.Dynamics.CRM.${name} needs a date-time property; '${column.name}' is ${edmType(column)}.`,
+        ErrorCodes.badRequest,
+      );
     }
   };
   // Days are UTC days.
@@ -166,7 +183,8 @@ function queryFunction(table: TableDef, expr: Extract<FilterExpr, { kind: "query
     case "Between":
     case "NotBetween": {
       const [low, high, ...extra] = values();
-      if (!high || extra.length) throw badRequest(`Microsoft.Dynamics.CRM.${name} needs exactly two PropertyValues.`, ErrorCodes.badRequest);
+      if (!high || extra.length)
+        throw badRequest(`Microsoft.Dynamics.CRM.${name} needs exactly two PropertyValues.`, ErrorCodes.badRequest);
       return name === "Between" ? `${sql} BETWEEN ${low} AND ${high}` : `NOT (${sql} BETWEEN ${low} AND ${high})`;
     }
     case "LastXHours":
@@ -226,7 +244,12 @@ export function filterToSql(table: TableDef, expr: FilterExpr, params: SqlParams
         }
         // Case-insensitive, and % _ act as wildcards, as in Dataverse.
         const value = params.add(node.value.value);
-        const pattern = node.name === "contains" ? `'%' || ${value} || '%'` : node.name === "startswith" ? `${value} || '%'` : `'%' || ${value}`;
+        const pattern =
+          node.name === "contains"
+            ? `'%' || ${value} || '%'`
+            : node.name === "startswith"
+              ? `${value} || '%'`
+              : `'%' || ${value}`;
         return `${sql} ILIKE ${pattern}`;
       }
       case "queryFunction":

@@ -11,7 +11,13 @@ import type { NavigationProperty } from "../../model/navigation.js";
 import { sqlType } from "../../model/sql-types.js";
 import type { ColumnDef, TableDef } from "../../model/tables.js";
 import { ErrorCodes, badRequest } from "../../odata/errors.js";
-import { type ApplyPlan, type CollectionQuery, type ExpandOption, MAX_PAGE_SIZE, type OrderBy } from "../../odata/query-options.js";
+import {
+  type ApplyPlan,
+  type CollectionQuery,
+  type ExpandOption,
+  MAX_PAGE_SIZE,
+  type OrderBy,
+} from "../../odata/query-options.js";
 import { filterToSql } from "./filter-sql.js";
 import type { Queryable, Row } from "./record-store.js";
 
@@ -45,7 +51,8 @@ interface SkipToken {
   o: string;
 }
 
-const sortSignature = (keys: readonly OrderBy[]) => keys.map((k) => `${k.column.name} ${k.descending ? "desc" : "asc"}`).join(",");
+const sortSignature = (keys: readonly OrderBy[]) =>
+  keys.map((k) => `${k.column.name} ${k.descending ? "desc" : "asc"}`).join(",");
 
 function encodeToken(keys: readonly OrderBy[], row: Row): string {
   const token: SkipToken = {
@@ -90,7 +97,9 @@ function fitsColumn(table: TableDef, column: ColumnDef, value: unknown): boolean
       return typeof value === "string" && !hasNulCharacter(value);
     case "bigint":
       // pg hands bigints over as text.
-      return (typeof value === "number" && Number.isSafeInteger(value)) || (typeof value === "string" && /^-?\d{1,19}$/.test(value));
+      return (
+        (typeof value === "number" && Number.isSafeInteger(value)) || (typeof value === "string" && /^-?\d{1,19}$/.test(value))
+      );
     case "int":
       return typeof value === "number" && Number.isInteger(value) && value >= -2147483648 && value <= 2147483647;
   }
@@ -114,12 +123,7 @@ function afterSql(table: TableDef, keys: readonly OrderBy[], values: readonly un
   return `(${disjuncts.join(" OR ")})`;
 }
 
-export async function queryPage(
-  db: Queryable,
-  table: TableDef,
-  query: CollectionQuery,
-  maxPageSize: number,
-): Promise<Page> {
+export async function queryPage(db: Queryable, table: TableDef, query: CollectionQuery, maxPageSize: number): Promise<Page> {
   const params = new SqlParams();
   const conditions: string[] = [];
   if (query.filter) conditions.push(filterToSql(table, query.filter, params));
@@ -172,9 +176,7 @@ export async function expandRows(db: Queryable, rows: readonly Row[], expand: Ex
   if (tuples.size === 0) return rows.map(() => (nav.collection ? [] : null));
 
   const params = new SqlParams();
-  const keyList = [...tuples.values()]
-    .map((values) => `(${values.map((v) => params.add(v)).join(", ")})`)
-    .join(", ");
+  const keyList = [...tuples.values()].map((values) => `(${values.map((v) => params.add(v)).join(", ")})`).join(", ");
   const targetKey = `(${nav.targetColumns.map(ident).join(", ")})`;
   const conditions = [`${targetKey} IN (${keyList})`];
   if (expand.filter) conditions.push(filterToSql(target, expand.filter, params));
@@ -202,19 +204,29 @@ export async function expandRows(db: Queryable, rows: readonly Row[], expand: Ex
 const SQL_AGGREGATE = { sum: "sum", average: "avg", min: "min", max: "max" } as const;
 
 /** `$apply`: groups and aggregates; each result row is keyed by property names and aliases. */
-export async function aggregateRows(db: Queryable, table: TableDef, plan: ApplyPlan, filter?: CollectionQuery["filter"]): Promise<Row[]> {
+export async function aggregateRows(
+  db: Queryable,
+  table: TableDef,
+  plan: ApplyPlan,
+  filter?: CollectionQuery["filter"],
+): Promise<Row[]> {
   const params = new SqlParams();
   const conditions = [plan.filter, filter].filter((f) => f !== undefined).map((f) => filterToSql(table, f, params));
   const groups = plan.groupBy.map((c) => ident(c.name));
   const selects = [
     ...groups,
     ...plan.aggregates.map((a) =>
-      a.fn === "count" ? `count(*)::int AS ${ident(a.alias)}` : `${SQL_AGGREGATE[a.fn]}(${ident(a.column!.name)}) AS ${ident(a.alias)}`,
+      a.fn === "count"
+        ? `count(*)::int AS ${ident(a.alias)}`
+        : `${SQL_AGGREGATE[a.fn]}(${ident(a.column!.name)}) AS ${ident(a.alias)}`,
     ),
   ];
   const where = conditions.length ? `WHERE ${conditions.join(" AND ")}` : "";
   const groupBy = groups.length ? `GROUP BY ${groups.join(", ")} ORDER BY ${groups.join(", ")}` : "";
-  const { rows } = await db.query<Row>(`SELECT ${selects.join(", ")} FROM ${ident(table.logicalName)} ${where} ${groupBy}`, params.values);
+  const { rows } = await db.query<Row>(
+    `SELECT ${selects.join(", ")} FROM ${ident(table.logicalName)} ${where} ${groupBy}`,
+    params.values,
+  );
   return rows.map((row) => {
     const out: Row = {};
     for (const column of plan.groupBy) out[column.name] = row[column.name];
@@ -226,4 +238,3 @@ export async function aggregateRows(db: Queryable, table: TableDef, plan: ApplyP
     return out;
   });
 }
-

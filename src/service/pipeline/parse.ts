@@ -42,7 +42,7 @@ export function parseODataRequest(request: ODataRequest, operations: Operations)
   const common: Common = {
     method: request.method,
     search,
-    query: parseQueryString(search) as RawQuery,
+    query: parseQueryString(search),
     prefer: parsePrefer(request.headers.prefer),
   };
 

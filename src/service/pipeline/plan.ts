@@ -123,7 +123,16 @@ export function planRequest(parsed: ParsedRequest, request: ODataRequest): Plan 
     }
     case "PATCH": {
       const pre = { ifMatch: request.headers["if-match"], ifNoneMatch: request.headers["if-none-match"] };
-      return { op: "upsert", operationName: `${set}.Update`, shape, table, key, body: request.body, pre, select: representation() };
+      return {
+        op: "upsert",
+        operationName: `${set}.Update`,
+        shape,
+        table,
+        key,
+        body: request.body,
+        pre,
+        select: representation(),
+      };
     }
     case "DELETE":
       return { op: "delete", operationName: `${set}.Delete`, shape, table, key, pre: { ifMatch: request.headers["if-match"] } };

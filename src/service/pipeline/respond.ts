@@ -100,14 +100,19 @@ export function respond(plan: Plan, result: Result): ODataResponse {
       body.value = page.rows.map((row, index) => {
         const out = serializeRow(table, row, query.select, { formattedValues: shape.formattedValues });
         for (const option of query.expand) {
-          out[option.navigation.name] = serializeExpanded(option, page.expanded.get(option.navigation.name)![index]!, shape.formattedValues);
+          out[option.navigation.name] = serializeExpanded(
+            option,
+            page.expanded.get(option.navigation.name)![index]!,
+            shape.formattedValues,
+          );
         }
         return out;
       });
       if (page.nextSkipToken) {
         // Same base and options as the request; only the $skiptoken changes.
         const kept = shape.search.split("&").filter((p) => p && !p.startsWith("$skiptoken=") && !p.startsWith("%24skiptoken="));
-        body["@odata.nextLink"] = `${shape.root}${table.entitySetName}?${[...kept, `$skiptoken=${page.nextSkipToken}`].join("&")}`;
+        body["@odata.nextLink"] =
+          `${shape.root}${table.entitySetName}?${[...kept, `$skiptoken=${page.nextSkipToken}`].join("&")}`;
       }
       return answer(200, body);
     }
