@@ -13,7 +13,7 @@
  * the group at fault is refused and it is told exactly why.
  */
 import pg from "pg";
-import { GroupCommit, type Settled } from "../db/group-commit.js";
+import { GroupCommit, type Settled, settle } from "../db/group-commit.js";
 import { tableByLogicalName } from "../model/tables.js";
 import { explainRefusedRows } from "./integrity-errors.js";
 import { type GroupOutcome, KpiEventRuleError, type Returning, insertKpiEventGroups } from "./kpi-event-rules.js";
@@ -102,14 +102,7 @@ export class KpiEventBatcher implements KpiEventSink {
       if (!(error instanceof pg.DatabaseError)) throw error;
       if (groups.length === 1) return [{ error: await explainRefusal(error, groups[0]!.rows, this.pool) }];
       // One group's refusal failed the statement for all: each group again, on its own.
-      return Promise.all(
-        groups.map((g) =>
-          writeKpiEventGroup(this.pool, g.rows, g.returning, false).then(
-            (value) => ({ value }),
-            (error: unknown) => ({ error }),
-          ),
-        ),
-      );
+      return Promise.all(groups.map((g) => settle(writeKpiEventGroup(this.pool, g.rows, g.returning, false))));
     }
     return outcomes.map((outcome) =>
       "stored" in outcome ? { value: outcome.stored } : { error: "refused" in outcome ? outcome.refused : outcome.failed },

@@ -7,14 +7,12 @@ import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
 import { type ColumnDef, STATE_OPTIONS, type TableDef, columnOf, isUuidColumn } from "../model/tables.js";
 import { isGuid } from "../model/keys.js";
 import { hasNulCharacter, parseIsoDateTime } from "../model/date-time.js";
-import { edmType, propertyByName, propertyName } from "../model/properties.js";
+import { edmType, entityTypeName, propertyByName, propertyName } from "../model/properties.js";
 
 /** Column logical name → value ready for a pg parameter (null clears). */
 export type ColumnValues = Map<string, unknown>;
 
 export type WriteMode = "create" | "update";
-
-const entityType = (table: TableDef) => `Microsoft.Dynamics.CRM.${table.logicalName}`;
 
 const typeError = (table: TableDef, column: ColumnDef, expected: string, got: unknown) =>
   badRequest(
@@ -103,7 +101,7 @@ function parseBind(table: TableDef, name: string, value: unknown): [ColumnDef, u
   if (!column) {
     throw badRequest(
       `An undeclared property '${name}' which only has property annotations in the payload was found on ` +
-        `'${entityType(table)}'. Navigation properties that can be bound: ` +
+        `'${entityTypeName(table)}'. Navigation properties that can be bound: ` +
         `${
           table.columns
             .filter((c) => c.type === "lookup" && c.validForCreate)
@@ -133,8 +131,11 @@ export function parseRecordBody(table: TableDef, body: unknown): ColumnValues {
   for (const [key, value] of Object.entries(body)) {
     if (key === "@odata.type") {
       const type = String(value).replace(/^#/, "");
-      if (type !== entityType(table)) {
-        throw badRequest(`The @odata.type '${String(value)}' does not match '${entityType(table)}'.`, ErrorCodes.payloadError);
+      if (type !== entityTypeName(table)) {
+        throw badRequest(
+          `The @odata.type '${String(value)}' does not match '${entityTypeName(table)}'.`,
+          ErrorCodes.payloadError,
+        );
       }
       continue;
     }
@@ -148,7 +149,7 @@ export function parseRecordBody(table: TableDef, body: unknown): ColumnValues {
     const column = propertyByName(table, key);
     if (!column) {
       throw badRequest(
-        `Invalid property '${key}' was found in entity '${entityType(table)}'. ` +
+        `Invalid property '${key}' was found in entity '${entityTypeName(table)}'. ` +
           `Property names are case-sensitive logical names, e.g. ${table.primaryName}.`,
       );
     }

@@ -4,7 +4,7 @@
  * it, and so must $batch, the bulk actions and the logging actions.
  */
 import type pg from "pg";
-import { GroupCommit, type Settled } from "../db/group-commit.js";
+import { GroupCommit, type Settled, settle } from "../db/group-commit.js";
 import { prepared } from "../db/sql.js";
 import { type Queryable, withSavepoint, withTransaction } from "../db/transactions.js";
 import type { Caller } from "../model/caller.js";
@@ -472,14 +472,7 @@ export class RecordService implements RecordOperations {
         return calls.map((items) => ({ value: together.slice(first, (first += items.length)) }));
       }
     }
-    return Promise.all(
-      calls.map((items) =>
-        this.standalone.upsertByNaturalKeys(items).then(
-          (value) => ({ value }),
-          (error: unknown) => ({ error }),
-        ),
-      ),
-    );
+    return Promise.all(calls.map((items) => settle(this.standalone.upsertByNaturalKeys(items))));
   }
 
   upsert(table: TableDef, key: RecordKey, body: unknown, pre: Preconditions = {}) {

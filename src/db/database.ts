@@ -1,11 +1,10 @@
 /**
  * The service's database: the configured DATABASE_URL, or an embedded PostgreSQL under
- * DATA_DIR. Opening it applies pending migrations; one pg pool serves both Prisma
- * (through its driver adapter) and the hand-written SQL of the hot paths.
+ * DATA_DIR. Opening it applies pending migrations; one pg pool serves the SQL of the
+ * Web API. (Prisma owns the schema and the migrations; its client is constructed only
+ * where a module uses it for ordinary CRUD, none yet, so no idle client is kept.)
  */
 import path from "node:path";
-import { PrismaPg } from "@prisma/adapter-pg";
-import { PrismaClient } from "@prisma/client";
 import pg from "pg";
 import type { Config } from "../config/config.js";
 import { type EmbeddedDatabase, startEmbeddedPostgres } from "./embedded-postgres.js";
@@ -15,7 +14,6 @@ export const EMBEDDED_DATABASE_NAME = "cif_analytics";
 
 export interface Database {
   pool: pg.Pool;
-  prisma: PrismaClient;
   /** Names of the migrations this code base expects applied. */
   migrations: MigrationResult;
   embedded?: EmbeddedDatabase;
@@ -61,14 +59,11 @@ export async function openDatabase(
   try {
     const migrations = await applyMigrations(pool, migrationsDir);
     log.info(migrations, "database migrations checked");
-    const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
     return {
       pool,
-      prisma,
       migrations,
       embedded,
       async close() {
-        await prisma.$disconnect();
         await pool.end();
         await embedded?.stop();
       },

@@ -9,6 +9,13 @@
  */
 export type Settled<Result> = { value: Result } | { error: unknown };
 
+/** A promise's outcome as data, so one job's failure settles only that job. */
+export const settle = <Result>(promise: Promise<Result>): Promise<Settled<Result>> =>
+  promise.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+
 export interface GroupCommitLimits<Job> {
   /** How many batches may run at once; while they all do, new jobs wait for the next. */
   batchesInFlight: number;

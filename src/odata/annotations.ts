@@ -3,10 +3,11 @@
  * (`*`, a comma list, or a namespace wildcard such as `OData.Community.Display.V1.*`).
  */
 import type { ColumnDef } from "../model/tables.js";
+import { DATAVERSE_NAMESPACE } from "../model/properties.js";
 
 export const FORMATTED_VALUE = "OData.Community.Display.V1.FormattedValue";
-export const TOTAL_RECORD_COUNT = "Microsoft.Dynamics.CRM.totalrecordcount";
-export const TOTAL_RECORD_COUNT_LIMIT_EXCEEDED = "Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded";
+export const TOTAL_RECORD_COUNT = `${DATAVERSE_NAMESPACE}.totalrecordcount`;
+export const TOTAL_RECORD_COUNT_LIMIT_EXCEEDED = `${DATAVERSE_NAMESPACE}.totalrecordcountlimitexceeded`;
 
 /** True when the Prefer value asks for the annotation `name`. */
 export function wantsAnnotation(include: string | undefined, name: string): boolean {

@@ -13,6 +13,7 @@
  */
 import { ErrorCodes, ODataError } from "./errors.js";
 import { hasNulCharacter } from "../model/date-time.js";
+import { DATAVERSE_NAMESPACE } from "../model/properties.js";
 
 export type LiteralType = "string" | "number" | "guid" | "datetime" | "boolean" | "null";
 
@@ -125,7 +126,7 @@ export function tokenize(text: string, source = "$filter"): Token[] {
 
 const COMPARISONS = new Set(["eq", "ne", "gt", "ge", "lt", "le"]);
 const STRING_FUNCTIONS = new Set(["contains", "startswith", "endswith"]);
-const QUERY_FUNCTION_PREFIX = "Microsoft.Dynamics.CRM.";
+const QUERY_FUNCTION_PREFIX = `${DATAVERSE_NAMESPACE}.`;
 
 /** Aliases (`@p1`) take their text from the query string; the text is parsed as an operand. */
 export type Aliases = Record<string, string | undefined>;

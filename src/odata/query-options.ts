@@ -9,6 +9,7 @@ import { type ColumnDef, type TableDef, isUuidColumn } from "../model/tables.js"
 import { type Aliases, type FilterExpr, FilterParser, TokenStream, parseFilter, syntaxError, tokenize } from "./filter-parser.js";
 import { propertyByName } from "../model/properties.js";
 import { parseSelect, unknownProperty } from "./select.js";
+import { entityTypeName } from "../model/properties.js";
 
 export interface OrderBy {
   column: ColumnDef;
@@ -126,7 +127,7 @@ function parseExpand(table: TableDef, text: string | undefined): ExpandOption[] 
     const navigation = navigationByName(table, name!);
     if (!navigation) {
       throw badRequest(
-        `Could not find a navigation property named '${name}' on type 'Microsoft.Dynamics.CRM.${table.logicalName}'.`,
+        `Could not find a navigation property named '${name}' on type '${entityTypeName(table)}'.`,
         ErrorCodes.generic,
       );
     }

@@ -9,6 +9,7 @@ import { type RecordKey, isGuid } from "../model/keys.js";
 import { type ColumnDef, type TableDef, tableByEntitySet } from "../model/tables.js";
 import { hasNulCharacter } from "../model/date-time.js";
 import { propertyByName } from "../model/properties.js";
+import { entityTypeName } from "../model/properties.js";
 
 export interface ResourcePath {
   table: TableDef;
@@ -20,7 +21,7 @@ export interface ResourcePath {
 
 const invalidKey = (table: TableDef) =>
   badRequest(
-    `The key in the request URI is not valid for resource 'Microsoft.Dynamics.CRM.${table.logicalName}'. ` +
+    `The key in the request URI is not valid for resource '${entityTypeName(table)}'. ` +
       `Ensure that the names and number of key properties match the declared or alternate key properties for the resource. ` +
       `Use ${table.entitySetName}(<guid>)` +
       (table.naturalKey ? ` or ${table.entitySetName}(${table.naturalKey.map((k) => `${k}='…'`).join(",")})` : "") +

@@ -2,12 +2,10 @@
 import { ErrorCodes, badRequest } from "./errors.js";
 import type { ColumnDef, TableDef } from "../model/tables.js";
 import { propertyByName } from "../model/properties.js";
+import { entityTypeName } from "../model/properties.js";
 
 export const unknownProperty = (table: TableDef, name: string) =>
-  badRequest(
-    `Could not find a property named '${name}' on type 'Microsoft.Dynamics.CRM.${table.logicalName}'.`,
-    ErrorCodes.generic,
-  );
+  badRequest(`Could not find a property named '${name}' on type '${entityTypeName(table)}'.`, ErrorCodes.generic);
 
 /** Undefined means every column. The primary key is always included, as in Dataverse. */
 export function parseSelect(table: TableDef, text: string | undefined): ColumnDef[] | undefined {

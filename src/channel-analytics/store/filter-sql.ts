@@ -5,7 +5,7 @@
 import { SqlParams, ident } from "../../db/sql.js";
 import { parseIsoDateTime } from "../../model/date-time.js";
 import { isGuid } from "../../model/keys.js";
-import { edmType, propertyByName } from "../../model/properties.js";
+import { DATAVERSE_NAMESPACE, edmType, entityTypeName, propertyByName } from "../../model/properties.js";
 import { type SqlType, sqlType } from "../../model/sql-types.js";
 import type { ColumnDef, TableDef } from "../../model/tables.js";
 import { ErrorCodes, badRequest } from "../../odata/errors.js";
@@ -34,7 +34,7 @@ export function columnFor(table: TableDef, name: string, alias?: string): { sql:
 const mismatch = (table: TableDef, column: ColumnDef, literal: Literal) =>
   badRequest(
     `A value of type '${literal.type}' at position ${literal.position} cannot be compared with '${column.name}' ` +
-      `(${edmType(column)}) on 'Microsoft.Dynamics.CRM.${table.logicalName}'.`,
+      `(${edmType(column)}) on '${entityTypeName(table)}'.`,
     ErrorCodes.badRequest,
   );
 
@@ -128,7 +128,7 @@ function stringColumn(table: TableDef, operand: Operand, where: string, alias?: 
 function stringArg(args: Record<string, Literal | Literal[]>, name: string, fn: string): string {
   const arg = args[name];
   if (!arg || Array.isArray(arg) || arg.type !== "string") {
-    throw badRequest(`Microsoft.Dynamics.CRM.${fn} needs ${name}='…'.`, ErrorCodes.badRequest);
+    throw badRequest(`${DATAVERSE_NAMESPACE}.${fn} needs ${name}='…'.`, ErrorCodes.badRequest);
   }
   return String(arg.value);
 }
@@ -144,14 +144,14 @@ function queryFunction(
   const values = () => {
     const list = args.PropertyValues;
     if (!Array.isArray(list) || list.length === 0) {
-      throw badRequest(`Microsoft.Dynamics.CRM.${name} needs PropertyValues=[…] with at least one value.`, ErrorCodes.badRequest);
+      throw badRequest(`${DATAVERSE_NAMESPACE}.${name} needs PropertyValues=[…] with at least one value.`, ErrorCodes.badRequest);
     }
     return list.map((v) => literalFor(table, column, asTyped(table, column, v), params));
   };
   const single = () => {
     const value = args.PropertyValue;
     if (!value || Array.isArray(value))
-      throw badRequest(`Microsoft.Dynamics.CRM.${name} needs PropertyValue=….`, ErrorCodes.badRequest);
+      throw badRequest(`${DATAVERSE_NAMESPACE}.${name} needs PropertyValue=….`, ErrorCodes.badRequest);
     return value;
   };
   const count = (max: number) => {
@@ -159,7 +159,7 @@ function queryFunction(
     const n = Number(value.value);
     if (!Number.isInteger(n) || n < 0 || n > max) {
       throw badRequest(
-        `Microsoft.Dynamics.CRM.${name} needs a whole number from 0 to ${max} as PropertyValue.`,
+        `${DATAVERSE_NAMESPACE}.${name} needs a whole number from 0 to ${max} as PropertyValue.`,
         ErrorCodes.badRequest,
       );
     }
@@ -168,7 +168,7 @@ function queryFunction(
   const needsDate = () => {
     if (kindOf(table, column) !== "datetime") {
       throw badRequest(
-        `Microsoft.Dynamics.CRM.${name} needs a date-time property; '${column.name}' is ${edmType(column)}.`,
+        `${DATAVERSE_NAMESPACE}.${name} needs a date-time property; '${column.name}' is ${edmType(column)}.`,
         ErrorCodes.badRequest,
       );
     }
@@ -184,7 +184,7 @@ function queryFunction(
     case "NotBetween": {
       const [low, high, ...extra] = values();
       if (!high || extra.length)
-        throw badRequest(`Microsoft.Dynamics.CRM.${name} needs exactly two PropertyValues.`, ErrorCodes.badRequest);
+        throw badRequest(`${DATAVERSE_NAMESPACE}.${name} needs exactly two PropertyValues.`, ErrorCodes.badRequest);
       return name === "Between" ? `${sql} BETWEEN ${low} AND ${high}` : `NOT (${sql} BETWEEN ${low} AND ${high})`;
     }
     case "LastXHours":
@@ -206,7 +206,7 @@ function queryFunction(
       return `(${sql} >= ${today}::timestamp AT TIME ZONE 'UTC' AND ${sql} < (${today} + 1)::timestamp AT TIME ZONE 'UTC')`;
     default:
       throw badRequest(
-        `The query function Microsoft.Dynamics.CRM.${name} is not supported; use In, NotIn, Between, NotBetween, ` +
+        `The query function ${DATAVERSE_NAMESPACE}.${name} is not supported; use In, NotIn, Between, NotBetween, ` +
           `LastXHours, LastXDays, OnOrAfter, OnOrBefore or Today.`,
         ErrorCodes.badRequest,
       );
