@@ -4,6 +4,7 @@ import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
+import request from "supertest";
 import { afterEach, describe, expect, it } from "vitest";
 import { EMBEDDED_DATABASE_NAME } from "../src/db/database.js";
 import { startEmbeddedPostgres } from "../src/db/embedded-postgres.js";
@@ -41,19 +42,21 @@ describe("server process", () => {
     const locker = await db.pool.connect();
     await locker.query("BEGIN");
     await locker.query(`LOCK TABLE "_prisma_migrations" IN ACCESS EXCLUSIVE MODE`);
-    const inFlight = fetch(`${server.baseUrl}/readyz`);
+    const inFlight = request(server.baseUrl)
+      .get("/readyz")
+      .then((res) => res);
     await new Promise((resolve) => setTimeout(resolve, 300));
 
     server.child.kill("SIGTERM");
     await new Promise((resolve) => setTimeout(resolve, 300));
-    await expect(fetch(`${server.baseUrl}/healthz`)).rejects.toThrow();
+    await expect(request(server.baseUrl).get("/healthz")).rejects.toThrow();
     expect(server.child.exitCode).toBeNull();
 
     await locker.query("COMMIT");
     locker.release();
     const response = await inFlight;
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ status: "ready" });
+    expect(response.body).toEqual({ status: "ready" });
     expect(await server.exited).toBe(0);
     expect(server.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(["shutting down", "stopped"]));
   });

@@ -6,53 +6,42 @@
  */
 import { randomUUID } from "node:crypto";
 import type { LightMyRequestResponse } from "fastify";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DEFAULT_BULK_MAX_TARGETS, createBulkActions } from "../../src/actions/bulk-actions.js";
 import { ConfigError, loadConfig } from "../../src/config/config.js";
 import { ODataError } from "../../src/odata/errors.js";
 import { tableByEntitySet } from "../../src/model/tables.js";
 import type { OperationContext } from "../../src/actions/action.js";
-import { type TestApp, createTestApp } from "../helpers/app.js";
-
-const ROOT = "/api/data/v9.2";
-const OBJECT_DOES_NOT_EXIST = "0x80040217";
-const STRING_TOO_LONG = "0x80044331";
-const PRIVILEGE_DENIED = "0x80040220";
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+import { createTestApp, useTestApp } from "../helpers/app.js";
+import {
+  type Body,
+  GUID,
+  OBJECT_DOES_NOT_EXIST,
+  PRIVILEGE_DENIED,
+  ROOT,
+  STRING_TOO_LONG,
+  expectError,
+  records,
+} from "../helpers/records.js";
 
 const KPI_EVENT = "Microsoft.Dynamics.CRM.msdyn_kpieventdata";
 const CONVERSATION = "Microsoft.Dynamics.CRM.msdyn_conversationdata";
 const SESSION = "Microsoft.Dynamics.CRM.msdyn_sessiondata";
 
-type Body = Record<string, unknown>;
 type ErrorBody = { error: { code: string; message: string } };
 
 describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(async () => {
-    await t.close();
-  });
+  const t = useTestApp();
+  const { post, patch, provider, conversation, family } = records(t);
 
   // -------------------------------------------------------------------------
   // Helpers
 
-  const post = (set: string, body: unknown) => t.app.inject({ method: "POST", url: `${ROOT}/${set}`, payload: body as Body });
-  const patch = (path: string, body: Body) => t.app.inject({ method: "PATCH", url: `${ROOT}/${path}`, payload: body });
   const bulk = (set: string, action: "CreateMultiple" | "UpdateMultiple" | "UpsertMultiple", body: unknown) =>
     post(`${set}/Microsoft.Dynamics.CRM.${action}`, body);
   const createMultiple = (set: string, targets: unknown[]) => bulk(set, "CreateMultiple", { Targets: targets });
   const updateMultiple = (set: string, targets: unknown[]) => bulk(set, "UpdateMultiple", { Targets: targets });
   const upsertMultiple = (set: string, targets: unknown[]) => bulk(set, "UpsertMultiple", { Targets: targets });
-
-  function createdId(res: LightMyRequestResponse): string {
-    expect(res.statusCode, res.body).toBe(204);
-    const id = /\(([0-9a-f-]{36})\)$/i.exec(String(res.headers["odata-entityid"]))?.[1];
-    expect(id).toBeDefined();
-    return id!;
-  }
 
   function ids(res: LightMyRequestResponse): string[] {
     expect(res.statusCode, res.body).toBe(200);
@@ -60,13 +49,6 @@ describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
     expect(body["@odata.context"]).toBe(`http://localhost:80${ROOT}/$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse`);
     for (const id of body.Ids) expect(id).toMatch(GUID);
     return body.Ids;
-  }
-
-  function expectError(res: LightMyRequestResponse, status: number, code?: string): string {
-    expect(res.statusCode, res.body).toBe(status);
-    const { error } = res.json<ErrorBody>();
-    if (code) expect(error.code).toBe(code);
-    return error.message;
   }
 
   async function query<T = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
@@ -80,28 +62,6 @@ describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
   const sessions = (c: string) => countWhere("msdyn_sessiondata", c);
   const conversationRow = async (c: string) =>
     (await query(`SELECT * FROM msdyn_conversationdata WHERE msdyn_conversationid = $1`, [c]))[0];
-
-  async function provider(enabled: boolean): Promise<string> {
-    const id = createdId(await post("msdyn_ciproviders", { msdyn_name: `Provider ${randomUUID()}` }));
-    if (enabled) expect((await patch(`msdyn_ciproviders(${id})`, { msdyn_enableanalytics: true })).statusCode).toBe(204);
-    return id;
-  }
-
-  async function conversation(providerId?: string): Promise<string> {
-    const c = `c-${randomUUID()}`;
-    const body: Body = { msdyn_conversationid: c, msdyn_name: c };
-    if (providerId) body.msdyn_providerid = providerId;
-    createdId(await post("msdyn_conversationsdata", body));
-    return c;
-  }
-
-  /** A conversation of a provider (enabled unless said otherwise) with session "s-1". */
-  async function family(enabled = true): Promise<{ providerId: string; c: string }> {
-    const providerId = await provider(enabled);
-    const c = await conversation(providerId);
-    createdId(await post("msdyn_sessionsdata", { msdyn_conversationid: c, msdyn_providersessionid: "s-1" }));
-    return { providerId, c };
-  }
 
   const kpiEvent = (c: string, extra: Body = {}): Body => ({
     msdyn_conversationid: c,
@@ -198,7 +158,7 @@ describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
     );
 
     it("refuses events of a provider without analytics with the 403 of a plain POST; agent-behaviour events pass", async () => {
-      const { providerId, c } = await family(false);
+      const { providerId, c } = await family({ enabled: false });
       const plain = expectError(await post("msdyn_kpieventsdata", kpiEvent(c)), 403, PRIVILEGE_DENIED);
 
       const agentEvent = kpiTarget(c, { msdyn_kpieventname: "CifSessionStart" });
@@ -246,7 +206,7 @@ describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
     });
 
     it("creates conversations and sessions, and refuses a session of a missing conversation", async () => {
-      const providerId = await provider(true);
+      const providerId = await provider({ enabled: true });
       const [c1, c2] = [`c-${randomUUID()}`, `c-${randomUUID()}`];
       const conversationIds = ids(
         await createMultiple("msdyn_conversationsdata", [
@@ -395,7 +355,7 @@ describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
 
   describe("UpsertMultiple", () => {
     it("finds rows by primary key: updates the existing one, creates the missing one with that key", async () => {
-      const providerId = await provider(true);
+      const providerId = await provider({ enabled: true });
       const existing = await conversation(providerId);
       const existingId = (await conversationRow(existing))!.msdyn_conversationdataid as string;
       const newId = randomUUID();
@@ -411,7 +371,7 @@ describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
     });
 
     it("finds rows by their alternate-key columns: updates or creates", async () => {
-      const providerId = await provider(true);
+      const providerId = await provider({ enabled: true });
       const existing = await conversation(providerId);
       const before = await conversationRow(existing);
       const fresh = `c-${randomUUID()}`;
@@ -450,7 +410,7 @@ describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
     });
 
     it("finds rows by @odata.id, with a GUID or the alternate key", async () => {
-      const providerId = await provider(true);
+      const providerId = await provider({ enabled: true });
       const byGuid = await conversation(providerId);
       const byGuidId = (await conversationRow(byGuid))!.msdyn_conversationdataid as string;
       const byKey = await conversation(providerId);
@@ -516,7 +476,7 @@ describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
       expect(created).toEqual({ n: 1 });
 
       // Provider gating and parents: refused as by a plain POST, all or nothing.
-      const disabled = await family(false);
+      const disabled = await family({ enabled: false });
       const gated = await upsertMultiple("msdyn_kpieventsdata", [kpiTarget(c), kpiTarget(disabled.c)]);
       expect(expectError(gated, 403, PRIVILEGE_DENIED)).toMatch(/^Targets\[1\]: /);
       const orphan = await upsertMultiple("msdyn_kpieventsdata", [kpiTarget(c), kpiTarget(`missing-${randomUUID()}`)]);
@@ -526,7 +486,7 @@ describe("bulk actions: CreateMultiple, UpdateMultiple, UpsertMultiple", () => {
     });
 
     it("rolls back every target when one fails", async () => {
-      const providerId = await provider(true);
+      const providerId = await provider({ enabled: true });
       const existing = await conversation(providerId);
       const fresh = `c-${randomUUID()}`;
       const missing = `missing-${randomUUID()}`;

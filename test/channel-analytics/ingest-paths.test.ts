@@ -7,72 +7,34 @@
  *   row-by-row path for what one statement cannot do.
  */
 import { randomUUID } from "node:crypto";
-import type { LightMyRequestResponse } from "fastify";
 import type pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { type NaturalKeyUpsert, RecordService } from "../../src/channel-analytics/records.js";
 import { tableByLogicalName } from "../../src/model/tables.js";
-import { type TestApp, createTestApp } from "../helpers/app.js";
+import { useTestApp } from "../helpers/app.js";
+import { type Body, OBJECT_DOES_NOT_EXIST, ROOT, createdId, records } from "../helpers/records.js";
 
-const ROOT = "/api/data/v9.2";
-const OBJECT_DOES_NOT_EXIST = "0x80040217";
 const KPI_EVENT = tableByLogicalName("msdyn_kpieventdata");
 const CONVERSATION = tableByLogicalName("msdyn_conversationdata");
 const SESSION = tableByLogicalName("msdyn_sessiondata");
 const PARTICIPANT = tableByLogicalName("msdyn_sessionparticipantdata");
 
-type Body = Record<string, unknown>;
-
 describe("ingestion hot paths", () => {
-  let t: TestApp;
+  const t = useTestApp();
+  const { post, provider, family: familyOf } = records(t);
+  const action = post;
   let enabled: string;
   let disabled: string;
   beforeAll(async () => {
-    t = await createTestApp();
-    enabled = await provider(true);
-    disabled = await provider(false);
-  });
-  afterAll(async () => {
-    await t.close();
+    enabled = await provider({ enabled: true });
+    disabled = await provider();
   });
 
-  const post = (set: string, body: Body) => t.app.inject({ method: "POST", url: `${ROOT}/${set}`, payload: body });
-  const action = (name: string, body: Body) => t.app.inject({ method: "POST", url: `${ROOT}/${name}`, payload: body });
   const count = async (sql: string, params: unknown[]) => Number((await t.testDb.pool.query(sql, params)).rows[0].n);
   const eventsOf = (c: string) => count("SELECT count(*) AS n FROM msdyn_kpieventdata WHERE msdyn_conversationid = $1", [c]);
 
-  function createdId(res: LightMyRequestResponse): string {
-    expect(res.statusCode, res.body).toBe(204);
-    return /\(([0-9a-f-]{36})\)$/i.exec(String(res.headers["odata-entityid"]))![1]!;
-  }
-
-  async function provider(analytics: boolean): Promise<string> {
-    const id = createdId(await post("msdyn_ciproviders", { msdyn_name: `p-${randomUUID()}` }));
-    if (analytics) {
-      const res = await t.app.inject({
-        method: "PATCH",
-        url: `${ROOT}/msdyn_ciproviders(${id})`,
-        payload: { msdyn_enableanalytics: true },
-      });
-      expect(res.statusCode, res.body).toBe(204);
-    }
-    return id;
-  }
-
   /** Conversation c of the provider, with session s-1 and participant agent-1. */
-  async function family(providerId: string): Promise<string> {
-    const c = `c-${randomUUID()}`;
-    createdId(await post("msdyn_conversationsdata", { msdyn_conversationid: c, msdyn_providerid: providerId }));
-    createdId(await post("msdyn_sessionsdata", { msdyn_conversationid: c, msdyn_providersessionid: "s-1" }));
-    createdId(
-      await post("msdyn_sessionparticipantsdata", {
-        msdyn_conversationid: c,
-        msdyn_providersessionid: "s-1",
-        msdyn_participantid: "agent-1",
-      }),
-    );
-    return c;
-  }
+  const family = async (providerId: string) => (await familyOf({ providerId, participantId: "agent-1" })).c;
 
   const event = (c: string, extra: Body = {}): Body => ({
     msdyn_conversationid: c,

@@ -12,26 +12,23 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildApp } from "../../src/app.js";
 import { loadConfig } from "../../src/config/config.js";
 import { type Database, openDatabase } from "../../src/db/database.js";
-import { SYSTEM_KPI_EVENT_DEFINITIONS } from "../../src/model/tables.js";
-import { type TestApp, createTestApp } from "../helpers/app.js";
-
-const ROOT = "/api/data/v9.2";
-const OBJECT_DOES_NOT_EXIST = "0x80040217";
-const PRIVILEGE_DENIED = "0x80040220";
+import { useTestApp } from "../helpers/app.js";
+import {
+  type Body,
+  OBJECT_DOES_NOT_EXIST,
+  PRIVILEGE_DENIED,
+  ROOT,
+  definitionId,
+  expectError,
+  records,
+} from "../helpers/records.js";
 const AGENT_BEHAVIOUR_EVENTS = ["CifSessionStart", "CifSessionEnd", "SessionFocusIn", "SessionFocusOut"];
-const definitionId = (name: string) => SYSTEM_KPI_EVENT_DEFINITIONS.find((d) => d.name === name)!.id;
 
-type Body = Record<string, unknown>;
 type Row = Record<string, unknown>;
 
 describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(async () => {
-    await t.close();
-  });
+  const t = useTestApp();
+  const { post, provider } = records(t);
 
   // -------------------------------------------------------------------------
   // Helpers
@@ -52,7 +49,6 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
       ...(eventName === undefined ? {} : { eventName }),
       ...(correlationId === null ? {} : { correlationId }),
     });
-  const post = (set: string, body: Body) => t.app.inject({ method: "POST", url: `${ROOT}/${set}`, payload: body });
 
   async function rows(sql: string, params: unknown[] = []): Promise<Row[]> {
     return (await t.testDb.pool.query<Row>(sql, params)).rows;
@@ -75,31 +71,6 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
   function ok(res: LightMyRequestResponse): Body {
     expect(res.statusCode, res.body).toBe(200);
     return res.json<Body>();
-  }
-
-  function refused(res: LightMyRequestResponse, status: number, code?: string): string {
-    expect(res.statusCode, res.body).toBe(status);
-    const { error } = res.json<{ error: { code: string; message: string } }>();
-    if (code) expect(error.code).toBe(code);
-    return error.message;
-  }
-
-  function createdId(res: LightMyRequestResponse): string {
-    expect(res.statusCode, res.body).toBe(204);
-    return /\(([0-9a-f-]{36})\)$/i.exec(String(res.headers["odata-entityid"]))![1]!;
-  }
-
-  async function provider(enabled: boolean, name = enabled ? "Enabled Co" : "Disabled Co"): Promise<string> {
-    const id = createdId(await post("msdyn_ciproviders", { msdyn_name: name }));
-    if (enabled) {
-      const res = await t.app.inject({
-        method: "PATCH",
-        url: `${ROOT}/msdyn_ciproviders(${id})`,
-        payload: { msdyn_enableanalytics: true },
-      });
-      expect(res.statusCode, res.body).toBe(204);
-    }
-    return id;
   }
 
   /** A full init payload: conversation c, session "s-1", participants agent-1 and customer-1. */
@@ -158,7 +129,7 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
 
   /** An enabled provider with conversation c, its session "s-1" and its two participants, by the action. */
   async function family(enabled = true): Promise<{ providerId: string; c: string }> {
-    const providerId = await provider(enabled);
+    const providerId = await provider({ enabled });
     const c = `c-${randomUUID()}`;
     ok(await init(initPayload(c, providerId)));
     return { providerId, c };
@@ -177,7 +148,7 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
 
   describe("msdyn_InitLogAnalytics", () => {
     it("creates the conversation, its session and each participant, every field in its own column", async () => {
-      const providerId = await provider(true);
+      const providerId = await provider({ enabled: true });
       const c = `c-${randomUUID()}`;
       const correlationId = randomUUID();
       const res = await init(initPayload(c, providerId), correlationId);
@@ -274,7 +245,7 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
     });
 
     it("is idempotent: the same payload again creates nothing and answers the same ids", async () => {
-      const providerId = await provider(true);
+      const providerId = await provider({ enabled: true });
       const c = `c-${randomUUID()}`;
       const first = ok(await init(initPayload(c, providerId)));
       const before = await Promise.all([conversationRow(c), sessionRow(c), participantRows(c)]);
@@ -298,7 +269,7 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
     });
 
     it("a re-send with changes updates the rows in place and adds new participants", async () => {
-      const providerId = await provider(true);
+      const providerId = await provider({ enabled: true });
       const c = `c-${randomUUID()}`;
       const first = ok(await init(initPayload(c, providerId)));
 
@@ -381,7 +352,7 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
 
       const tooLong = initPayload(`c-${randomUUID()}`);
       tooLong.conversation.regionData = { addressLine1: "x".repeat(1000) };
-      const message = refused(await init(tooLong), 400);
+      const message = expectError(await init(tooLong), 400);
       expect(message).toContain("data.conversation.regionData: is 1019 characters as JSON text; msdyn_region holds at most 1000");
     });
 
@@ -422,7 +393,7 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
         const c = `c-${randomUUID()}`;
         const payload = initPayload(c);
         change(payload);
-        const message = refused(await init(payload), 400, "0x80048d19");
+        const message = expectError(await init(payload), 400, "0x80048d19");
         expect(message).toContain(expected);
         expect(await counts(c)).toEqual([0, 0, 0, 0]);
       }
@@ -436,7 +407,7 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
       payload.conversation.channel = "x".repeat(101);
       (payload.conversation.session as Body).sesionName = "typo";
       payload.conversation.session.participants.push({ participantId: "agent-1" });
-      const message = refused(await init(payload), 400, "0x80048d19");
+      const message = expectError(await init(payload), 400, "0x80048d19");
       expect(message).toContain("data.conversation.session.participants[1].addedTimestamp: must be an ISO-8601 date-time");
       expect(message).toContain("data.conversation.session.agentAssignedTimestamp: must be an ISO-8601 date-time");
       expect(message).toContain("data.conversation.channel: must be at most 100 characters long");
@@ -444,26 +415,26 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
       expect(message).toContain("data.conversation.session.participants[2].participantId: repeats participants[0].participantId");
       expect(await counts(c)).toEqual([0, 0, 0, 0]);
 
-      const missingIds = refused(await init({ conversation: { session: { participants: [{}] } } }), 400);
+      const missingIds = expectError(await init({ conversation: { session: { participants: [{}] } } }), 400);
       expect(missingIds).toContain("data.conversation.conversationId: is required");
       expect(missingIds).toContain("data.conversation.session.providerSessionId: is required");
       expect(missingIds).toContain("data.conversation.session.participants[0].participantId: is required");
 
-      expect(refused(await init({ conversation: { conversationId: c } }), 400)).toContain(
+      expect(expectError(await init({ conversation: { conversationId: c } }), 400)).toContain(
         "data.conversation.session: is required",
       );
-      expect(refused(await init(undefined), 400)).toContain("data: is required");
-      expect(refused(await init([1, 2]), 400)).toContain("data: must be an object");
-      expect(refused(await action("msdyn_InitLogAnalytics", "just text"), 400)).toMatch(/must be a JSON object/);
+      expect(expectError(await init(undefined), 400)).toContain("data: is required");
+      expect(expectError(await init([1, 2]), 400)).toContain("data: must be an object");
+      expect(expectError(await action("msdyn_InitLogAnalytics", "just text"), 400)).toMatch(/must be a JSON object/);
     });
 
     it("refuses data that is a string but not JSON, and a correlationId that is not a GUID", async () => {
-      const notJson = refused(await init("{conversation: oops"), 400);
+      const notJson = expectError(await init("{conversation: oops"), 400);
       expect(notJson).toMatch(/^The msdyn_InitLogAnalytics request is not valid: data: is a string but not valid JSON/);
 
       const c = `c-${randomUUID()}`;
       const bad = await init(initPayload(c), "not-a-guid");
-      expect(refused(bad, 400)).toContain("correlationId: must be a GUID");
+      expect(expectError(bad, 400)).toContain("correlationId: must be a GUID");
       expect(bad.headers["x-ms-correlation-request-id"]).toBeUndefined();
       expect(await counts(c)).toEqual([0, 0, 0, 0]);
     });
@@ -560,7 +531,7 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
         eventPayload(c, [{ eventTimestamp: "2026-11-22T09:31:00Z" }, {}, { eventTimestamp: "22/11/2026 09:31" }]),
         "SessionStarted",
       );
-      const message = refused(res, 400, "0x80048d19");
+      const message = expectError(res, 400, "0x80048d19");
       expect(message).toContain("data.events[2].eventTimestamp: must be an ISO-8601 date-time");
       expect(await eventRows(c)).toHaveLength(0);
     });
@@ -574,7 +545,7 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
           { kpiEventName: "NoSuchEvent" },
         ]),
       );
-      const message = refused(res, 400, OBJECT_DOES_NOT_EXIST);
+      const message = expectError(res, 400, OBJECT_DOES_NOT_EXIST);
       expect(message).toMatch(/^data\.events\[2\]: The KPI event definition does not exist/);
       expect(message).toContain("NoSuchEvent");
       expect(await eventRows(c)).toHaveLength(0);
@@ -599,11 +570,11 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
           msdyn_kpieventname: "SessionStarted",
           ...plain,
         });
-        const plainMessage = refused(direct, 400, OBJECT_DOES_NOT_EXIST);
+        const plainMessage = expectError(direct, 400, OBJECT_DOES_NOT_EXIST);
 
         const viaAction = await logEvents(eventPayload(c, [{}], shared), "SessionStarted");
         expect(viaAction.statusCode).toBe(direct.statusCode);
-        const message = refused(viaAction, 400, OBJECT_DOES_NOT_EXIST);
+        const message = expectError(viaAction, 400, OBJECT_DOES_NOT_EXIST);
         expect(message).toBe(`data.events[0]: ${plainMessage}`);
       }
       expect(await eventRows(c)).toHaveLength(0);
@@ -618,7 +589,7 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
         msdyn_providersessionid: "s-1",
         msdyn_kpieventname: "SessionStarted",
       });
-      const plainMessage = refused(direct, 403, PRIVILEGE_DENIED);
+      const plainMessage = expectError(direct, 403, PRIVILEGE_DENIED);
 
       const correlationId = randomUUID();
       const gated = await logEvents(
@@ -626,7 +597,7 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
         undefined,
         correlationId,
       );
-      const message = refused(gated, 403, PRIVILEGE_DENIED);
+      const message = expectError(gated, 403, PRIVILEGE_DENIED);
       expect(message).toBe(`data.events[1]: ${plainMessage}`);
       expect(message).toContain(`msdyn_ciproviders(${providerId})`);
       // The correlation id is echoed on errors too.
@@ -648,24 +619,24 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
     it("validates the envelope: correlationId required and a GUID, a name for every event, at least one event", async () => {
       const { c } = await family();
       const missingCorrelation = await logEvents(eventPayload(c, [{}]), "SessionStarted", null);
-      expect(refused(missingCorrelation, 400)).toContain("correlationId: is required");
-      expect(refused(await logEvents(eventPayload(c, [{}]), "SessionStarted", "1234"), 400)).toContain(
+      expect(expectError(missingCorrelation, 400)).toContain("correlationId: is required");
+      expect(expectError(await logEvents(eventPayload(c, [{}]), "SessionStarted", "1234"), 400)).toContain(
         "correlationId: must be a GUID",
       );
 
-      const unnamed = refused(await logEvents(eventPayload(c, [{ kpiEventName: "SessionStarted" }, {}])), 400);
+      const unnamed = expectError(await logEvents(eventPayload(c, [{ kpiEventName: "SessionStarted" }, {}])), 400);
       expect(unnamed).toContain("data.events[1].kpiEventName: is required when eventName is not given");
       expect(unnamed).not.toContain("data.events[0]");
 
-      expect(refused(await logEvents(eventPayload(c, []), "SessionStarted"), 400)).toContain(
+      expect(expectError(await logEvents(eventPayload(c, []), "SessionStarted"), 400)).toContain(
         "data.events: must have at least 1 item",
       );
-      const noIds = refused(await logEvents({ events: [{}] }, "SessionStarted"), 400);
+      const noIds = expectError(await logEvents({ events: [{}] }, "SessionStarted"), 400);
       expect(noIds).toContain("data.conversationId: is required");
       expect(noIds).toContain("data.providerSessionId: is required");
-      expect(refused(await logEvents("[not json", "SessionStarted"), 400)).toContain("data: is a string but not valid JSON");
+      expect(expectError(await logEvents("[not json", "SessionStarted"), 400)).toContain("data: is a string but not valid JSON");
       expect(
-        refused(
+        expectError(
           await logEvents(
             eventPayload(c, [{ customData: [{ attribute: "msdyn_providersessionid", value: "s-2" }] }]),
             "SessionStarted",
@@ -699,7 +670,7 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
     const linesOf = (correlationId: string) => lines.filter((line) => line.correlationId === correlationId);
 
     it("adds the correlationId to the request's log lines, for both actions and for refusals", async () => {
-      const providerId = await provider(true);
+      const providerId = await provider({ enabled: true });
       const c = `c-${randomUUID()}`;
 
       const initId = randomUUID();

@@ -6,47 +6,29 @@
  */
 import { randomUUID } from "node:crypto";
 import type { LightMyRequestResponse } from "fastify";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SYSTEM_KPI_EVENT_DEFINITIONS } from "../../src/model/tables.js";
-import { type TestApp, createTestApp } from "../helpers/app.js";
+import { describe, expect, it } from "vitest";
+import { useTestApp } from "../helpers/app.js";
+import {
+  type Body,
+  OBJECT_DOES_NOT_EXIST,
+  PRIVILEGE_DENIED,
+  createdId,
+  definitionId,
+  expectError,
+  records,
+} from "../helpers/records.js";
 
-const ROOT = "/api/data/v9.2";
-const OBJECT_DOES_NOT_EXIST = "0x80040217";
-const definitionId = (name: string) => SYSTEM_KPI_EVENT_DEFINITIONS.find((d) => d.name === name)!.id;
 const SESSION_STARTED = definitionId("SessionStarted");
 const SESSION_CLOSED = definitionId("SessionClosed");
-
-type Body = Record<string, unknown>;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 describe("parents before events, and provider enablement", () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(async () => {
-    await t.close();
-  });
+  const t = useTestApp();
+  const { post, patch, del, get, provider, setAnalytics, conversation, session, participant, family } = records(t);
 
   // -------------------------------------------------------------------------
   // Helpers
-
-  const post = (set: string, body: Body, headers: Record<string, string> = {}) =>
-    t.app.inject({ method: "POST", url: `${ROOT}/${set}`, payload: body, headers });
-  const patch = (path: string, body: Body, headers: Record<string, string> = {}) =>
-    t.app.inject({ method: "PATCH", url: `${ROOT}/${path}`, payload: body, headers });
-  const del = (path: string) => t.app.inject({ method: "DELETE", url: `${ROOT}/${path}` });
-  const get = (path: string) => t.app.inject({ method: "GET", url: `${ROOT}/${path}` });
-
-  /** The GUID at the end of the OData-EntityId header of a 204 create. */
-  function createdId(res: LightMyRequestResponse): string {
-    expect(res.statusCode, res.body).toBe(204);
-    const header = String(res.headers["odata-entityid"]);
-    const id = /\(([0-9a-f-]{36})\)$/i.exec(header)?.[1];
-    expect(id, `OData-EntityId: ${header}`).toBeDefined();
-    return id!;
-  }
 
   async function count(sql: string, params: unknown[] = []): Promise<number> {
     const { rows } = await t.testDb.pool.query<{ n: string }>(sql, params);
@@ -62,51 +44,9 @@ describe("parents before events, and provider enablement", () => {
     (await t.testDb.pool.query(`SELECT * FROM msdyn_kpieventdata WHERE msdyn_kpieventdataid = $1`, [id])).rows[0] as
       Record<string, unknown> | undefined;
 
-  function expectMissingParent(res: LightMyRequestResponse, ...fragments: string[]): string {
-    expect(res.statusCode, res.body).toBe(400);
-    const { error } = res.json<{ error: { code: string; message: string } }>();
-    expect(error.code).toBe(OBJECT_DOES_NOT_EXIST);
-    for (const fragment of fragments) expect(error.message).toContain(fragment);
-    return error.message;
-  }
-
-  function expectRefusedByProvider(res: LightMyRequestResponse): string {
-    expect(res.statusCode, res.body).toBe(403);
-    return res.json<{ error: { message: string } }>().error.message;
-  }
-
-  async function provider(name = "Contoso", enabled = false): Promise<string> {
-    const id = createdId(await post("msdyn_ciproviders", { msdyn_name: name }));
-    if (enabled) await setAnalytics(id, true);
-    return id;
-  }
-
-  async function setAnalytics(providerId: string, enabled: boolean) {
-    const res = await patch(`msdyn_ciproviders(${providerId})`, { msdyn_enableanalytics: enabled });
-    expect(res.statusCode, res.body).toBe(204);
-  }
-
-  async function conversation(providerId?: string): Promise<string> {
-    const c = `c-${randomUUID()}`;
-    const body: Body = { msdyn_conversationid: c, msdyn_name: c };
-    if (providerId) body.msdyn_providerid = providerId;
-    createdId(await post("msdyn_conversationsdata", body));
-    return c;
-  }
-
-  async function session(c: string, s = "s-1"): Promise<string> {
-    return createdId(await post("msdyn_sessionsdata", { msdyn_conversationid: c, msdyn_providersessionid: s }));
-  }
-
-  async function participant(c: string, s = "s-1", p = "agent-1"): Promise<string> {
-    return createdId(
-      await post("msdyn_sessionparticipantsdata", {
-        msdyn_conversationid: c,
-        msdyn_providersessionid: s,
-        msdyn_participantid: p,
-      }),
-    );
-  }
+  const expectMissingParent = (res: LightMyRequestResponse, ...fragments: string[]): string =>
+    expectError(res, 400, OBJECT_DOES_NOT_EXIST, ...fragments);
+  const expectRefusedByProvider = (res: LightMyRequestResponse): string => expectError(res, 403, PRIVILEGE_DENIED);
 
   const kpiEvent = (c: string, s = "s-1", extra: Body = {}): Body => ({
     msdyn_conversationid: c,
@@ -114,15 +54,6 @@ describe("parents before events, and provider enablement", () => {
     msdyn_kpieventname: "SessionStarted",
     ...extra,
   });
-
-  /** An enabled provider, a conversation of it and its session "s-1" with participant "agent-1". */
-  async function family(): Promise<{ providerId: string; c: string }> {
-    const providerId = await provider("Enabled Co", true);
-    const c = await conversation(providerId);
-    await session(c);
-    await participant(c);
-    return { providerId, c };
-  }
 
   // -------------------------------------------------------------------------
 
@@ -159,7 +90,7 @@ describe("parents before events, and provider enablement", () => {
     });
 
     it("a KPI event whose session does not exist (the conversation does) names the session", async () => {
-      const { c } = await family();
+      const { c } = await family({ participantId: "agent-1" });
       const res = await post("msdyn_kpieventsdata", kpiEvent(c, "no-such-session"));
       const message = expectMissingParent(res, `msdyn_conversationid = '${c}'`, `msdyn_providersessionid = 'no-such-session'`);
       expect(message).toMatch(/session/i);
@@ -167,7 +98,7 @@ describe("parents before events, and provider enablement", () => {
     });
 
     it("a KPI event naming a participant that is not in its session", async () => {
-      const { c } = await family();
+      const { c } = await family({ participantId: "agent-1" });
       const res = await post("msdyn_kpieventsdata", kpiEvent(c, "s-1", { msdyn_participantid: "stranger" }));
       const message = expectMissingParent(res, `msdyn_participantid = 'stranger'`);
       expect(message).toMatch(/participant/i);
@@ -180,7 +111,7 @@ describe("parents before events, and provider enablement", () => {
     });
 
     it("the same refusals through a PATCH upsert that creates the row", async () => {
-      const { c } = await family();
+      const { c } = await family({ participantId: "agent-1" });
       const missing = `missing-${randomUUID()}`;
 
       const newSession = await patch(`msdyn_sessionsdata(${randomUUID()})`, {
@@ -222,7 +153,7 @@ describe("parents before events, and provider enablement", () => {
     });
 
     it("the same refusals through a PATCH that changes a key of an existing row", async () => {
-      const { c } = await family();
+      const { c } = await family({ participantId: "agent-1" });
       const eventId = createdId(await post("msdyn_kpieventsdata", kpiEvent(c, "s-1", { msdyn_participantid: "agent-1" })));
       const before = await eventRow(eventId);
 
@@ -267,7 +198,7 @@ describe("parents before events, and provider enablement", () => {
 
   describe("a KPI event's definition", () => {
     it("is found by msdyn_kpieventname alone; the server fills msdyn_kpieventid", async () => {
-      const { c } = await family();
+      const { c } = await family({ participantId: "agent-1" });
       const id = createdId(await post("msdyn_kpieventsdata", kpiEvent(c, "s-1", { msdyn_kpieventname: "SessionClosed" })));
       const row = await eventRow(id);
       expect(row?.msdyn_kpieventid).toBe(SESSION_CLOSED);
@@ -279,7 +210,7 @@ describe("parents before events, and provider enablement", () => {
     });
 
     it("is found by msdyn_kpieventid alone; the server fills msdyn_kpieventname", async () => {
-      const { c } = await family();
+      const { c } = await family({ participantId: "agent-1" });
       const body = { msdyn_conversationid: c, msdyn_providersessionid: "s-1", msdyn_kpieventid: SESSION_CLOSED };
       const id = createdId(await post("msdyn_kpieventsdata", body));
       const row = await eventRow(id);
@@ -288,7 +219,7 @@ describe("parents before events, and provider enablement", () => {
     });
 
     it("takes both when they agree and refuses them when they disagree", async () => {
-      const { c } = await family();
+      const { c } = await family({ participantId: "agent-1" });
       const agree = await post(
         "msdyn_kpieventsdata",
         kpiEvent(c, "s-1", { msdyn_kpieventid: SESSION_STARTED, msdyn_kpieventname: "SessionStarted" }),
@@ -305,7 +236,7 @@ describe("parents before events, and provider enablement", () => {
     });
 
     it("refuses an unknown name, an unknown id, and neither", async () => {
-      const { c } = await family();
+      const { c } = await family({ participantId: "agent-1" });
       const unknownName = await post("msdyn_kpieventsdata", kpiEvent(c, "s-1", { msdyn_kpieventname: "NoSuchEvent" }));
       expect(unknownName.statusCode, unknownName.body).toBe(400);
       expect(unknownName.json().error.message).toContain("NoSuchEvent");
@@ -327,7 +258,7 @@ describe("parents before events, and provider enablement", () => {
     });
 
     it("takes no new events while deactivated, and takes them again once reactivated", async () => {
-      const { c } = await family();
+      const { c } = await family({ participantId: "agent-1" });
       const name = `Custom-${randomUUID()}`;
       const definition = createdId(await post("msdyn_kpieventdefinitions", { msdyn_name: name, msdyn_eventtype: 100000001 }));
 
@@ -355,7 +286,7 @@ describe("parents before events, and provider enablement", () => {
     });
 
     it("cannot be deleted while events use it; an unused custom one can", async () => {
-      const { c } = await family();
+      const { c } = await family({ participantId: "agent-1" });
       const usedName = `Used-${randomUUID()}`;
       const used = createdId(await post("msdyn_kpieventdefinitions", { msdyn_name: usedName }));
       createdId(await post("msdyn_kpieventsdata", kpiEvent(c, "s-1", { msdyn_kpieventname: usedName })));
@@ -401,8 +332,8 @@ describe("parents before events, and provider enablement", () => {
     });
 
     it("takes the event's own msdyn_ProviderId before the conversation's", async () => {
-      const enabled = await provider("Enabled", true);
-      const disabled = await provider("Disabled", false);
+      const enabled = await provider({ name: "Enabled", enabled: true });
+      const disabled = await provider({ name: "Disabled", enabled: false });
 
       // Conversation enabled, event names a disabled provider: refused.
       const c1 = await conversation(enabled);
@@ -446,7 +377,7 @@ describe("parents before events, and provider enablement", () => {
     it.each(["CifSessionStart", "CifSessionEnd", "SessionFocusIn", "SessionFocusOut"])(
       "accepts the agent-behaviour event %s with analytics off",
       async (name) => {
-        const disabled = await provider("Off", false);
+        const disabled = await provider({ name: "Off", enabled: false });
         const c = await conversation(disabled);
         await session(c);
         const withDisabledProvider = await post("msdyn_kpieventsdata", kpiEvent(c, "s-1", { msdyn_kpieventname: name }));
@@ -466,7 +397,7 @@ describe("parents before events, and provider enablement", () => {
     );
 
     it("stops new events when analytics is turned off again, and keeps the stored ones", async () => {
-      const providerId = await provider("Toggle", true);
+      const providerId = await provider({ name: "Toggle", enabled: true });
       const c = await conversation(providerId);
       await session(c);
       for (let i = 0; i < 3; i++) {
@@ -486,7 +417,7 @@ describe("parents before events, and provider enablement", () => {
 
   describe("cascading deletes", () => {
     async function bigFamily() {
-      const { c } = await family();
+      const { c } = await family({ participantId: "agent-1" });
       await session(c, "s-2");
       await participant(c, "s-1", "customer-1");
       await participant(c, "s-2", "agent-2");
@@ -543,7 +474,7 @@ describe("parents before events, and provider enablement", () => {
   // -------------------------------------------------------------------------
 
   it("a KPI event racing its conversation's delete never leaves an orphan nor fails with 500", { timeout: 120_000 }, async () => {
-    const providerId = await provider("Racer", true);
+    const providerId = await provider({ name: "Racer", enabled: true });
     const ROUNDS = 50;
     const outcomes = { accepted: 0, refused: 0 };
     const raced: string[] = [];

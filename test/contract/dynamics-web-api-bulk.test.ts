@@ -5,43 +5,26 @@
  * which POSTs to `{set}/Microsoft.Dynamics.CRM.CreateMultiple`.
  */
 import { randomUUID } from "node:crypto";
-import type { AddressInfo } from "node:net";
-import { DynamicsWebApi } from "dynamics-web-api";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type TestApp, createTestApp } from "../helpers/app.js";
+import type { DynamicsWebApi } from "dynamics-web-api";
+import { beforeAll, describe, expect, it } from "vitest";
+import { useTestApp } from "../helpers/app.js";
+import { GUID } from "../helpers/records.js";
+import { listenWithWebApi, webApiFamily } from "../helpers/web-api.js";
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const KPI_EVENT = "Microsoft.Dynamics.CRM.msdyn_kpieventdata";
 
 type Row = Record<string, unknown>;
 
 describe("dynamics-web-api callAction with the bulk actions", () => {
-  let t: TestApp;
+  const t = useTestApp();
   let serverUrl: string;
   let api: DynamicsWebApi;
   let conversationId: string;
 
   beforeAll(async () => {
-    t = await createTestApp();
-    await t.app.listen({ port: 0, host: "127.0.0.1" });
-    const { port } = t.app.server.address() as AddressInfo;
-    serverUrl = `http://127.0.0.1:${port}`;
-    api = new DynamicsWebApi({ serverUrl, dataApi: { version: "9.2" } });
-
-    const providerId = await api.create<Row, string>({ collection: "msdyn_ciproviders", data: { msdyn_name: "Contoso" } });
-    await api.update({ collection: "msdyn_ciproviders", key: providerId, data: { msdyn_enableanalytics: true } });
+    ({ serverUrl, api } = await listenWithWebApi(t));
     conversationId = `c-${randomUUID()}`;
-    await api.create({
-      collection: "msdyn_conversationsdata",
-      data: { msdyn_conversationid: conversationId, msdyn_providerid: providerId },
-    });
-    await api.create({
-      collection: "msdyn_sessionsdata",
-      data: { msdyn_conversationid: conversationId, msdyn_providersessionid: "s-1" },
-    });
-  });
-  afterAll(async () => {
-    await t.close();
+    await webApiFamily(api, conversationId);
   });
 
   const event = (name: string, extra: Row = {}): Row => ({

@@ -8,10 +8,10 @@
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
-import type { AddressInfo } from "node:net";
-import { DynamicsWebApi } from "dynamics-web-api";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type TestApp, createTestApp } from "../helpers/app.js";
+import type { DynamicsWebApi } from "dynamics-web-api";
+import { beforeAll, describe, expect, it } from "vitest";
+import { useTestApp } from "../helpers/app.js";
+import { listenWithWebApi, webApiFamily } from "../helpers/web-api.js";
 
 const HAS_METADATA_ROUTE = existsSync(new URL("../../src/routes/metadata.ts", import.meta.url));
 const EVENTS = 10;
@@ -19,10 +19,9 @@ const EVENTS = 10;
 type Row = Record<string, unknown>;
 
 describe("dynamics-web-api (v2.5.0) queries against the emulator", () => {
-  let t: TestApp;
+  const t = useTestApp();
   let serverUrl: string;
   let api: DynamicsWebApi;
-  let providerId: string;
   const conversationId = `c-${randomUUID()}`;
   /** Request lines the server received, for checking how the client paged. */
   const requests: string[] = [];
@@ -31,23 +30,9 @@ describe("dynamics-web-api (v2.5.0) queries against the emulator", () => {
   const eventIds = new Map<number, string>();
 
   beforeAll(async () => {
-    t = await createTestApp();
-    await t.app.listen({ port: 0, host: "127.0.0.1" });
+    ({ serverUrl, api } = await listenWithWebApi(t));
     t.app.server.prependListener("request", (request: IncomingMessage) => requests.push(`${request.method} ${request.url}`));
-    const { port } = t.app.server.address() as AddressInfo;
-    serverUrl = `http://127.0.0.1:${port}`;
-    api = new DynamicsWebApi({ serverUrl, dataApi: { version: "9.2" } });
-
-    providerId = await api.create<Row, string>({ collection: "msdyn_ciproviders", data: { msdyn_name: "Contoso" } });
-    await api.update({ collection: "msdyn_ciproviders", key: providerId, data: { msdyn_enableanalytics: true } });
-    await api.create({
-      collection: "msdyn_conversationsdata",
-      data: { msdyn_conversationid: conversationId, msdyn_providerid: providerId },
-    });
-    await api.create({
-      collection: "msdyn_sessionsdata",
-      data: { msdyn_conversationid: conversationId, msdyn_providersessionid: "s-1" },
-    });
+    await webApiFamily(api, conversationId);
     for (let n = 1; n <= EVENTS; n++) {
       const id = await api.create<Row, string>({
         collection: "msdyn_kpieventsdata",
@@ -61,9 +46,6 @@ describe("dynamics-web-api (v2.5.0) queries against the emulator", () => {
       });
       eventIds.set(n, id);
     }
-  });
-  afterAll(async () => {
-    await t?.close();
   });
 
   const descending = (from: number, to: number) => Array.from({ length: from - to + 1 }, (_, i) => eventIds.get(from - i));

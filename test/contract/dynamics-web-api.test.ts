@@ -4,14 +4,13 @@
  * entity set (shared/reference/dataverse-webapi.md §9).
  */
 import { randomUUID } from "node:crypto";
-import type { AddressInfo } from "node:net";
 import { DynamicsWebApi } from "dynamics-web-api";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SYSTEM_KPI_EVENT_DEFINITIONS } from "../../src/model/tables.js";
-import { type TestApp, createTestApp } from "../helpers/app.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { useTestApp } from "../helpers/app.js";
+import { GUID, definitionId } from "../helpers/records.js";
+import { listenWithWebApi, webApiFamily } from "../helpers/web-api.js";
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const SESSION_STARTED = SYSTEM_KPI_EVENT_DEFINITIONS.find((d) => d.name === "SessionStarted")!.id;
+const SESSION_STARTED = definitionId("SessionStarted");
 
 type Row = Record<string, unknown>;
 
@@ -30,7 +29,7 @@ interface SetSpec {
 }
 
 describe("dynamics-web-api (v2.5.0) against the emulator", () => {
-  let t: TestApp;
+  const t = useTestApp();
   let serverUrl: string;
   let api: DynamicsWebApi;
   // Parents, created in order through the client in beforeAll.
@@ -40,32 +39,9 @@ describe("dynamics-web-api (v2.5.0) against the emulator", () => {
   const participantId = "agent-1";
 
   beforeAll(async () => {
-    t = await createTestApp();
-    await t.app.listen({ port: 0, host: "127.0.0.1" });
-    const { port } = t.app.server.address() as AddressInfo;
-    serverUrl = `http://127.0.0.1:${port}`;
-    api = new DynamicsWebApi({ serverUrl, dataApi: { version: "9.2" } });
-
-    providerId = await api.create<Row, string>({ collection: "msdyn_ciproviders", data: { msdyn_name: "Contoso" } });
-    expect(await api.update({ collection: "msdyn_ciproviders", key: providerId, data: { msdyn_enableanalytics: true } })).toBe(
-      true,
-    );
+    ({ serverUrl, api } = await listenWithWebApi(t));
     conversationId = `c-${randomUUID()}`;
-    await api.create({
-      collection: "msdyn_conversationsdata",
-      data: { msdyn_conversationid: conversationId, msdyn_providerid: providerId },
-    });
-    await api.create({
-      collection: "msdyn_sessionsdata",
-      data: { msdyn_conversationid: conversationId, msdyn_providersessionid: sessionId },
-    });
-    await api.create({
-      collection: "msdyn_sessionparticipantsdata",
-      data: { msdyn_conversationid: conversationId, msdyn_providersessionid: sessionId, msdyn_participantid: participantId },
-    });
-  });
-  afterAll(async () => {
-    await t.close();
+    providerId = await webApiFamily(api, conversationId, { sessionId, participantId });
   });
 
   const specs: SetSpec[] = [

@@ -3,21 +3,16 @@
  * parents before events"), whatever code path writes.
  */
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { SYSTEM_KPI_EVENT_DEFINITIONS, SYSTEM_USER_ID } from "../../src/model/tables.js";
-import { type TestDatabase, createTestDatabase } from "../helpers/database.js";
+import { useTestDatabase } from "../helpers/database.js";
+import { definitionId } from "../helpers/records.js";
 
 const OWNER = SYSTEM_USER_ID;
-const SESSION_STARTED = SYSTEM_KPI_EVENT_DEFINITIONS.find((d) => d.name === "SessionStarted")!.id;
+const SESSION_STARTED = definitionId("SessionStarted");
 
 describe("database integrity constraints", () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-  });
-  afterAll(async () => {
-    await db.drop();
-  });
+  const db = useTestDatabase();
 
   const q = (sql: string, params: unknown[] = []) => db.pool.query(sql, params);
   const conversation = (id: string) =>

@@ -4,6 +4,7 @@ import { buildApp } from "../../src/app.js";
 import { type Config, loadConfig } from "../../src/config/config.js";
 import { type Database, openDatabase } from "../../src/db/database.js";
 import { type TestDatabase, createTestDatabase } from "./database.js";
+import { useResource } from "./lifecycle.js";
 
 export interface TestApp {
   app: FastifyInstance;
@@ -33,3 +34,14 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     },
   };
 }
+
+/**
+ * Registers `beforeAll(createTestApp)` and `afterAll(close)` in the calling `describe` and
+ * returns a handle to the app; use it inside tests and hooks, once the app is up.
+ */
+export const useTestApp = (env: Record<string, string> = {}): TestApp =>
+  useResource(
+    "the test app",
+    () => createTestApp(env),
+    (t) => t.close(),
+  );

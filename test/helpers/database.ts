@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { inject } from "vitest";
 import { withDatabase } from "./database-url.js";
+import { useResource } from "./lifecycle.js";
 
 export interface TestDatabase {
   name: string;
@@ -47,3 +48,11 @@ export async function createTestDatabase({ migrated = true } = {}): Promise<Test
     },
   };
 }
+
+/** Registers `beforeAll(createTestDatabase)` and `afterAll(drop)`; the handle is usable once the database is made. */
+export const useTestDatabase = (options: { migrated?: boolean } = {}): TestDatabase =>
+  useResource(
+    "the test database",
+    () => createTestDatabase(options),
+    (db) => db.drop(),
+  );

@@ -1,9 +1,10 @@
 /** `$batch`: raw multipart bodies and the real dynamics-web-api client (startBatch/executeBatch). */
 import { randomUUID } from "node:crypto";
-import { DynamicsWebApi } from "dynamics-web-api";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { DynamicsWebApi } from "dynamics-web-api";
+import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_BATCH_OPERATIONS } from "../../src/odata/batch.js";
-import { type TestApp, createTestApp } from "../helpers/app.js";
+import { useTestApp } from "../helpers/app.js";
+import { listenWithWebApi, webApiProvider } from "../helpers/web-api.js";
 
 const CRLF = "\r\n";
 
@@ -31,22 +32,13 @@ const post = (url: string, body: object) =>
 const get = (url: string) => [`GET ${url} HTTP/1.1`, "Accept: application/json", "", ""].join(CRLF);
 
 describe("$batch", () => {
-  let t: TestApp;
+  const t = useTestApp();
   let api: DynamicsWebApi;
   let providerId: string;
 
   beforeAll(async () => {
-    t = await createTestApp();
-    const address = await t.app.listen({ port: 0, host: "127.0.0.1" });
-    api = new DynamicsWebApi({ serverUrl: address, dataApi: { version: "9.2" } });
-    providerId = (await api.create({
-      collection: "msdyn_ciproviders",
-      data: { msdyn_name: "Batch provider" },
-    })) as unknown as string;
-    await api.update({ collection: "msdyn_ciproviders", key: providerId, data: { msdyn_enableanalytics: true } });
-  });
-  afterAll(async () => {
-    await t.close();
+    ({ api } = await listenWithWebApi(t));
+    providerId = await webApiProvider(api, "Batch provider");
   });
 
   const count = async (sql: string, params: unknown[]) => Number((await t.testDb.pool.query(sql, params)).rows[0].n);

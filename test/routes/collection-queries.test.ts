@@ -6,17 +6,15 @@
  */
 import { randomUUID } from "node:crypto";
 import type { LightMyRequestResponse } from "fastify";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { SYSTEM_KPI_EVENT_DEFINITIONS } from "../../src/model/tables.js";
-import { type TestApp, createTestApp } from "../helpers/app.js";
+import { type TestApp, useTestApp } from "../helpers/app.js";
+import { ODATA_JSON, ROOT, createdId, definitionId, records } from "../helpers/records.js";
 
-const ROOT = "/api/data/v9.2";
-const ODATA_JSON = "application/json; odata.metadata=minimal";
 const FORMATTED = "@OData.Community.Display.V1.FormattedValue";
 const TOTAL = "@Microsoft.Dynamics.CRM.totalrecordcount";
 const TOTAL_EXCEEDED = "@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded";
 const COUNT_ANNOTATIONS = `odata.include-annotations="Microsoft.Dynamics.CRM.totalrecordcount,Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"`;
-const definitionId = (name: string) => SYSTEM_KPI_EVENT_DEFINITIONS.find((d) => d.name === name)!.id;
 const SESSION_STARTED = definitionId("SessionStarted");
 /** en-US, UTC: "1/10/2020 8:00 AM". */
 const FORMATTED_DATE_TIME = /^\d{1,2}\/\d{1,2}\/\d{4} \d{1,2}:\d{2} (AM|PM)$/;
@@ -101,8 +99,9 @@ function expectUnique(values: readonly string[]) {
 // ===========================================================================
 
 describe("collection queries", () => {
-  let t: TestApp;
+  const t = useTestApp();
   const api = client(() => t);
+  const { post, setAnalytics } = records(t);
 
   // The fixture: two providers, two conversations, sessions, participants and labelled events.
   let providerOn: string;
@@ -146,21 +145,11 @@ describe("collection queries", () => {
     { label: "e7", c: cB, s: "s-1", name: "SessionStarted", reason: "beta", ts: "2020-01-11T12:00:00Z", seq: 60 },
   ];
 
-  async function create(set: string, body: Json): Promise<string> {
-    const res = await t.app.inject({ method: "POST", url: `${ROOT}/${set}`, payload: body });
-    expect(res.statusCode, res.body).toBe(204);
-    return /\(([0-9a-f-]{36})\)$/.exec(String(res.headers["odata-entityid"]))![1]!;
-  }
+  const create = async (set: string, body: Json): Promise<string> => createdId(await post(set, body));
 
   beforeAll(async () => {
-    t = await createTestApp();
     providerOn = await create("msdyn_ciproviders", { msdyn_name: "Fixture Enabled", msdyn_sortorder: 10 });
-    const enable = await t.app.inject({
-      method: "PATCH",
-      url: `${ROOT}/msdyn_ciproviders(${providerOn})`,
-      payload: { msdyn_enableanalytics: true },
-    });
-    expect(enable.statusCode, enable.body).toBe(204);
+    await setAnalytics(providerOn, true);
     providerOff = await create("msdyn_ciproviders", { msdyn_name: "Fixture Disabled", msdyn_sortorder: 20 });
 
     await create("msdyn_conversationsdata", {
@@ -212,9 +201,6 @@ describe("collection queries", () => {
       eventIds[e.label] = id;
       labelOf.set(id, e.label);
     }
-  });
-  afterAll(async () => {
-    await t?.close();
   });
 
   /** The labels of the events of conversation A (B too with `both`) matching `filter`, in answer order. */
@@ -1210,14 +1196,13 @@ describe("collection queries", () => {
 // ===========================================================================
 
 describe("5,000 rows and more", () => {
-  let t: TestApp;
+  const t = useTestApp();
   const api = client(() => t);
   const CONVERSATIONS = 400;
   const EVENTS = 20_000;
   const conversation = (n: number) => `bulk-c-${n}`;
 
   beforeAll(async () => {
-    t = await createTestApp();
     const pool = t.testDb.pool;
     const owner = t.config.CALLER_USER_ID;
     await pool.query(
@@ -1235,9 +1220,6 @@ describe("5,000 rows and more", () => {
     );
     await pool.query("ANALYZE");
   }, 120_000);
-  afterAll(async () => {
-    await t?.close();
-  });
 
   it("@odata.count stops at 5,000, and the annotations say the limit was exceeded", async () => {
     const res = await api.query("msdyn_kpieventsdata", { $count: "true", $select: "msdyn_name" }, { prefer: COUNT_ANNOTATIONS });

@@ -7,16 +7,15 @@
  */
 import { randomUUID } from "node:crypto";
 import type { LightMyRequestResponse } from "fastify";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { SYSTEM_KPI_EVENT_DEFINITIONS, tableByLogicalName } from "../../src/model/tables.js";
-import { type TestApp, createTestApp } from "../helpers/app.js";
+import { type TestApp, createTestApp, useTestApp } from "../helpers/app.js";
+import { GUID_PATTERN as GUID, ODATA_JSON, createdId, entityIdOf, expectError } from "../helpers/records.js";
 
 type Method = "GET" | "POST" | "PATCH" | "PUT" | "DELETE";
 type Json = Record<string, unknown>;
 
 const VERSIONS = ["v9.0", "v9.1", "v9.2"] as const;
-const ODATA_JSON = "application/json; odata.metadata=minimal";
-const GUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$/;
 const SESSION_STARTED_ID = "1d30a3cb-1bd9-e911-a838-000d3a375590";
 
@@ -24,13 +23,7 @@ const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&
 const uniqueId = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
 
 describe("entity sets", () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(async () => {
-    await t.close();
-  });
+  const t = useTestApp();
 
   // -------------------------------------------------------------------------
   // Helpers
@@ -56,20 +49,6 @@ describe("entity sets", () => {
     });
   }
 
-  /** A Dataverse error: the status, `{"error":{"code","message"}}` and nothing else, OData headers. */
-  function expectError(res: LightMyRequestResponse, status: number, code?: string, ...fragments: string[]): string {
-    expect(res.statusCode, res.body).toBe(status);
-    expect(res.headers["odata-version"]).toBe("4.0");
-    expect(res.headers["content-type"]).toBe(ODATA_JSON);
-    const body = res.json();
-    expect(Object.keys(body)).toEqual(["error"]);
-    expect(Object.keys(body.error).sort()).toEqual(["code", "message"]);
-    expect(typeof body.error.message).toBe("string");
-    if (code !== undefined) expect(body.error.code).toBe(code);
-    for (const fragment of fragments) expect(body.error.message).toContain(fragment);
-    return body.error.message as string;
-  }
-
   async function count(table: string, app: TestApp = t): Promise<number> {
     const { rows } = await app.testDb.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${table}"`);
     return rows[0]!.n;
@@ -80,36 +59,18 @@ describe("entity sets", () => {
     return rows[0];
   }
 
-  /** The GUID at the end of an OData-EntityId header. */
-  function entityIdOf(res: LightMyRequestResponse): string {
-    const header = res.headers["odata-entityid"];
-    expect(header, "OData-EntityId header").toEqual(expect.any(String));
-    const match = new RegExp(`\\((${GUID})\\)$`).exec(header as string);
-    expect(match, `OData-EntityId ${String(header)} ends with (<guid>)`).not.toBeNull();
-    return match![1]!;
-  }
-
-  async function createProvider(body: Json = {}): Promise<string> {
-    const res = await call("POST", "msdyn_ciproviders", {
-      body: { msdyn_name: "Contoso Voice", msdyn_label: "Contoso", ...body },
-    });
-    expect(res.statusCode, res.body).toBe(204);
-    return entityIdOf(res);
-  }
-
-  async function createConversation(conversationId: string, body: Json = {}): Promise<string> {
-    const res = await call("POST", "msdyn_conversationsdata", { body: { msdyn_conversationid: conversationId, ...body } });
-    expect(res.statusCode, res.body).toBe(204);
-    return entityIdOf(res);
-  }
-
-  async function createSession(conversationId: string, sessionId: string, body: Json = {}): Promise<string> {
-    const res = await call("POST", "msdyn_sessionsdata", {
-      body: { msdyn_conversationid: conversationId, msdyn_providersessionid: sessionId, ...body },
-    });
-    expect(res.statusCode, res.body).toBe(204);
-    return entityIdOf(res);
-  }
+  const createProvider = async (body: Json = {}): Promise<string> =>
+    createdId(
+      await call("POST", "msdyn_ciproviders", { body: { msdyn_name: "Contoso Voice", msdyn_label: "Contoso", ...body } }),
+    );
+  const createConversation = async (conversationId: string, body: Json = {}): Promise<string> =>
+    createdId(await call("POST", "msdyn_conversationsdata", { body: { msdyn_conversationid: conversationId, ...body } }));
+  const createSession = async (conversationId: string, sessionId: string, body: Json = {}): Promise<string> =>
+    createdId(
+      await call("POST", "msdyn_sessionsdata", {
+        body: { msdyn_conversationid: conversationId, msdyn_providersessionid: sessionId, ...body },
+      }),
+    );
 
   async function getRow(path: string): Promise<Json> {
     const res = await call("GET", path);

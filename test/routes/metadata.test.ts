@@ -1,12 +1,12 @@
 import { XMLParser, XMLValidator } from "fast-xml-parser";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { TABLES, type TableDef, tableByLogicalName } from "../../src/model/tables.js";
 import { edmType, propertyName } from "../../src/model/properties.js";
-import { type TestApp, createTestApp } from "../helpers/app.js";
+import { useTestApp } from "../helpers/app.js";
+import { ODATA_JSON } from "../helpers/records.js";
 
 const VERSIONS = ["v9.0", "v9.1", "v9.2"];
 const HOST = "example.test:8080";
-const ODATA_JSON = "application/json; odata.metadata=minimal";
 
 /** Elements that may repeat: always parsed as arrays. */
 const REPEATED = new Set([
@@ -105,21 +105,17 @@ function expectedNavigations(table: TableDef): ExpectedNav[] {
 }
 
 describe("$metadata and WhoAmI", () => {
-  let t: TestApp;
+  const t = useTestApp();
   let xml: string;
   let schema: XSchema;
   let doc: XDocument;
 
   beforeAll(async () => {
-    t = await createTestApp();
     const res = await t.app.inject({ method: "GET", url: "/api/data/v9.2/$metadata", headers: { host: HOST } });
     expect(res.statusCode).toBe(200);
     xml = res.body;
     doc = parser.parse(xml) as XDocument;
     schema = doc["edmx:Edmx"]["edmx:DataServices"].Schema;
-  });
-  afterAll(async () => {
-    await t.close();
   });
 
   const entityType = (logicalName: string) => {

@@ -8,14 +8,14 @@
  */
 import { randomUUID } from "node:crypto";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { navigationProperties } from "../../src/model/navigation.js";
 import { SYSTEM_KPI_EVENT_DEFINITIONS, tableByLogicalName, TABLES } from "../../src/model/tables.js";
 import { propertyName } from "../../src/model/properties.js";
-import { type TestApp, createTestApp } from "../helpers/app.js";
+import { useTestApp } from "../helpers/app.js";
+import { ODATA_JSON, createdId, records } from "../helpers/records.js";
 
 const URL_PATH = "/api/data/v9.2/msdyn_kpieventsdata";
-const ODATA_JSON = "application/json; odata.metadata=minimal";
 /** Text PostgreSQL (or node-postgres) would put in an error; none of it may reach a client. */
 const PG_MARKERS = [
   "syntax error at or near",
@@ -253,7 +253,7 @@ const aliases = fc.record({ "@p1": literal, "@p2": fc.oneof(property, literal) }
 // ---------------------------------------------------------------------------
 
 describe("hostile and random query options never reach the database as errors", () => {
-  let t: TestApp;
+  const t = useTestApp();
   let snapshot: Record<string, unknown>;
   const runs = { total: 0, ok: 0, badRequest: 0 };
 
@@ -268,21 +268,11 @@ describe("hostile and random query options never reach the database as errors", 
     return out;
   }
 
-  async function post(set: string, body: Record<string, unknown>) {
-    const res = await t.app.inject({ method: "POST", url: `/api/data/v9.2/${set}`, payload: body });
-    expect(res.statusCode, res.body).toBe(204);
-    return /\(([0-9a-f-]{36})\)$/.exec(String(res.headers["odata-entityid"]))![1]!;
-  }
+  const fixtures = records(t);
+  const post = async (set: string, body: Record<string, unknown>) => createdId(await fixtures.post(set, body));
 
   beforeAll(async () => {
-    t = await createTestApp();
-    const provider = await post("msdyn_ciproviders", { msdyn_name: "Fuzz" });
-    const enable = await t.app.inject({
-      method: "PATCH",
-      url: `/api/data/v9.2/msdyn_ciproviders(${provider})`,
-      payload: { msdyn_enableanalytics: true },
-    });
-    expect(enable.statusCode).toBe(204);
+    const provider = await fixtures.provider({ name: "Fuzz", enabled: true });
     for (let c = 1; c <= 3; c++) {
       const conversation = `fuzz-${c}-${randomUUID()}`;
       await post("msdyn_conversationsdata", {
@@ -309,9 +299,6 @@ describe("hostile and random query options never reach the database as errors", 
       }
     }
     snapshot = await tableSnapshot();
-  });
-  afterAll(async () => {
-    await t?.close();
   });
 
   /** One request; throws (with the query) unless it is a 200 or a clean 400. */

@@ -1,22 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { TABLES } from "../../src/model/tables.js";
-import { type TestApp, createTestApp } from "../helpers/app.js";
+import { useTestApp } from "../helpers/app.js";
+import { ODATA_JSON } from "../helpers/records.js";
 
 describe("service basics", () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(async () => {
-    await t.close();
-  });
+  const t = useTestApp();
 
   it.each(["v9.0", "v9.1", "v9.2"])("GET /api/data/%s/ lists the six entity sets", async (version) => {
     const res = await t.app.inject({ method: "GET", url: `/api/data/${version}/`, headers: { host: "example.test:8080" } });
 
     expect(res.statusCode).toBe(200);
     expect(res.headers["odata-version"]).toBe("4.0");
-    expect(res.headers["content-type"]).toBe("application/json; odata.metadata=minimal");
+    expect(res.headers["content-type"]).toBe(ODATA_JSON);
     const body = res.json();
     expect(body["@odata.context"]).toBe(`http://example.test:8080/api/data/${version}/$metadata`);
     expect(body.value).toEqual(TABLES.map((t) => ({ name: t.entitySetName, kind: "EntitySet", url: t.entitySetName })));

@@ -5,21 +5,16 @@
  * any handler.
  */
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { Observation } from "../../src/observe/observation.js";
-import { type TestApp, createTestApp } from "../helpers/app.js";
-
-const ROOT = "/api/data/v9.2";
+import { useTestApp } from "../helpers/app.js";
+import { ROOT, createdId } from "../helpers/records.js";
 
 describe("the request observer", () => {
-  let t: TestApp;
+  const t = useTestApp();
   const seen: Array<{ requestId: string; observation: Observation }> = [];
-  beforeAll(async () => {
-    t = await createTestApp();
+  beforeAll(() => {
     t.app.observers.push((request) => (observation) => seen.push({ requestId: request.id, observation }));
-  });
-  afterAll(async () => {
-    await t.close();
   });
 
   const observed = (requestId: string) => seen.filter((s) => s.requestId === requestId).map((s) => s.observation);
@@ -27,7 +22,7 @@ describe("the request observer", () => {
   it("reports a plain request's stages, operation, written id and outcome, in order", async () => {
     const res = await t.app.inject({ method: "POST", url: `${ROOT}/msdyn_ciproviders`, payload: { msdyn_name: "Observed" } });
     expect(res.statusCode, res.body).toBe(204);
-    const id = /\(([0-9a-f-]{36})\)$/.exec(String(res.headers["odata-entityid"]))![1]!;
+    const id = createdId(res);
     const list = observed(String(res.headers["x-request-id"]));
     expect(list.map((o) => (o.kind === "stage" ? `stage:${o.stage}` : o.kind))).toEqual([
       "stage:parse",
