@@ -2,6 +2,7 @@
  * OpenAPI paths and schemas of the entity sets, generated from the table definitions.
  * (The router serves them through one wildcard route, which says nothing per set.)
  */
+import { navigationProperties } from "../model/navigation.js";
 import { entityTypeName, propertyName } from "../model/properties.js";
 import { type ColumnDef, type TableDef, WEB_API_TABLES } from "../model/tables.js";
 
@@ -82,6 +83,43 @@ const common = {
   "400": errorResponse("Invalid request: unknown property, wrong type, too long, missing parent…"),
   "404": errorResponse("No such entity set or row"),
 };
+
+/** `{set}({key})/<navigation>`: GET the related row(s); POST a child bound to the row. */
+function navigationPathsOf(table: TableDef): Record<string, Schema> {
+  const tags = [table.entitySetName];
+  return Object.fromEntries(
+    navigationProperties(table).map((nav) => {
+      const target = nav.target.logicalName;
+      const get = {
+        tags,
+        summary: nav.collection
+          ? `The ${target} rows of a ${table.logicalName} row (query options as on ${nav.target.entitySetName})`
+          : `The ${target} row of a ${table.logicalName} row (204 when the link is empty)`,
+        parameters: [versionParam, keyParam(table)],
+        responses: {
+          "200": {
+            description: nav.collection ? "A page of rows" : "The row",
+            content: { "application/json": { schema: { type: "object" } } },
+          },
+          ...(nav.collection ? {} : { "204": { description: "No related row" } }),
+          ...common,
+        },
+      };
+      const post = {
+        tags,
+        summary: `Create a ${target} row bound to this ${table.logicalName} row (its link columns are filled in)`,
+        parameters: [versionParam, keyParam(table), preferHeader],
+        requestBody: { required: true, content: { "application/json": { schema: ref(target) } } },
+        responses: {
+          "204": { description: "Created; OData-EntityId holds its URL" },
+          "201": { description: "The row" },
+          ...common,
+        },
+      };
+      return [`/api/data/{version}/${table.entitySetName}({key})/${nav.name}`, nav.collection ? { get, post } : { get }];
+    }),
+  );
+}
 
 function pathsOf(table: TableDef): Record<string, Schema> {
   const body = { required: true, content: { "application/json": { schema: ref(table.logicalName) } } };
@@ -174,7 +212,10 @@ export function withEntitySets<T extends { paths?: Record<string, unknown>; comp
   doc: T,
   operationPaths: Record<string, unknown> = {},
 ): T {
-  const entitySetPaths = Object.assign({}, ...WEB_API_TABLES.map(pathsOf)) as Record<string, unknown>;
+  const entitySetPaths = Object.assign({}, ...WEB_API_TABLES.flatMap((t) => [pathsOf(t), navigationPathsOf(t)])) as Record<
+    string,
+    unknown
+  >;
   doc.paths = { ...doc.paths, ...entitySetPaths, ...operationPaths, ...batchPath };
   doc.components = {
     ...doc.components,

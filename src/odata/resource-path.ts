@@ -1,11 +1,12 @@
 /**
  * Parses the resource path after `/api/data/v9.x/`:
- *   {set} | {set}(<key>) | {set}(<key>)/<property>
+ *   {set} | {set}(<key>) | {set}(<key>)/<property> | {set}(<key>)/<navigation property>
  * where <key> is a bare GUID, `<primarykey>=<guid>`, or the table's alternate key as
  * `name='value'[,name2='value2']`. Pure: names resolve against the table definitions.
  */
 import { ODataError, ErrorCodes, badRequest, resourceNotFound } from "./errors.js";
 import { type RecordKey, isGuid } from "../model/keys.js";
+import { type NavigationProperty, navigationByName } from "../model/navigation.js";
 import { type ColumnDef, type TableDef, tableByEntitySet } from "../model/tables.js";
 import { hasNulCharacter } from "../model/date-time.js";
 import { propertyByName } from "../model/properties.js";
@@ -15,6 +16,8 @@ export interface ResourcePath {
   table: TableDef;
   key?: RecordKey;
   property?: ColumnDef;
+  /** `{set}(<key>)/<navigation property>`: the related row(s) of the keyed row. */
+  navigation?: NavigationProperty;
   /** `{set}/$count` */
   count?: boolean;
 }
@@ -119,8 +122,10 @@ export function parseResourcePath(path: string): ResourcePath {
   if (propertyName !== undefined) {
     if (!resource.key) throw resourceNotFound(propertyName);
     const property = propertyByName(table, propertyName);
-    if (!property) throw resourceNotFound(propertyName);
-    resource.property = property;
+    const navigation = property ? undefined : navigationByName(table, propertyName);
+    if (property) resource.property = property;
+    else if (navigation) resource.navigation = navigation;
+    else throw resourceNotFound(propertyName);
   }
   return resource;
 }

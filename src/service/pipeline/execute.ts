@@ -4,10 +4,13 @@
  */
 import type { Row } from "../../channel-analytics/store/record-store.js";
 import { type Page, aggregateRows, countRows, expandRows, queryPage } from "../../channel-analytics/store/record-query.js";
+import { isUuidColumn } from "../../model/tables.js";
+import { ErrorCodes, badRequest } from "../../odata/errors.js";
+import type { FilterExpr } from "../../odata/filter-parser.js";
 import type { ExpandOption } from "../../odata/query-options.js";
 import type { ODataResponse } from "../../odata/response.js";
 import type { RequestContext } from "../odata-request.js";
-import type { Plan } from "./plan.js";
+import type { Plan, Via } from "./plan.js";
 
 export type Result =
   | { kind: "operation"; response: ODataResponse }
@@ -32,8 +35,12 @@ export async function executePlan(plan: Plan, context: RequestContext): Promise<
     }
     case "count":
       return { kind: "count", count: await countRows(context.db, plan.table) };
-    case "create":
-      return written(await records.create(plan.table, plan.body, { keyOnly: !plan.shape.prefer.returnRepresentation }), true);
+    case "create": {
+      const body = plan.via
+        ? boundToParent(plan.via, await records.retrieve(plan.via.table, plan.via.key), plan.body)
+        : plan.body;
+      return written(await records.create(plan.table, body, { keyOnly: !plan.shape.prefer.returnRepresentation }), true);
+    }
     case "upsert": {
       const { row, created } = await records.upsert(plan.table, plan.key, plan.body, plan.pre);
       return written(row, created);
@@ -45,8 +52,29 @@ export async function executePlan(plan: Plan, context: RequestContext): Promise<
     }
     case "aggregate":
       return { kind: "aggregated", rows: await aggregateRows(context.db, plan.table, plan.apply, plan.filter) };
-    case "query":
-      return { kind: "page", page: await queryPage(context.db, plan.table, plan.query, plan.pageSize) };
+    case "query": {
+      let { query } = plan;
+      if (plan.via) {
+        const related = relatedFilter(plan.via, await records.retrieve(plan.via.table, plan.via.key));
+        if (!related)
+          return { kind: "page", page: { rows: [], expanded: new Map(query.expand.map((e) => [e.navigation.name, []])) } };
+        query = { ...query, filter: query.filter ? { kind: "and", left: related, right: query.filter } : related };
+      }
+      return { kind: "page", page: await queryPage(context.db, plan.table, query, plan.pageSize) };
+    }
+    case "related": {
+      const filter = relatedFilter(plan.via, await records.retrieve(plan.via.table, plan.via.key));
+      if (!filter) return { kind: "done" };
+      const query = { filter, orderBy: [], top: 1, count: false, expand: plan.expand, select: plan.select };
+      const page = await queryPage(context.db, plan.table, query, 1);
+      const row = page.rows[0];
+      if (!row) return { kind: "done" };
+      return {
+        kind: "entity",
+        row,
+        expanded: plan.expand.map((option) => ({ option, related: page.expanded.get(option.navigation.name)![0]! })),
+      };
+    }
     case "retrieve": {
       const row = await records.retrieve(plan.table, plan.key);
       const expanded = [];
@@ -63,4 +91,46 @@ export async function executePlan(plan: Plan, context: RequestContext): Promise<
       return written(row, false);
     }
   }
+}
+
+/** The target rows of a navigation from `row`: its link columns equal; undefined when the link is empty. */
+function relatedFilter({ navigation }: Via, row: Row): FilterExpr | undefined {
+  const values = navigation.columns.map((column) => row[column]);
+  if (values.some((value) => value === null || value === undefined)) return undefined;
+  const target = navigation.target;
+  return navigation.targetColumns
+    .map((name, i): FilterExpr => {
+      const column = target.columns.find((c) => c.name === name)!;
+      return {
+        kind: "compare",
+        op: "eq",
+        left: { kind: "property", name, position: 0 },
+        right: { kind: "literal", type: isUuidColumn(target, column) ? "guid" : "string", value: String(values[i]), position: 0 },
+        position: 0,
+      };
+    })
+    .reduce((left, right) => ({ kind: "and", left, right }));
+}
+
+/** A new child's body, its link columns set to the parent's keys; a body naming another parent is refused. */
+function boundToParent({ navigation, table }: Via, parent: Row, body: unknown): unknown {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return body;
+  const bound: Record<string, unknown> = { ...(body as Record<string, unknown>) };
+  navigation.targetColumns.forEach((name, i) => {
+    const value = parent[navigation.columns[i]!];
+    const given = bound[name];
+    if (
+      given !== undefined &&
+      given !== null &&
+      (typeof given !== "string" || given.toLowerCase() !== String(value).toLowerCase())
+    ) {
+      throw badRequest(
+        `'${name}' is ${JSON.stringify(given)} in the body, but the ${table.logicalName} in the URL has ${String(value)}; ` +
+          `leave it out when creating through ${navigation.name}.`,
+        ErrorCodes.invalidArgument,
+      );
+    }
+    bound[name] = value;
+  });
+  return bound;
 }

@@ -7,6 +7,7 @@
 import type { OperationDefinition } from "../../actions/index.js";
 import type { Preconditions } from "../../channel-analytics/records.js";
 import type { RecordKey } from "../../model/keys.js";
+import type { NavigationProperty } from "../../model/navigation.js";
 import { propertyName } from "../../model/properties.js";
 import type { ColumnDef, TableDef } from "../../model/tables.js";
 import { FORMATTED_VALUE, wantsAnnotation } from "../../odata/annotations.js";
@@ -38,6 +39,13 @@ export interface Shape {
   preferenceApplied: string[];
 }
 
+/** Rows reached from a keyed row through a navigation property: `{set}(<key>)/<navigation>`. */
+export interface Via {
+  table: TableDef;
+  key: RecordKey;
+  navigation: NavigationProperty;
+}
+
 export type Plan = {
   /** A stable name for logs and audit: `msdyn_kpieventsdata.Create`, `msdyn_LogAnalyticsEvent`. */
   operationName: string;
@@ -45,8 +53,11 @@ export type Plan = {
 } & (
   | { op: "operation"; definition: OperationDefinition; table?: TableDef; body: unknown }
   | { op: "count"; table: TableDef }
-  | { op: "create"; table: TableDef; body: unknown; select?: ColumnDef[] }
-  | { op: "query"; table: TableDef; query: CollectionQuery; pageSize: number }
+  | { op: "create"; table: TableDef; body: unknown; select?: ColumnDef[]; via?: Via }
+  /** `path`: the collection's path under the root, for next links. */
+  | { op: "query"; table: TableDef; query: CollectionQuery; pageSize: number; path: string; via?: Via }
+  /** A single-valued navigation property: its row, or 204 when the link is empty. */
+  | { op: "related"; table: TableDef; via: Via; select?: ColumnDef[]; expand: ExpandOption[] }
   | { op: "aggregate"; table: TableDef; apply: ApplyPlan; filter: CollectionQuery["filter"] }
   | { op: "retrieve"; table: TableDef; key: RecordKey; select?: ColumnDef[]; expand: ExpandOption[]; ifNoneMatch?: string }
   | { op: "upsert"; table: TableDef; key: RecordKey; body: unknown; pre: Preconditions; select?: ColumnDef[] }
@@ -83,7 +94,7 @@ export function planRequest(parsed: ParsedRequest, request: ODataRequest): Plan 
     return { op: "operation", operationName, shape, definition, table, body: request.body };
   }
 
-  const { table, key, property, count } = parsed.resource;
+  const { table, key, property, count, navigation } = parsed.resource;
   const set = table.entitySetName;
   const select = () => parseSelect(table, single(query, "$select"));
   /** `return=representation`: the written row comes back, with its `$select`. */
@@ -102,9 +113,10 @@ export function planRequest(parsed: ParsedRequest, request: ODataRequest): Plan 
       return { op: "create", operationName: `${set}.Create`, shape, table, body: request.body, select: representation() };
     }
     if (method !== "GET") throw methodNotAllowed(method, set, ["GET", "POST"]);
-    return planCollection(table, query, shape, withAnnotations);
+    return planCollection(table, query, shape, withAnnotations, set);
   }
   if (property) return planProperty(method, table, key, property, request, shape);
+  if (navigation) return planNavigation(method, { table, key, navigation }, parsed, request, shape, withAnnotations);
 
   switch (method) {
     case "GET": {
@@ -141,15 +153,75 @@ export function planRequest(parsed: ParsedRequest, request: ODataRequest): Plan 
   }
 }
 
-function planCollection(table: TableDef, query: RawQuery, shape: Shape, withAnnotations: () => void): Plan {
+function planCollection(
+  table: TableDef,
+  query: RawQuery,
+  shape: Shape,
+  withAnnotations: () => void,
+  path: string,
+  via?: Via,
+): Plan {
   const options = parseCollectionQuery(table, query);
   withAnnotations();
   const operationName = `${table.entitySetName}.RetrieveMultiple`;
-  if (options.apply) return { op: "aggregate", operationName, shape, table, apply: options.apply, filter: options.filter };
+  if (options.apply) {
+    if (via)
+      throw badRequest("$apply is not supported on a navigation property; query its entity set instead.", ErrorCodes.badRequest);
+    return { op: "aggregate", operationName, shape, table, apply: options.apply, filter: options.filter };
+  }
   const { maxPageSize } = shape.prefer;
   const pageSize = Math.min(maxPageSize ?? MAX_PAGE_SIZE, MAX_PAGE_SIZE);
   if (maxPageSize !== undefined) shape.preferenceApplied.push(`odata.maxpagesize=${pageSize}`);
-  return { op: "query", operationName, shape, table, query: options, pageSize };
+  return { op: "query", operationName, shape, table, query: options, pageSize, path, via };
+}
+
+/**
+ * `{set}(<key>)/<navigation>`: GET a collection (with query options) or a single related
+ * row, or POST a new child bound to the keyed row.
+ */
+function planNavigation(
+  method: string,
+  via: Via,
+  parsed: ParsedRequest,
+  request: ODataRequest,
+  shape: Shape,
+  withAnnotations: () => void,
+): Plan {
+  const { navigation } = via;
+  const target = navigation.target;
+  const path = request.target.split("?")[0]!;
+  if (navigation.collection && method === "POST") {
+    const select = parsed.prefer.returnRepresentation ? parseSelect(target, single(parsed.query, "$select")) : undefined;
+    if (parsed.prefer.returnRepresentation) shape.preferenceApplied.push("return=representation");
+    return {
+      op: "create",
+      operationName: `${target.entitySetName}.Create`,
+      shape,
+      table: target,
+      body: request.body,
+      select,
+      via,
+    };
+  }
+  if (method !== "GET") {
+    throw methodNotAllowed(
+      method,
+      `${via.table.entitySetName}(<key>)/${navigation.name}`,
+      navigation.collection ? ["GET", "POST"] : ["GET"],
+    );
+  }
+  if (navigation.collection) return planCollection(target, parsed.query, shape, withAnnotations, path, via);
+  const select = parseSelect(target, single(parsed.query, "$select"));
+  withAnnotations();
+  return {
+    op: "related",
+    operationName: `${target.entitySetName}.Retrieve`,
+    shape,
+    table: target,
+    via,
+    select,
+    expand: parseExpandOnly(target, parsed.query),
+  };
 }
 
 function planProperty(

@@ -64,10 +64,10 @@ export function respond(plan: Plan, result: Result): ODataResponse {
       });
     }
     case "entity": {
-      if (plan.op !== "retrieve") throw new Error(`an entity result for ${plan.op}`);
+      if (plan.op !== "retrieve" && plan.op !== "related") throw new Error(`an entity result for ${plan.op}`);
       const etag = etagOf(result.row);
       headers.ETag = etag;
-      if (plan.ifNoneMatch && etagListIncludes(plan.ifNoneMatch, etag)) return { status: 304, headers };
+      if (plan.op === "retrieve" && plan.ifNoneMatch && etagListIncludes(plan.ifNoneMatch, etag)) return { status: 304, headers };
       const body = serializeRow(plan.table, result.row, plan.select, { formattedValues: shape.formattedValues });
       for (const { option, related } of result.expanded) {
         body[option.navigation.name] = serializeExpanded(option, related, shape.formattedValues);
@@ -111,8 +111,7 @@ export function respond(plan: Plan, result: Result): ODataResponse {
       if (page.nextSkipToken) {
         // Same base and options as the request; only the $skiptoken changes.
         const kept = shape.search.split("&").filter((p) => p && !p.startsWith("$skiptoken=") && !p.startsWith("%24skiptoken="));
-        body["@odata.nextLink"] =
-          `${shape.root}${table.entitySetName}?${[...kept, `$skiptoken=${page.nextSkipToken}`].join("&")}`;
+        body["@odata.nextLink"] = `${shape.root}${plan.path}?${[...kept, `$skiptoken=${page.nextSkipToken}`].join("&")}`;
       }
       return answer(200, body);
     }
