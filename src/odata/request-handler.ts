@@ -12,6 +12,7 @@ import { type NaturalKeyUpsert, type Preconditions, type RecordWriter, type Upse
 import { ErrorCodes, badRequest, methodNotAllowed } from "../http/errors.js";
 import type { ColumnDef, TableDef } from "../model/tables.js";
 import { FORMATTED_VALUE, TOTAL_RECORD_COUNT, TOTAL_RECORD_COUNT_LIMIT_EXCEEDED, wantsAnnotation } from "./annotations.js";
+import { answerFetchXml, isFetchXmlQuery } from "./fetchxml-response.js";
 import { parsePrefer } from "./prefer.js";
 import { propertyName } from "./properties.js";
 import { type ExpandOption, MAX_PAGE_SIZE, parseCollectionQuery, parseExpandOnly } from "./query-options.js";
@@ -184,6 +185,10 @@ export async function handleODataRequest(request: ODataRequest, context: Request
   }
 
   async function queryCollection(): Promise<ODataResponse> {
+    if (isFetchXmlQuery(query)) {
+      const fetchInput = { db: context.db, table, query, root: request.root, includeAnnotations: prefer.includeAnnotations };
+      return respond(200, await answerFetchXml({ ...fetchInput, formattedValues: formattedValues() }));
+    }
     const options = parseCollectionQuery(table, query);
     const formatted = formattedValues();
     if (options.apply) {
