@@ -10,11 +10,13 @@ import type { Database } from "./db/database.js";
 import { errorHandlingPlugin } from "./plugins/error-handling.js";
 import { gracefulClosePlugin } from "./plugins/graceful-close.js";
 import { odataHeadersPlugin } from "./plugins/odata-headers.js";
+import { requestBodyPlugin } from "./plugins/request-body.js";
 import { swaggerPlugin } from "./plugins/swagger.js";
 import { batchRoutes } from "./routes/batch.js";
 import { entitySetRoutes } from "./routes/entity-sets.js";
 import { healthRoutes } from "./routes/health.js";
 import { metadataRoutes } from "./routes/metadata.js";
+import { corsPlugin, optionsRoutes } from "./routes/options.js";
 import { serviceDocumentRoutes } from "./routes/service-document.js";
 
 declare module "fastify" {
@@ -53,11 +55,14 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
   await app.register(odataHeadersPlugin);
   await app.register(gracefulClosePlugin);
   await app.register(errorHandlingPlugin);
+  await app.register(requestBodyPlugin);
+  await app.register(corsPlugin);
 
   await app.register(healthRoutes);
   await app.register(serviceDocumentRoutes, { prefix: "/api/data/:version" });
   await app.register(metadataRoutes, { prefix: "/api/data/:version" });
   await app.register(entitySetRoutes, { prefix: "/api/data/:version" });
   await app.register(batchRoutes, { prefix: "/api/data/:version" });
+  await app.register(optionsRoutes, { prefix: "/api/data/:version" });
   return app;
 }

@@ -1,8 +1,7 @@
 /** `$metadata` (the CSDL) and the WhoAmI function under /api/data/v9.x/. */
-import type { FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { ODataError } from "../http/errors.js";
+import { methodNotAllowed } from "../http/errors.js";
 import { assertApiVersion, serviceRoot } from "../http/service-root.js";
 import { loggingActionsCsdl } from "../channel-analytics/logging-actions.js";
 import { CSDL_NAMESPACE, renderCsdl } from "../odata/csdl.js";
@@ -17,14 +16,6 @@ const WhoAmIResponse = z
     OrganizationId: z.guid(),
   })
   .describe("Microsoft.Dynamics.CRM.WhoAmIResponse");
-
-/** What Dataverse (ASP.NET Web API) answers when a function is called with the wrong method. */
-const noResourceMatches = (request: FastifyRequest) =>
-  new ODataError(
-    404,
-    "",
-    `No HTTP resource was found that matches the request URI '${request.protocol}://${request.host}${request.url}'.`,
-  );
 
 export const metadataRoutes: FastifyPluginAsyncZod = async (app) => {
   // The logging actions declare themselves beside their implementation.
@@ -56,7 +47,7 @@ export const metadataRoutes: FastifyPluginAsyncZod = async (app) => {
           hide: url !== "/WhoAmI",
           tags: ["odata"],
           summary: "WhoAmI: the caller's user, business unit and organization",
-          description: "Also answers as WhoAmI(). Other methods than GET answer 404, as in Dataverse.",
+          description: "Also answers as WhoAmI(). Other methods than GET answer 405 with an Allow header.",
           params: ApiVersionParams,
           response: { 200: WhoAmIResponse },
         },
@@ -80,7 +71,7 @@ export const metadataRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: { hide: true, params: ApiVersionParams },
       handler: async (request) => {
         assertApiVersion(request.params.version);
-        throw noResourceMatches(request);
+        throw methodNotAllowed(request.method, "WhoAmI", ["GET"]);
       },
     });
   }
