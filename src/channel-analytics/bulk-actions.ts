@@ -13,7 +13,8 @@ import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
 import type { TableDef } from "../model/tables.js";
 import { propertyByName } from "../odata/properties.js";
 import type { ActionHandler, ODataRequest, ODataResponse, RequestContext } from "../odata/request-handler.js";
-import { type RecordKey, isGuid, parseKey } from "../odata/resource-path.js";
+import { type RecordKey, isGuid, parseKey, unbraceGuid } from "../odata/resource-path.js";
+import { echoJson } from "../odata/echo.js";
 import { convertValue } from "./record-input.js";
 import type { RecordWriter } from "./records.js";
 
@@ -77,7 +78,7 @@ function readTargets(action: string, table: TableDef | undefined, request: OData
       if (typeof type !== "string" || type.replace(/^#/, "") !== expected) {
         throw atIndex(
           index,
-          `"@odata.type" ${JSON.stringify(type)} does not match the entity set ${table.entitySetName}; use "${expected}".`,
+          `"@odata.type" ${echoJson(type)} does not match the entity set ${table.entitySetName}; use "${expected}".`,
           ErrorCodes.payloadError,
         );
       }
@@ -88,10 +89,11 @@ function readTargets(action: string, table: TableDef | undefined, request: OData
 
 /** The primary key value of a target, validated, or undefined when it carries none. */
 function primaryKeyOf(table: TableDef, target: Target, index: number): string | undefined {
-  const value = target[table.primaryKey];
-  if (value === undefined || value === null) return undefined;
+  const given = target[table.primaryKey];
+  if (given === undefined || given === null) return undefined;
+  const value = typeof given === "string" ? unbraceGuid(given) : given;
   if (typeof value !== "string" || !isGuid(value)) {
-    throw atIndex(index, `${table.primaryKey} must be a GUID, got ${JSON.stringify(value)}.`, ErrorCodes.payloadError);
+    throw atIndex(index, `${table.primaryKey} must be a GUID, got ${echoJson(value)}.`, ErrorCodes.payloadError);
   }
   return value.toLowerCase();
 }
@@ -115,7 +117,7 @@ function upsertKey(table: TableDef, target: Target, index: number): { key?: Reco
     if (!match) {
       throw atIndex(
         index,
-        `"@odata.id" must name a row of this set, such as "${table.entitySetName}(<guid>)"; got ${JSON.stringify(odataId)}.`,
+        `"@odata.id" must name a row of this set, such as "${table.entitySetName}(<guid>)"; got ${echoJson(odataId)}.`,
         ErrorCodes.payloadError,
       );
     }

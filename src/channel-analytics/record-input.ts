@@ -5,9 +5,10 @@
  */
 import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
 import { type ColumnDef, STATE_OPTIONS, type TableDef, columnOf, isUuidColumn } from "../model/tables.js";
-import { isGuid } from "../odata/resource-path.js";
+import { isGuid, unbraceGuid } from "../odata/resource-path.js";
 import { hasNulCharacter, parseIsoDateTime } from "../odata/date-time.js";
 import { edmType, propertyByName, propertyName } from "../odata/properties.js";
+import { echoJson, echoText } from "../odata/echo.js";
 
 /** Column logical name → value ready for a pg parameter (null clears). */
 export type ColumnValues = Map<string, unknown>;
@@ -18,7 +19,7 @@ const entityType = (table: TableDef) => `Microsoft.Dynamics.CRM.${table.logicalN
 
 const typeError = (table: TableDef, column: ColumnDef, expected: string, got: unknown) =>
   badRequest(
-    `The value of '${propertyName(column)}' on ${table.logicalName} must be ${expected}, got ${JSON.stringify(got)}.`,
+    `The value of '${propertyName(column)}' on ${table.logicalName} must be ${expected}, got ${echoJson(got)}.`,
     ErrorCodes.payloadError,
   );
 
@@ -37,9 +38,13 @@ function parseDateTime(table: TableDef, column: ColumnDef, value: unknown): Date
   return date;
 }
 
+/** Text columns that hold a provider's msdyn_ciproviderid (the KPI event rules look the provider up by it). */
+const PROVIDER_ID_COLUMNS = new Set(["msdyn_providerid", "msdyn_ProviderId"]);
+
 /** Converts one JSON value for a column; null passes through (NOT NULL is checked by the caller). */
 export function convertValue(table: TableDef, column: ColumnDef, value: unknown): unknown {
   if (value === null) return null;
+  if (typeof value === "string" && (isUuidColumn(table, column) || PROVIDER_ID_COLUMNS.has(column.name))) value = unbraceGuid(value);
   if (isUuidColumn(table, column)) {
     if (typeof value !== "string" || !isGuid(value)) {
       const what = column.type === "string" ? `the GUID of a row (it is stored as ${edmType(column)})` : "Edm.Guid";
@@ -91,7 +96,7 @@ export function convertValue(table: TableDef, column: ColumnDef, value: unknown)
 }
 
 /** `/systemusers(<guid>)`, `systemusers(<guid>)` or an absolute URL ending so. */
-const BIND_TARGET = /(?:^|\/)(systemusers|teams)\(([0-9a-f-]{36})\)$/i;
+const BIND_TARGET = /(?:^|\/)(systemusers|teams)\((\{?[0-9a-f-]{36}\}?)\)$/i;
 
 function parseBind(table: TableDef, name: string, value: unknown): [ColumnDef, unknown] {
   const column = table.columns.find((c) => c.name === name && c.type === "lookup");
@@ -105,9 +110,10 @@ function parseBind(table: TableDef, name: string, value: unknown): [ColumnDef, u
   }
   if (value === null) return [column, null];
   const match = typeof value === "string" ? BIND_TARGET.exec(value) : null;
+  if (match) match[2] = unbraceGuid(match[2]!);
   if (!match || !isGuid(match[2]!)) {
     throw badRequest(
-      `'${name}@odata.bind' must reference a user or team, such as "/systemusers(<guid>)"; got ${JSON.stringify(value)}.`,
+      `'${name}@odata.bind' must reference a user or team, such as "/systemusers(<guid>)"; got ${echoJson(value)}.`,
       ErrorCodes.payloadError,
     );
   }
@@ -124,7 +130,7 @@ export function parseRecordBody(table: TableDef, body: unknown): ColumnValues {
     if (key === "@odata.type") {
       const type = String(value).replace(/^#/, "");
       if (type !== entityType(table)) {
-        throw badRequest(`The @odata.type '${String(value)}' does not match '${entityType(table)}'.`, ErrorCodes.payloadError);
+        throw badRequest(`The @odata.type '${echoText(String(value))}' does not match '${entityType(table)}'.`, ErrorCodes.payloadError);
       }
       continue;
     }
@@ -138,7 +144,7 @@ export function parseRecordBody(table: TableDef, body: unknown): ColumnValues {
     const column = propertyByName(table, key);
     if (!column) {
       throw badRequest(
-        `Invalid property '${key}' was found in entity '${entityType(table)}'. ` +
+        `Invalid property '${echoText(key)}' was found in entity '${entityType(table)}'. ` +
           `Property names are case-sensitive logical names, e.g. ${table.primaryName}.`,
       );
     }

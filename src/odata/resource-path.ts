@@ -8,6 +8,7 @@ import { ODataError, ErrorCodes, badRequest, resourceNotFound } from "../http/er
 import { type ColumnDef, type TableDef, tableByEntitySet } from "../model/tables.js";
 import { hasNulCharacter } from "./date-time.js";
 import { propertyByName } from "./properties.js";
+import { quoted } from "./echo.js";
 
 export type RecordKey = { kind: "id"; id: string } | { kind: "alternate"; values: Record<string, string> };
 
@@ -22,6 +23,15 @@ export interface ResourcePath {
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const isGuid = (value: string) => GUID.test(value);
+
+/**
+ * GUIDs in braces (`{3FA85F64-…}`, as .NET writes them) are accepted wherever a GUID is and
+ * normalised to the bare lower-case form; anything else is returned unchanged.
+ */
+export function unbraceGuid(value: string): string {
+  const inner = value.startsWith("{") && value.endsWith("}") ? value.slice(1, -1) : undefined;
+  return inner !== undefined && GUID.test(inner) ? inner.toLowerCase() : value;
+}
 
 const invalidKey = (table: TableDef) =>
   badRequest(
@@ -74,11 +84,11 @@ function parseKeyPairs(text: string, table: TableDef): Array<[string, string]> {
 }
 
 export function parseKey(text: string, table: TableDef): RecordKey {
-  const trimmed = text.trim();
+  const trimmed = unbraceGuid(text.trim());
   if (!trimmed.includes("=")) {
     if (!isGuid(trimmed)) {
       throw badRequest(
-        `'${trimmed}' is not a valid key for ${table.entitySetName}: use the row's GUID (${table.primaryKey}) or its alternate key.`,
+        `${quoted(trimmed)} is not a valid key for ${table.entitySetName}: use the row's GUID (${table.primaryKey}) or its alternate key.`,
         ErrorCodes.badRequest,
       );
     }
@@ -87,7 +97,7 @@ export function parseKey(text: string, table: TableDef): RecordKey {
   const pairs = parseKeyPairs(trimmed, table);
   if (pairs.some(([, value]) => hasNulCharacter(value))) throw badRequest("A key value holds a NUL character.", ErrorCodes.badRequest);
   if (pairs.length === 1 && pairs[0]![0] === table.primaryKey) {
-    const id = pairs[0]![1];
+    const id = unbraceGuid(pairs[0]![1]);
     if (!isGuid(id)) throw badRequest(`'${id}' is not a valid GUID for ${table.primaryKey}.`, ErrorCodes.badRequest);
     return { kind: "id", id: id.toLowerCase() };
   }

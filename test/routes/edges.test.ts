@@ -109,6 +109,102 @@ describe("edges", () => {
   });
 });
 
+describe("GUIDs in braces are accepted everywhere and normalised", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp();
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+  const braced = (id: string) => `{${id.toUpperCase()}}`;
+
+  it("in keys, bodies, @odata.bind, bulk targets and the provider ids of conversations and events", async () => {
+    const created = await t.app.inject({ method: "POST", url: `${ROOT}/msdyn_ciproviders`, payload: { msdyn_name: "Braces" } });
+    const id = /\(([0-9a-f-]{36})\)$/.exec(String(created.headers["odata-entityid"]))![1]!;
+    for (const key of [braced(id), `msdyn_ciproviderid=${braced(id)}`]) {
+      const res = await t.app.inject({ method: "GET", url: `${ROOT}/msdyn_ciproviders(${encodeURIComponent(key)})` });
+      expect(res.statusCode, key).toBe(200);
+      expect(res.json().msdyn_ciproviderid).toBe(id);
+    }
+    expect((await t.app.inject({ method: "PATCH", url: `${ROOT}/msdyn_ciproviders(${braced(id)})`, payload: { msdyn_enableanalytics: true } })).statusCode).toBe(204);
+
+    const bulkId = "0a6f3d2e-1111-4222-8333-444455556666";
+    const bulk = await t.app.inject({
+      method: "POST",
+      url: `${ROOT}/msdyn_ciproviders/Microsoft.Dynamics.CRM.CreateMultiple`,
+      payload: { Targets: [{ "@odata.type": "Microsoft.Dynamics.CRM.msdyn_ciprovider", msdyn_ciproviderid: braced(bulkId), msdyn_name: "Bulk" }] },
+    });
+    expect(bulk.statusCode, bulk.body).toBe(200);
+    expect(bulk.json().Ids).toEqual([bulkId]);
+
+    const conversation = `c-braces-${Date.now()}`;
+    const conv = await t.app.inject({
+      method: "POST",
+      url: `${ROOT}/msdyn_conversationsdata`,
+      headers: { prefer: "return=representation" },
+      payload: { msdyn_conversationid: conversation, msdyn_providerid: braced(id), "ownerid@odata.bind": `/systemusers(${braced(t.config.CALLER_USER_ID)})` },
+    });
+    expect(conv.statusCode, conv.body).toBe(201);
+    expect(conv.json().msdyn_providerid).toBe(id);
+    expect(conv.json()._ownerid_value).toBe(t.config.CALLER_USER_ID);
+    await t.app.inject({ method: "POST", url: `${ROOT}/msdyn_sessionsdata`, payload: { msdyn_conversationid: conversation, msdyn_providersessionid: "s-1" } });
+    const event = await t.app.inject({
+      method: "POST",
+      url: `${ROOT}/msdyn_kpieventsdata`,
+      headers: { prefer: "return=representation" },
+      payload: { msdyn_conversationid: conversation, msdyn_providersessionid: "s-1", msdyn_kpieventname: "SessionStarted", msdyn_ProviderId: braced(id) },
+    });
+    expect(event.statusCode, event.body).toBe(201);
+    expect(event.json().msdyn_ProviderId).toBe(id);
+  });
+});
+
+describe("bounded, exact error messages", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp();
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+  const big = "x".repeat(9_000_000);
+
+  it.each([
+    ["a property value", { msdyn_sortorder: big }],
+    ["a property name", { [big]: 1 }],
+    ["an @odata.type", { "@odata.type": big }],
+  ])("%s of 9 MB is echoed as a short prefix", async (_what, payload) => {
+    const res = await t.app.inject({ method: "POST", url: `${ROOT}/msdyn_ciproviders`, payload });
+    expect(res.statusCode).toBe(400);
+    expect(res.body.length).toBeLessThan(1000);
+    expect(res.json().error.message).toMatch(/xxxx"?… \(9000000 characters\)/);
+  });
+
+  it("bulk targets and actions are bounded too", async () => {
+    const bulk = await t.app.inject({
+      method: "POST",
+      url: `${ROOT}/msdyn_ciproviders/Microsoft.Dynamics.CRM.UpdateMultiple`,
+      payload: { Targets: [{ "@odata.type": "Microsoft.Dynamics.CRM.msdyn_ciprovider", msdyn_ciproviderid: big }] },
+    });
+    expect(bulk.statusCode).toBe(400);
+    expect(bulk.body.length).toBeLessThan(1000);
+    const action = await t.app.inject({ method: "POST", url: `${ROOT}/msdyn_InitLogAnalytics`, payload: { [big]: 1 } });
+    expect(action.statusCode).toBe(400);
+    expect(action.body.length).toBeLessThan(3000);
+  });
+
+  it("a quoted key is not quoted twice", async () => {
+    const res = await t.app.inject({ method: "GET", url: `${ROOT}/msdyn_ciproviders('abc')` });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.message).toMatch(/^'abc' is not a valid key for msdyn_ciproviders/);
+    const bare = await t.app.inject({ method: "GET", url: `${ROOT}/msdyn_ciproviders(abc)` });
+    expect(bare.json().error.message).toMatch(/^'abc' is not a valid key/);
+    const top = await t.app.inject({ method: "GET", url: `${ROOT}/msdyn_ciproviders?$top='5'` });
+    expect(top.json().error.message).toBe("$top must be a whole number, got '5'.");
+  });
+});
+
 describe("CORS with CORS_ORIGINS", () => {
   let t: TestApp;
   beforeAll(async () => {
