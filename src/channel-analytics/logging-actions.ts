@@ -29,7 +29,7 @@ import type { CsdlExtensions } from "../odata/csdl.js";
 import { parseIsoDateTime } from "../odata/date-time.js";
 import { propertyByName } from "../odata/properties.js";
 import type { ActionHandler, ODataRequest, ODataResponse, RecordOperations } from "../odata/request-handler.js";
-import { type RecordKey, isGuid } from "../odata/resource-path.js";
+import { type RecordKey, isGuid, unbraceGuid } from "../odata/resource-path.js";
 import { convertValue } from "./record-input.js";
 
 const CONVERSATION = tableByLogicalName("msdyn_conversationdata");
@@ -274,7 +274,8 @@ const EventPayload = z.strictObject({
   events: z.array(KpiEvent).min(1).max(MAX_EVENTS_PER_CALL),
 });
 
-const CorrelationId = z.string().refine(isGuid, "must be a GUID, such as 3fa85f64-5717-4562-b3fc-2c963f66afa6");
+// GUIDs in braces are accepted, as everywhere; the header echoes the bare form.
+const CorrelationId = z.string().refine((v) => isGuid(unbraceGuid(v)), "must be a GUID, such as 3fa85f64-5717-4562-b3fc-2c963f66afa6");
 
 export const InitRequest = z.strictObject({
   data: objectOrJsonText(InitPayload),
@@ -386,7 +387,7 @@ async function correlated(
 ): Promise<ODataResponse> {
   const given = (request.body as { correlationId?: unknown } | null | undefined)?.correlationId;
   const correlationId =
-    typeof given === "string" && isGuid(given) ? given : given === undefined || given === null ? fallback() : undefined;
+    typeof given === "string" && isGuid(unbraceGuid(given)) ? unbraceGuid(given) : given === undefined || given === null ? fallback() : undefined;
   const headers: Record<string, string> = {};
   if (correlationId) {
     headers[CORRELATION_HEADER] = correlationId;

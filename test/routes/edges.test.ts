@@ -157,6 +157,15 @@ describe("GUIDs in braces are accepted everywhere and normalised", () => {
     });
     expect(event.statusCode, event.body).toBe(201);
     expect(event.json().msdyn_ProviderId).toBe(id);
+
+    const correlationId = "7d3c9a1e-2f4b-4c6d-8e9f-0a1b2c3d4e5f";
+    const logged = await t.app.inject({
+      method: "POST",
+      url: `${ROOT}/msdyn_LogAnalyticsEvent`,
+      payload: { correlationId: braced(correlationId), eventName: "SessionStarted", data: { conversationId: conversation, providerSessionId: "s-1", events: [{}] } },
+    });
+    expect(logged.statusCode, logged.body).toBe(200);
+    expect(logged.headers["x-ms-correlation-request-id"]).toBe(correlationId);
   });
 });
 

@@ -241,6 +241,16 @@ describe("FetchXML", () => {
     expect(res.json()).not.toHaveProperty("@Microsoft.Dynamics.CRM.fetchxmlpagingcookie");
   });
 
+  it("works inside $batch too", async () => {
+    const xml = `<fetch top="1"><entity name="msdyn_kpieventdata"><attribute name="importsequencenumber" /><order attribute="importsequencenumber" /><filter><condition attribute="msdyn_conversationid" operator="eq" value="${cF}" /></filter></entity></fetch>`;
+    const part = [`GET ${ROOT}/msdyn_kpieventsdata?fetchXml=${encodeURIComponent(xml)} HTTP/1.1`, "Accept: application/json", "", ""].join("\r\n");
+    const payload = `--b\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n${part}\r\n--b--\r\n`;
+    const res = await t.app.inject({ method: "POST", url: `${ROOT}/$batch`, headers: { "content-type": "multipart/mixed; boundary=b" }, payload });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.body).toContain("HTTP/1.1 200");
+    expect(res.body).toContain('"importsequencenumber":10');
+  });
+
   describe("paging", () => {
     const xml = (page: number, cookie?: string, order = `<order attribute="msdyn_eventtimestamp" descending="true" />`) =>
       `<fetch count="2" page="${page}"${cookie === undefined ? "" : ` paging-cookie="${cookie.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;")}"`}>` +
