@@ -34,7 +34,7 @@ export function sortKeys(table: TableDef, orderBy: readonly OrderBy[]): OrderBy[
 }
 
 // OData and Dataverse: nulls sort first ascending and last descending (PostgreSQL's default is the opposite).
-export const orderSql = (keys: readonly OrderBy[], alias = "") =>
+const orderSql = (keys: readonly OrderBy[], alias = "") =>
   keys.map((k) => `${alias}${ident(k.column.name)} ${k.descending ? "DESC NULLS LAST" : "ASC NULLS FIRST"}`).join(", ");
 
 interface SkipToken {
