@@ -14,11 +14,14 @@ import { observationPlugin } from "./plugins/observation.js";
 import { odataHeadersPlugin } from "./plugins/odata-headers.js";
 import { odataServicePlugin } from "./plugins/odata-service.js";
 import { requestLogPlugin } from "./plugins/request-log.js";
+import { requestBodyPlugin } from "./plugins/request-body.js";
 import { swaggerPlugin } from "./plugins/swagger.js";
 import { batchRoutes } from "./routes/batch.js";
 import { entitySetRoutes } from "./routes/entity-sets.js";
 import { healthRoutes } from "./routes/health.js";
 import { metadataRoutes } from "./routes/metadata.js";
+import { optionsRoutes } from "./routes/options.js";
+import { corsPlugin } from "./plugins/cors.js";
 import { serviceDocumentRoutes } from "./routes/service-document.js";
 
 declare module "fastify" {
@@ -68,11 +71,14 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
   await app.register(odataHeadersPlugin);
   await app.register(gracefulClosePlugin);
   await app.register(errorHandlingPlugin);
+  await app.register(requestBodyPlugin);
+  await app.register(corsPlugin);
 
   await app.register(healthRoutes);
   await app.register(serviceDocumentRoutes, { prefix: "/api/data/:version" });
   await app.register(metadataRoutes, { prefix: "/api/data/:version" });
   await app.register(entitySetRoutes, { prefix: "/api/data/:version" });
   await app.register(batchRoutes, { prefix: "/api/data/:version" });
+  await app.register(optionsRoutes, { prefix: "/api/data/:version" });
   return app;
 }

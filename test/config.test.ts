@@ -36,6 +36,7 @@ describe("configuration", () => {
     [{ BODY_LIMIT: "-1" }, /BODY_LIMIT: .*\(got "-1"\)/],
     [{ CALLER_USER_ID: "bob" }, /CALLER_USER_ID: must be a GUID/],
     [{ INGEST_BATCHES_IN_FLIGHT: "0" }, /INGEST_BATCHES_IN_FLIGHT: .*\(got "0"\)/],
+    [{ CORS_ORIGINS: "localhost:5173" }, /CORS_ORIGINS: must be origins/],
   ])("names the bad variable in one line: %o", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     try {
@@ -44,6 +45,15 @@ describe("configuration", () => {
       expect((error as Error).message).toMatch(message);
       expect((error as Error).message).not.toContain("\n");
     }
+  });
+
+  it("reads CORS_ORIGINS as a list of origins, none by default", () => {
+    expect(loadConfig({}).CORS_ORIGINS).toEqual([]);
+    expect(loadConfig({ CORS_ORIGINS: "http://localhost:5173, https://app.example:8443" }).CORS_ORIGINS).toEqual([
+      "http://localhost:5173",
+      "https://app.example:8443",
+    ]);
+    expect(loadConfig({ CORS_ORIGINS: "*" }).CORS_ORIGINS).toEqual(["*"]);
   });
 
   it("does not echo a bad DATABASE_URL, which may hold a password", () => {

@@ -11,10 +11,11 @@
  */
 import { convertValue } from "../channel-analytics/record-input.js";
 import type { RecordWriter } from "../channel-analytics/records.js";
-import { type RecordKey, isGuid } from "../model/keys.js";
+import { type RecordKey, isGuid, unbraceGuid } from "../model/keys.js";
 import { DATAVERSE_NAMESPACE as NAMESPACE, entityTypeName as entityType, propertyByName } from "../model/properties.js";
 import type { TableDef } from "../model/tables.js";
 import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
+import { echoJson } from "../odata/echo.js";
 import { errorResponse } from "../odata/openapi-entity-sets.js";
 import { parseKey } from "../odata/resource-path.js";
 import type { ODataResponse } from "../odata/response.js";
@@ -89,7 +90,7 @@ function readTargets(
       if (typeof type !== "string" || type.replace(/^#/, "") !== expected) {
         throw atIndex(
           index,
-          `"@odata.type" ${JSON.stringify(type)} does not match the entity set ${table.entitySetName}; use "${expected}".`,
+          `"@odata.type" ${echoJson(type)} does not match the entity set ${table.entitySetName}; use "${expected}".`,
           ErrorCodes.payloadError,
         );
       }
@@ -100,10 +101,11 @@ function readTargets(
 
 /** The primary key value of a target, validated, or undefined when it carries none. */
 function primaryKeyOf(table: TableDef, target: Target, index: number): string | undefined {
-  const value = target[table.primaryKey];
-  if (value === undefined || value === null) return undefined;
+  const given = target[table.primaryKey];
+  if (given === undefined || given === null) return undefined;
+  const value = typeof given === "string" ? unbraceGuid(given) : given;
   if (typeof value !== "string" || !isGuid(value)) {
-    throw atIndex(index, `${table.primaryKey} must be a GUID, got ${JSON.stringify(value)}.`, ErrorCodes.payloadError);
+    throw atIndex(index, `${table.primaryKey} must be a GUID, got ${echoJson(value)}.`, ErrorCodes.payloadError);
   }
   return value.toLowerCase();
 }
@@ -127,7 +129,7 @@ function upsertKey(table: TableDef, target: Target, index: number): { key?: Reco
     if (!match) {
       throw atIndex(
         index,
-        `"@odata.id" must name a row of this set, such as "${table.entitySetName}(<guid>)"; got ${JSON.stringify(odataId)}.`,
+        `"@odata.id" must name a row of this set, such as "${table.entitySetName}(<guid>)"; got ${echoJson(odataId)}.`,
         ErrorCodes.payloadError,
       );
     }

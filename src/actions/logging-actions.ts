@@ -25,7 +25,7 @@ import { z } from "zod";
 import { convertValue } from "../channel-analytics/record-input.js";
 import type { RecordOperations } from "../channel-analytics/records.js";
 import { parseIsoDateTime } from "../model/date-time.js";
-import { type RecordKey, isGuid } from "../model/keys.js";
+import { type RecordKey, isGuid, unbraceGuid } from "../model/keys.js";
 import { DATAVERSE_NAMESPACE, propertyByName } from "../model/properties.js";
 import { type TableDef, columnOf, tableByLogicalName } from "../model/tables.js";
 import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
@@ -275,7 +275,10 @@ const EventPayload = z.strictObject({
   events: z.array(KpiEvent).min(1).max(MAX_EVENTS_PER_CALL),
 });
 
-const CorrelationId = z.string().refine(isGuid, "must be a GUID, such as 3fa85f64-5717-4562-b3fc-2c963f66afa6");
+// GUIDs in braces are accepted, as everywhere; the header echoes the bare form.
+const CorrelationId = z
+  .string()
+  .refine((v) => isGuid(unbraceGuid(v)), "must be a GUID, such as 3fa85f64-5717-4562-b3fc-2c963f66afa6");
 
 export const InitRequest = z.strictObject({
   data: objectOrJsonText(InitPayload),
@@ -385,7 +388,11 @@ async function at<T>(path: string, write: () => Promise<T>): Promise<T> {
 function reportCorrelation(body: unknown, observe: Observer, fallback: () => string | undefined): void {
   const given = (body as { correlationId?: unknown } | null | undefined)?.correlationId;
   const correlationId =
-    typeof given === "string" && isGuid(given) ? given : given === undefined || given === null ? fallback() : undefined;
+    typeof given === "string" && isGuid(unbraceGuid(given))
+      ? unbraceGuid(given)
+      : given === undefined || given === null
+        ? fallback()
+        : undefined;
   if (correlationId) observe({ kind: "correlation", correlationId });
 }
 

@@ -9,7 +9,7 @@ export const whoAmI: OperationDefinition = {
   name: "WhoAmI",
   binding: "unbound",
   summary: "WhoAmI: the caller's user, business unit and organization",
-  description: "Also answers as WhoAmI(). Other methods than GET answer 404, as in Dataverse.",
+  description: "Also answers as WhoAmI(). Other methods than GET answer 405 with an Allow header.",
   parameters: () => [],
   returnType: { type: "mscrm.WhoAmIResponse", nullable: false },
   complexTypes: [

@@ -5,9 +5,10 @@
  */
 import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
 import { type ColumnDef, STATE_OPTIONS, type TableDef, columnOf, isUuidColumn } from "../model/tables.js";
-import { isGuid } from "../model/keys.js";
+import { isGuid, unbraceGuid } from "../model/keys.js";
 import { hasNulCharacter, parseIsoDateTime } from "../model/date-time.js";
 import { edmType, entityTypeName, propertyByName, propertyName } from "../model/properties.js";
+import { echoJson, echoText } from "../odata/echo.js";
 
 /** Column logical name → value ready for a pg parameter (null clears). */
 export type ColumnValues = Map<string, unknown>;
@@ -16,7 +17,7 @@ export type WriteMode = "create" | "update";
 
 const typeError = (table: TableDef, column: ColumnDef, expected: string, got: unknown) =>
   badRequest(
-    `The value of '${propertyName(column)}' on ${table.logicalName} must be ${expected}, got ${JSON.stringify(got)}.`,
+    `The value of '${propertyName(column)}' on ${table.logicalName} must be ${expected}, got ${echoJson(got)}.`,
     ErrorCodes.payloadError,
   );
 
@@ -40,9 +41,14 @@ function parseDateTime(table: TableDef, column: ColumnDef, value: unknown): Date
   return date;
 }
 
+/** Text columns that hold a provider's msdyn_ciproviderid (the KPI event rules look the provider up by it). */
+const PROVIDER_ID_COLUMNS = new Set(["msdyn_providerid", "msdyn_ProviderId"]);
+
 /** Converts one JSON value for a column; null passes through (NOT NULL is checked by the caller). */
 export function convertValue(table: TableDef, column: ColumnDef, value: unknown): unknown {
   if (value === null) return null;
+  if (typeof value === "string" && (isUuidColumn(table, column) || PROVIDER_ID_COLUMNS.has(column.name)))
+    value = unbraceGuid(value);
   if (isUuidColumn(table, column)) {
     if (typeof value !== "string" || !isGuid(value)) {
       const what = column.type === "string" ? `the GUID of a row (it is stored as ${edmType(column)})` : "Edm.Guid";
@@ -94,7 +100,7 @@ export function convertValue(table: TableDef, column: ColumnDef, value: unknown)
 }
 
 /** `/systemusers(<guid>)`, `systemusers(<guid>)` or an absolute URL ending so. */
-const BIND_TARGET = /(?:^|\/)(systemusers|teams)\(([0-9a-f-]{36})\)$/i;
+const BIND_TARGET = /(?:^|\/)(systemusers|teams)\((\{?[0-9a-f-]{36}\}?)\)$/i;
 
 function parseBind(table: TableDef, name: string, value: unknown): [ColumnDef, unknown] {
   const column = table.columns.find((c) => c.name === name && c.type === "lookup");
@@ -113,9 +119,10 @@ function parseBind(table: TableDef, name: string, value: unknown): [ColumnDef, u
   }
   if (value === null) return [column, null];
   const match = typeof value === "string" ? BIND_TARGET.exec(value) : null;
+  if (match) match[2] = unbraceGuid(match[2]!);
   if (!match || !isGuid(match[2]!)) {
     throw badRequest(
-      `'${name}@odata.bind' must reference a user or team, such as "/systemusers(<guid>)"; got ${JSON.stringify(value)}.`,
+      `'${name}@odata.bind' must reference a user or team, such as "/systemusers(<guid>)"; got ${echoJson(value)}.`,
       ErrorCodes.payloadError,
     );
   }
@@ -133,7 +140,7 @@ export function parseRecordBody(table: TableDef, body: unknown): ColumnValues {
       const type = String(value).replace(/^#/, "");
       if (type !== entityTypeName(table)) {
         throw badRequest(
-          `The @odata.type '${String(value)}' does not match '${entityTypeName(table)}'.`,
+          `The @odata.type '${echoText(String(value))}' does not match '${entityTypeName(table)}'.`,
           ErrorCodes.payloadError,
         );
       }
@@ -149,7 +156,7 @@ export function parseRecordBody(table: TableDef, body: unknown): ColumnValues {
     const column = propertyByName(table, key);
     if (!column) {
       throw badRequest(
-        `Invalid property '${key}' was found in entity '${entityTypeName(table)}'. ` +
+        `Invalid property '${echoText(key)}' was found in entity '${entityTypeName(table)}'. ` +
           `Property names are case-sensitive logical names, e.g. ${table.primaryName}.`,
       );
     }

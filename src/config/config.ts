@@ -41,6 +41,20 @@ const ConfigSchema = z.object({
   CALLER_USER_ID: z.string().regex(GUID, "must be a GUID").default("6f3c1a52-2b9e-4f0a-9d51-3c2e8a7b4d10"),
   BUSINESS_UNIT_ID: z.string().regex(GUID, "must be a GUID").default("0b7c5e1d-8a3f-4c26-b9d4-1e5f7a2c9e30"),
   ORGANIZATION_ID: z.string().regex(GUID, "must be a GUID").default("c4d2e8f1-5b7a-4e93-8c06-2f1a9d3b7e50"),
+  /** Browser origins that may call the API (CORS), comma-separated (`http://localhost:5173`), or `*`; unset: none. */
+  CORS_ORIGINS: z
+    .string()
+    .default("")
+    .transform((text) =>
+      text
+        .split(",")
+        .map((o) => o.trim())
+        .filter(Boolean),
+    )
+    .refine(
+      (list) => list.every((o) => o === "*" || /^https?:\/\/[^\s/,]+$/.test(o)),
+      "must be origins such as http://localhost:5173, comma-separated, or *",
+    ),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

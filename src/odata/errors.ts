@@ -20,6 +20,9 @@ export const ErrorCodes = {
   unexpected: "0x80040216",
 } as const;
 
+/** Messages longer than this are cut. */
+export const MAX_MESSAGE_LENGTH = 2000;
+
 export class ODataError extends Error {
   override name = "ODataError";
   constructor(
@@ -28,7 +31,8 @@ export class ODataError extends Error {
     message: string,
     readonly headers: Record<string, string> = {},
   ) {
-    super(message);
+    // The last bound on what a message can echo; the values in it are cut shorter where they are quoted.
+    super(message.length > MAX_MESSAGE_LENGTH ? `${message.slice(0, MAX_MESSAGE_LENGTH)}…` : message);
   }
 
   /** The same error, its message saying where it happened (`Targets[3]: …`). */

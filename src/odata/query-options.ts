@@ -8,6 +8,7 @@ import { type NavigationProperty, navigationByName } from "../model/navigation.j
 import { type ColumnDef, type TableDef, isUuidColumn } from "../model/tables.js";
 import { type Aliases, type FilterExpr, FilterParser, TokenStream, parseFilter, syntaxError, tokenize } from "./filter-parser.js";
 import { propertyByName } from "../model/properties.js";
+import { quoted } from "./echo.js";
 import { parseSelect, unknownProperty } from "./select.js";
 import { entityTypeName } from "../model/properties.js";
 
@@ -66,7 +67,8 @@ export function single(query: RawQuery, name: string): string | undefined {
 
 function parseTop(text: string | undefined, where = "$top"): number | undefined {
   if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text.trim())) throw badRequest(`${where} must be a whole number, got '${text}'.`, ErrorCodes.badRequest);
+  if (!/^\d+$/.test(text.trim()))
+    throw badRequest(`${where} must be a whole number, got ${quoted(text)}.`, ErrorCodes.badRequest);
   const top = Number(text);
   if (top > MAX_PAGE_SIZE) throw badRequest(`${where} cannot be more than ${MAX_PAGE_SIZE}.`, ErrorCodes.badRequest);
   return top;

@@ -5,12 +5,12 @@
  * `name='value'[,name2='value2']`. Pure: names resolve against the table definitions.
  */
 import { ODataError, ErrorCodes, badRequest, resourceNotFound } from "./errors.js";
-import { type RecordKey, isGuid } from "../model/keys.js";
+import { type RecordKey, isGuid, unbraceGuid } from "../model/keys.js";
 import { type NavigationProperty, navigationByName } from "../model/navigation.js";
 import { type ColumnDef, type TableDef, tableByEntitySet } from "../model/tables.js";
 import { hasNulCharacter } from "../model/date-time.js";
-import { propertyByName } from "../model/properties.js";
-import { entityTypeName } from "../model/properties.js";
+import { entityTypeName, propertyByName } from "../model/properties.js";
+import { quoted } from "./echo.js";
 
 export interface ResourcePath {
   table: TableDef;
@@ -73,11 +73,11 @@ function parseKeyPairs(text: string, table: TableDef): Array<[string, string]> {
 }
 
 export function parseKey(text: string, table: TableDef): RecordKey {
-  const trimmed = text.trim();
+  const trimmed = unbraceGuid(text.trim());
   if (!trimmed.includes("=")) {
     if (!isGuid(trimmed)) {
       throw badRequest(
-        `'${trimmed}' is not a valid key for ${table.entitySetName}: use the row's GUID (${table.primaryKey}) or its alternate key.`,
+        `${quoted(trimmed)} is not a valid key for ${table.entitySetName}: use the row's GUID (${table.primaryKey}) or its alternate key.`,
         ErrorCodes.badRequest,
       );
     }
@@ -87,7 +87,7 @@ export function parseKey(text: string, table: TableDef): RecordKey {
   if (pairs.some(([, value]) => hasNulCharacter(value)))
     throw badRequest("A key value holds a NUL character.", ErrorCodes.badRequest);
   if (pairs.length === 1 && pairs[0]![0] === table.primaryKey) {
-    const id = pairs[0]![1];
+    const id = unbraceGuid(pairs[0]![1]);
     if (!isGuid(id)) throw badRequest(`'${id}' is not a valid GUID for ${table.primaryKey}.`, ErrorCodes.badRequest);
     return { kind: "id", id: id.toLowerCase() };
   }

@@ -44,7 +44,8 @@ export const entitySetRoutes: FastifyPluginAsyncZod = async (app) => {
         assertApiVersion(version);
         const target = request.url.slice(request.url.indexOf(`/${version}/`) + version.length + 2);
         const odataRequest = {
-          method: request.method,
+          // Fastify answers HEAD through the GET route and drops the body.
+          method: request.method === "HEAD" ? "GET" : request.method,
           target,
           headers: headerMap(request.headers),
           body: request.body,

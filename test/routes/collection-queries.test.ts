@@ -746,6 +746,30 @@ describe("collection queries", () => {
       expect(new Set(runs).size, `values of ${firstKey} form one run each`).toBe(runs.length);
     });
 
+    it.each([
+      ["msdyn_kpieventreason", "first"],
+      ["msdyn_kpieventreason desc", "last"],
+      ["msdyn_eventtimestamp", "first"],
+      ["msdyn_eventtimestamp desc", "last"],
+    ])("$orderby=%s puts nulls %s, as OData and Dataverse do, and paging returns each row once", async (orderby, where) => {
+      const column = orderby.split(" ")[0]!;
+      const query = { $filter: scope, $orderby: orderby, $select: column };
+      for (const size of [1, 4, 30]) {
+        const pages = await api.allPages("msdyn_kpieventsdata", query, { prefer: `odata.maxpagesize=${size}` });
+        const rows = pages.flatMap((p) => p.value);
+        expectUnique(ids(rows));
+        expect(rows).toHaveLength(30);
+        const nulls = rows.map((r) => r[column] === null);
+        const count = nulls.filter(Boolean).length;
+        expect(count).toBeGreaterThan(0);
+        const expected =
+          where === "first"
+            ? [...Array(count).fill(true), ...Array(30 - count).fill(false)]
+            : [...Array(30 - count).fill(false), ...Array(count).fill(true)];
+        expect(nulls, `page size ${size}`).toEqual(expected);
+      }
+    });
+
     it("numbers sort as numbers, date-times as date-times", async () => {
       const byNumber = (
         await api.page("msdyn_kpieventsdata", {

@@ -335,22 +335,24 @@ describe("$metadata and WhoAmI", () => {
       expect(t.config.BUSINESS_UNIT_ID).toMatch(/^[0-9a-f-]{36}$/);
     });
 
-    it.each(cases)("POST /api/data/%s/%s is a 404, as in Dataverse", async (version, name) => {
+    // Issue 17: a 405 with a code and an Allow header (it was a 404 with an empty code).
+    it.each(cases)("POST /api/data/%s/%s is a 405 with a code and Allow: GET", async (version, name) => {
       const url = `/api/data/${version}/${name}`;
       const res = await t.app.inject({ method: "POST", url, headers: { host: HOST }, payload: {} });
-      expect(res.statusCode).toBe(404);
+      expect(res.statusCode).toBe(405);
       expect(res.headers["content-type"]).toBe(ODATA_JSON);
       expect(res.headers["odata-version"]).toBe("4.0");
+      expect(res.headers.allow).toBe("GET");
       expect(res.json()).toEqual({
-        error: { code: "", message: `No HTTP resource was found that matches the request URI 'http://${HOST}${url}'.` },
+        error: { code: "0x80040216", message: "The HTTP method 'POST' is not supported by 'WhoAmI'. Supported: GET." },
       });
     });
 
     it("answers the other write methods the same way", async () => {
       for (const method of ["PATCH", "PUT", "DELETE"] as const) {
         const res = await t.app.inject({ method, url: "/api/data/v9.2/WhoAmI", headers: { host: HOST } });
-        expect(res.statusCode, method).toBe(404);
-        expect(res.json().error.code).toBe("");
+        expect(res.statusCode, method).toBe(405);
+        expect(res.json().error.code).toBe("0x80040216");
       }
     });
 

@@ -33,16 +33,16 @@ export interface Page {
 }
 
 /** The sort keys of a page: the requested order, then the primary key to make it total. */
-function sortKeys(table: TableDef, orderBy: readonly OrderBy[]): OrderBy[] {
+export function sortKeys(table: TableDef, orderBy: readonly OrderBy[]): OrderBy[] {
   const primaryKey = table.columns.find((c) => c.name === table.primaryKey)!;
   const keys = orderBy.filter((o) => o.column !== primaryKey);
   const own = orderBy.find((o) => o.column === primaryKey);
   return [...keys, own ?? { column: primaryKey, descending: false }];
 }
 
-// PostgreSQL's default: NULLS LAST ascending, NULLS FIRST descending.
+// OData and Dataverse: nulls sort first ascending and last descending (PostgreSQL's default is the opposite).
 const orderSql = (keys: readonly OrderBy[], alias = "") =>
-  keys.map((k) => `${alias}${ident(k.column.name)} ${k.descending ? "DESC" : "ASC"}`).join(", ");
+  keys.map((k) => `${alias}${ident(k.column.name)} ${k.descending ? "DESC NULLS LAST" : "ASC NULLS FIRST"}`).join(", ");
 
 interface SkipToken {
   /** The sort key values of the last row of the previous page. */
@@ -54,7 +54,7 @@ interface SkipToken {
 const sortSignature = (keys: readonly OrderBy[]) =>
   keys.map((k) => `${k.column.name} ${k.descending ? "desc" : "asc"}`).join(",");
 
-function encodeToken(keys: readonly OrderBy[], row: Row): string {
+export function encodeToken(keys: readonly OrderBy[], row: Row): string {
   const token: SkipToken = {
     v: keys.map((k) => {
       const value = row[k.column.name];
@@ -65,7 +65,7 @@ function encodeToken(keys: readonly OrderBy[], row: Row): string {
   return Buffer.from(JSON.stringify(token)).toString("base64url");
 }
 
-function decodeToken(table: TableDef, keys: readonly OrderBy[], text: string): unknown[] {
+export function decodeToken(table: TableDef, keys: readonly OrderBy[], text: string): unknown[] {
   let token: SkipToken;
   try {
     token = JSON.parse(Buffer.from(text, "base64url").toString("utf8")) as SkipToken;
@@ -105,19 +105,25 @@ function fitsColumn(table: TableDef, column: ColumnDef, value: unknown): boolean
   }
 }
 
-/** Rows strictly after `values` in the order of `keys`, null-aware. */
-function afterSql(table: TableDef, keys: readonly OrderBy[], values: readonly unknown[], params: SqlParams): string {
+/** Rows strictly after `values` in the order of `keys` (nulls first ascending, last descending). */
+export function afterSql(
+  table: TableDef,
+  keys: readonly OrderBy[],
+  values: readonly unknown[],
+  params: SqlParams,
+  alias = "",
+): string {
   const typed = (k: OrderBy, v: unknown) => `${params.add(v)}::${sqlType(table, k.column)}`;
   const disjuncts = keys.map((key, i) => {
     const equalities = keys.slice(0, i).map((k, j) => {
-      const col = ident(k.column.name);
+      const col = alias + ident(k.column.name);
       return values[j] === null ? `${col} IS NULL` : `${col} = ${typed(k, values[j])}`;
     });
-    const col = ident(key.column.name);
+    const col = alias + ident(key.column.name);
     const value = values[i];
     let after: string;
-    if (!key.descending) after = value === null ? "FALSE" : `(${col} > ${typed(key, value)} OR ${col} IS NULL)`;
-    else after = value === null ? `${col} IS NOT NULL` : `${col} < ${typed(key, value)}`;
+    if (!key.descending) after = value === null ? `${col} IS NOT NULL` : `${col} > ${typed(key, value)}`;
+    else after = value === null ? "FALSE" : `(${col} < ${typed(key, value)} OR ${col} IS NULL)`;
     return `(${[...equalities, after].join(" AND ")})`;
   });
   return `(${disjuncts.join(" OR ")})`;

@@ -10,6 +10,7 @@ import type { FilterExpr } from "../../odata/filter-parser.js";
 import type { ExpandOption } from "../../odata/query-options.js";
 import type { ODataResponse } from "../../odata/response.js";
 import type { RequestContext } from "../odata-request.js";
+import { answerFetchXml } from "../fetchxml.js";
 import type { Plan, Via } from "./plan.js";
 
 export type Result =
@@ -17,6 +18,7 @@ export type Result =
   | { kind: "count"; count: number }
   | { kind: "written"; row: Row; created: boolean }
   | { kind: "aggregated"; rows: Row[] }
+  | { kind: "fetched"; body: Record<string, unknown> }
   | { kind: "page"; page: Page }
   | { kind: "entity"; row: Row; expanded: Array<{ option: ExpandOption; related: Row | Row[] | null }> }
   | { kind: "property"; row: Row }
@@ -49,6 +51,11 @@ export async function executePlan(plan: Plan, context: RequestContext): Promise<
       const id = await records.remove(plan.table, plan.key, plan.pre);
       context.observe({ kind: "written", entitySet: plan.table.entitySetName, ids: [id] });
       return { kind: "done" };
+    }
+    case "fetchxml": {
+      const { table, query, shape } = plan;
+      const input = { db: context.db, table, query, root: shape.root, includeAnnotations: shape.prefer.includeAnnotations };
+      return { kind: "fetched", body: await answerFetchXml({ ...input, formattedValues: shape.formattedValues }) };
     }
     case "aggregate":
       return { kind: "aggregated", rows: await aggregateRows(context.db, plan.table, plan.apply, plan.filter) };

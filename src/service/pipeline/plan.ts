@@ -11,7 +11,7 @@ import type { NavigationProperty } from "../../model/navigation.js";
 import { propertyName } from "../../model/properties.js";
 import type { ColumnDef, TableDef } from "../../model/tables.js";
 import { FORMATTED_VALUE, wantsAnnotation } from "../../odata/annotations.js";
-import { ErrorCodes, ODataError, badRequest, methodNotAllowed } from "../../odata/errors.js";
+import { ErrorCodes, badRequest, methodNotAllowed } from "../../odata/errors.js";
 import type { Preferences } from "../../odata/prefer.js";
 import {
   type ApplyPlan,
@@ -24,6 +24,7 @@ import {
   single,
 } from "../../odata/query-options.js";
 import { parseSelect } from "../../odata/select.js";
+import { isFetchXmlQuery } from "../fetchxml.js";
 import type { ODataRequest } from "../odata-request.js";
 import type { ParsedRequest } from "./parse.js";
 
@@ -59,6 +60,8 @@ export type Plan = {
   /** A single-valued navigation property: its row, or 204 when the link is empty. */
   | { op: "related"; table: TableDef; via: Via; select?: ColumnDef[]; expand: ExpandOption[] }
   | { op: "aggregate"; table: TableDef; apply: ApplyPlan; filter: CollectionQuery["filter"] }
+  /** `?fetchXml=…` (or a stored query, refused): the FetchXML is parsed and run in src/service/fetchxml.ts. */
+  | { op: "fetchxml"; table: TableDef; query: RawQuery }
   | { op: "retrieve"; table: TableDef; key: RecordKey; select?: ColumnDef[]; expand: ExpandOption[]; ifNoneMatch?: string }
   | { op: "upsert"; table: TableDef; key: RecordKey; body: unknown; pre: Preconditions; select?: ColumnDef[] }
   | { op: "delete"; table: TableDef; key: RecordKey; pre: Preconditions }
@@ -68,10 +71,6 @@ export type Plan = {
 
 const ENTITY_METHODS = ["GET", "PATCH", "DELETE"];
 const PROPERTY_METHODS = ["GET", "PUT", "DELETE"];
-
-/** What Dataverse (ASP.NET Web API) answers when a function is called with another method than GET. */
-const noResourceMatches = (request: ODataRequest) =>
-  new ODataError(404, "", `No HTTP resource was found that matches the request URI '${request.root}${request.target}'.`);
 
 export function planRequest(parsed: ParsedRequest, request: ODataRequest): Plan {
   const { method, prefer, query, search } = parsed;
@@ -86,10 +85,7 @@ export function planRequest(parsed: ParsedRequest, request: ODataRequest): Plan 
   if (parsed.kind === "operation") {
     const { definition, table, name } = parsed;
     const expected = definition.kind === "Function" ? "GET" : "POST";
-    if (method !== expected) {
-      if (definition.kind === "Function") throw noResourceMatches(request);
-      throw methodNotAllowed(method, name, [expected]);
-    }
+    if (method !== expected) throw methodNotAllowed(method, name, [expected]);
     const operationName = table ? `${table.entitySetName}.${definition.name}` : definition.name;
     return { op: "operation", operationName, shape, definition, table, body: request.body };
   }
@@ -161,6 +157,15 @@ function planCollection(
   path: string,
   via?: Via,
 ): Plan {
+  if (isFetchXmlQuery(query)) {
+    if (via)
+      throw badRequest(
+        "fetchXml is not supported on a navigation property; query its entity set instead.",
+        ErrorCodes.badRequest,
+      );
+    withAnnotations();
+    return { op: "fetchxml", operationName: `${table.entitySetName}.RetrieveMultiple`, shape, table, query };
+  }
   const options = parseCollectionQuery(table, query);
   withAnnotations();
   const operationName = `${table.entitySetName}.RetrieveMultiple`;

@@ -40,6 +40,8 @@ export function respond(plan: Plan, result: Result): ODataResponse {
       return answer(200, String(result.count));
     case "done":
       return answer(204);
+    case "fetched":
+      return answer(200, result.body);
     case "written": {
       if (plan.op === "writeProperty") return answer(204);
       // 204 with OData-EntityId, or the row when `Prefer: return=representation` asks.
