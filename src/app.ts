@@ -37,6 +37,18 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
   const app = Fastify({
     ...(loggerInstance ? { loggerInstance } : { logger: logger ?? { level: config.LOG_LEVEL } }),
     bodyLimit: config.BODY_LIMIT,
+    // Every wait on a client is bounded (issue 18): a whole request must arrive within
+    // requestTimeout (a dribbled body gets 408 and the socket closes), its headers within
+    // headersTimeout, an idle socket lives connectionTimeout, an idle keep-alive one
+    // keepAliveTimeout. Node checks the first two every connectionsCheckingInterval.
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    connectionTimeout: config.CONNECTION_TIMEOUT_MS,
+    keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
+    http: {
+      headersTimeout: Math.min(config.HEADERS_TIMEOUT_MS, config.REQUEST_TIMEOUT_MS),
+      requestTimeout: config.REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.min(1_000, config.HEADERS_TIMEOUT_MS),
+    },
     requestIdHeader: "x-request-id",
     genReqId: () => randomUUID(),
     // OData keys such as msdyn_conversationsdata(msdyn_conversationid='c-42') make long segments.
@@ -47,6 +59,8 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
   app.setSerializerCompiler(serializerCompiler);
   app.decorate("config", config);
   app.decorate("db", db);
+  // Connections beyond the cap are closed on arrival, before they cost memory.
+  app.server.maxConnections = config.MAX_CONNECTIONS;
 
   // External plugins first, then ours, then the routes (the fastify/demo order).
   await app.register(swaggerPlugin);

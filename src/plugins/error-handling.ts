@@ -6,7 +6,9 @@
 import type { FastifyError } from "fastify";
 import fp from "fastify-plugin";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
+import { isConnectionError } from "../db/connection-errors.js";
 import { ErrorCodes, ODataError, badRequest, resourceNotFound } from "../http/errors.js";
+import { databaseUnavailable } from "./service-unavailable.js";
 
 /** Maps Fastify's own errors (body parsing, limits, schema validation) to OData errors. */
 export function toODataError(error: unknown): ODataError | undefined {
@@ -38,6 +40,12 @@ export function toODataError(error: unknown): ODataError | undefined {
 export const errorHandlingPlugin = fp(
   async (app) => {
     app.setErrorHandler(async (error, request, reply) => {
+      if (!(error instanceof ODataError) && isConnectionError(error)) {
+        // One warning per outage (app.db.outage), not a stack trace per request.
+        app.db?.outage?.failed(error);
+        const unavailable = databaseUnavailable(app.config.RETRY_AFTER_SECONDS);
+        return reply.code(503).headers(unavailable.headers).send(unavailable.toBody());
+      }
       const known = toODataError(error);
       if (!known) {
         request.log.error({ err: error }, "unhandled error");
@@ -46,7 +54,8 @@ export const errorHandlingPlugin = fp(
           
           .send({ error: { code: ErrorCodes.unexpected, message: "An unexpected error occurred." } });
       }
-      if (known.status >= 500) request.log.error({ err: error }, known.message);
+      // 503s (load shed, database away) are expected under stress and logged where they arise.
+      if (known.status >= 500 && known.status !== 503) request.log.error({ err: error }, known.message);
       return reply.code(known.status).headers(known.headers).send(known.toBody());
     });
 
