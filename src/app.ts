@@ -9,6 +9,8 @@ import type { Config } from "./config.js";
 import type { Database } from "./db/database.js";
 import { errorHandlingPlugin } from "./plugins/error-handling.js";
 import { gracefulClosePlugin } from "./plugins/graceful-close.js";
+import { jsonBodyPlugin } from "./plugins/json-body.js";
+import { loadSheddingPlugin } from "./plugins/load-shedding.js";
 import { odataHeadersPlugin } from "./plugins/odata-headers.js";
 import { swaggerPlugin } from "./plugins/swagger.js";
 import { batchRoutes } from "./routes/batch.js";
@@ -64,6 +66,8 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
 
   // External plugins first, then ours, then the routes (the fastify/demo order).
   await app.register(swaggerPlugin);
+  await app.register(loadSheddingPlugin);
+  await app.register(jsonBodyPlugin);
   await app.register(odataHeadersPlugin);
   await app.register(gracefulClosePlugin);
   await app.register(errorHandlingPlugin);

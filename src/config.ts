@@ -54,6 +54,8 @@ const ConfigSchema = z.object({
   JSON_MAX_DEPTH: z.coerce.number().int().positive().max(10_000).default(64),
   /** Most KPI events / upserts waiting in the group commit; beyond it new writes get 503. */
   INGEST_MAX_QUEUED_ROWS: z.coerce.number().int().positive().default(20_000),
+  /** Requests waiting for a database connection beyond which new requests get 503 before their body is read. */
+  DB_MAX_WAITING: z.coerce.number().int().positive().default(256),
   /** Event-loop delay, in milliseconds, beyond which new requests get 503 (0 = unchecked). */
   MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1_000),
   /** Resident memory, in bytes, beyond which new requests get 503 (0 = unchecked). */

@@ -421,7 +421,7 @@ export class RecordService {
   constructor(
     private readonly pool: pg.Pool,
     private readonly caller: Caller,
-    groupCommit?: { batchesInFlight: number },
+    groupCommit?: { batchesInFlight: number; maxQueued?: number },
   ) {
     this.standalone = new RecordWriter(pool, caller, false, groupCommit && new KpiEventBatcher(pool, groupCommit));
     if (groupCommit) {

@@ -18,8 +18,9 @@ export function createRequestContexts(
   caller: Caller,
   actions: ReadonlyMap<string, ActionHandler>,
   ingestBatchesInFlight: number,
+  ingestMaxQueuedRows?: number,
 ): RequestContexts {
-  const records = new RecordService(pool, caller, { batchesInFlight: ingestBatchesInFlight });
+  const records = new RecordService(pool, caller, { batchesInFlight: ingestBatchesInFlight, maxQueued: ingestMaxQueuedRows });
   return {
     standalone: { records, db: pool, actions, transaction: (fn) => records.transaction(fn) },
     inTransaction: (fn) =>

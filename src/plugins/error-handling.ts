@@ -8,6 +8,8 @@ import fp from "fastify-plugin";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { isConnectionError } from "../db/connection-errors.js";
 import { ErrorCodes, ODataError, badRequest, resourceNotFound } from "../http/errors.js";
+import { ClientGoneError } from "../db/request-signal.js";
+import { sheddingError } from "./load-shedding.js";
 import { databaseUnavailable } from "./service-unavailable.js";
 
 /** Maps Fastify's own errors (body parsing, limits, schema validation) to OData errors. */
@@ -46,7 +48,12 @@ export const errorHandlingPlugin = fp(
         const unavailable = databaseUnavailable(app.config.RETRY_AFTER_SECONDS);
         return reply.code(503).headers(unavailable.headers).send(unavailable.toBody());
       }
-      const known = toODataError(error);
+      if (error instanceof ClientGoneError) {
+        // Nobody is there to read an answer: the work was dropped unrun, quietly.
+        request.log.debug("client gone; its queued work was dropped");
+        return reply.code(503).send();
+      }
+      const known = toODataError(error) ?? sheddingError(error, app.config.RETRY_AFTER_SECONDS);
       if (!known) {
         request.log.error({ err: error }, "unhandled error");
         return reply

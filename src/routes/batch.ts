@@ -6,6 +6,7 @@
  */
 import type { FastifyPluginAsync } from "fastify";
 import { ErrorCodes, ODataError, badRequest } from "../http/errors.js";
+import { assertJsonDepth } from "../plugins/json-body.js";
 import { assertApiVersion, serviceRoot } from "../http/service-root.js";
 import { type BatchRequest, type BatchResponseItem, type BatchResponsePart, parseBatch, writeBatchResponse } from "../odata/batch.js";
 import { parsePrefer } from "../odata/prefer.js";
@@ -80,6 +81,7 @@ export const batchRoutes: FastifyPluginAsync = async (app) => {
         const { root, target } = resolve(part.url, references);
         let body: unknown;
         if (part.body) {
+          assertJsonDepth(part.body, app.config.JSON_MAX_DEPTH);
           try {
             body = substitute(JSON.parse(part.body), references);
           } catch {

@@ -43,7 +43,7 @@ const contexts = new WeakMap<object, RequestContexts>();
 export function requestContexts(app: FastifyInstance): RequestContexts {
   let found = contexts.get(app.db);
   if (!found) {
-    found = createRequestContexts(app.db.pool, callerOf(app.config), createActions(app.config), app.config.INGEST_BATCHES_IN_FLIGHT);
+    found = createRequestContexts(app.db.pool, callerOf(app.config), createActions(app.config), app.config.INGEST_BATCHES_IN_FLIGHT, app.config.INGEST_MAX_QUEUED_ROWS);
     contexts.set(app.db, found);
   }
   return found;
