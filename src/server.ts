@@ -7,6 +7,7 @@ import pino from "pino";
 import { buildApp } from "./app.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { DatabaseUnreachableError, openDatabase } from "./db/database.js";
+import { EmbeddedPostgresError } from "./db/embedded-postgres.js";
 import { MigrationError } from "./db/migrations.js";
 
 async function main(): Promise<void> {
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   // Known start-up failures get one clear line; anything else its stack.
-  if (error instanceof ConfigError || error instanceof MigrationError || error instanceof DatabaseUnreachableError) {
+  if (error instanceof ConfigError || error instanceof MigrationError || error instanceof DatabaseUnreachableError || error instanceof EmbeddedPostgresError) {
     process.stderr.write(`${error.message}\n`);
   } else {
     process.stderr.write(`Start-up failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
