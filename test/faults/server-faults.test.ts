@@ -5,6 +5,7 @@
  * dribbling its body. Every loop is bounded in count and time; nothing asserts timings
  * beyond "it finished at all".
  */
+import { readFileSync } from "node:fs";
 import net from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -184,6 +185,42 @@ describe("the server process under faults", { timeout: 90_000 }, () => {
     admin = new pg.Pool({ connectionString: databaseUrl, max: 2 });
     admin.on("error", () => {});
     expect(await stored(result.acknowledged)).toBe(result.acknowledged.length);
+  });
+
+  it("overload: bulk writes beyond the bounds get 503 with Retry-After, memory stays bounded, service recovers", async () => {
+    const server = await serve({ DB_MAX_WAITING: "8", RETRY_AFTER_SECONDS: "1" });
+    const targets = Array.from({ length: 500 }, (_, i) => ({ "@odata.type": "Microsoft.Dynamics.CRM.msdyn_ciprovider", msdyn_name: `bulk ${i}`, msdyn_label: "x".repeat(100) }));
+    const body = JSON.stringify({ Targets: targets });
+    const statuses = new Map<number | string, number>();
+    // 200 connections at once, two requests each: far more than 4 connections to the database serve.
+    await Promise.all(
+      Array.from({ length: 200 }, async () => {
+        for (let i = 0; i < 2; i++) {
+          try {
+            const res = await fetch(`${server.baseUrl}${API}/msdyn_ciproviders/Microsoft.Dynamics.CRM.CreateMultiple`, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body,
+              signal: AbortSignal.timeout(30_000),
+            });
+            await res.arrayBuffer();
+            statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+            if (res.status === 503) expect(res.headers.get("retry-after")).toBe("1");
+          } catch (error) {
+            const key = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
+            statuses.set(key, (statuses.get(key) ?? 0) + 1);
+          }
+        }
+      }),
+    );
+    const described = JSON.stringify([...statuses]);
+    expect(statuses.get(503) ?? 0, described).toBeGreaterThan(0);
+    expect(statuses.get(200) ?? 0, described).toBeGreaterThan(0);
+    expect(statuses.get(500) ?? 0, described).toBe(0);
+    const peak = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.child.pid}/status`, "utf8"))?.[1];
+    expect(Number(peak) * 1024, `peak RSS ${peak} kB`).toBeLessThan(600 * 1024 * 1024);
+    const after = await fetch(`${server.baseUrl}/readyz`, { signal: AbortSignal.timeout(10_000) });
+    expect(after.status).toBe(200);
   });
 
   it("a client that dribbles its body is cut off, and shutdown stays bounded while it hangs on", async () => {
