@@ -9,6 +9,7 @@ import type { Config } from "./config.js";
 import type { Database } from "./db/database.js";
 import { errorHandlingPlugin } from "./plugins/error-handling.js";
 import { gracefulClosePlugin } from "./plugins/graceful-close.js";
+import { idempotencyPlugin } from "./plugins/idempotency.js";
 import { jsonBodyPlugin } from "./plugins/json-body.js";
 import { loadSheddingPlugin } from "./plugins/load-shedding.js";
 import { odataHeadersPlugin } from "./plugins/odata-headers.js";
@@ -70,6 +71,8 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
   await app.register(jsonBodyPlugin);
   await app.register(odataHeadersPlugin);
   await app.register(gracefulClosePlugin);
+  // After odata-headers: its onSend has set the headers a replay must carry.
+  await app.register(idempotencyPlugin);
   await app.register(errorHandlingPlugin);
 
   await app.register(healthRoutes);

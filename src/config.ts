@@ -60,6 +60,12 @@ const ConfigSchema = z.object({
   MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1_000),
   /** Resident memory, in bytes, beyond which new requests get 503 (0 = unchecked). */
   MAX_RSS_BYTES: z.coerce.number().int().min(0).default(1024 * 1024 * 1024),
+  /** Milliseconds an Idempotency-Key and its first answer are kept (src/plugins/idempotency.ts). */
+  IDEMPOTENCY_TTL_MS: z.coerce.number().int().positive().default(24 * 60 * 60 * 1000),
+  /** Most Idempotency-Keys kept at once; beyond it the oldest are forgotten. */
+  IDEMPOTENCY_MAX_KEYS: z.coerce.number().int().positive().default(10_000),
+  /** Most bytes of first answers kept for Idempotency-Keys; beyond it the oldest are forgotten. */
+  IDEMPOTENCY_MAX_BYTES: z.coerce.number().int().positive().default(64 * 1024 * 1024),
   /** The user recorded as owner / created-by / modified-by until authentication exists. */
   CALLER_USER_ID: z.string().regex(GUID, "must be a GUID").default("6f3c1a52-2b9e-4f0a-9d51-3c2e8a7b4d10"),
   BUSINESS_UNIT_ID: z.string().regex(GUID, "must be a GUID").default("0b7c5e1d-8a3f-4c26-b9d4-1e5f7a2c9e30"),
