@@ -145,6 +145,24 @@ describe("the server process under faults", { timeout: 90_000 }, () => {
     expect(await stored(result.acknowledged)).toBe(result.acknowledged.length);
   });
 
+  it("idle connections terminated with pg_terminate_backend: no crash, the next requests are served", async () => {
+    const server = await serve();
+    // Open the pool's connections, then leave them idle.
+    await Promise.all(Array.from({ length: 8 }, () => fetch(`${server.baseUrl}${API}/msdyn_ciproviders?$top=1`).then((r) => r.arrayBuffer())));
+    const { rows } = await admin.query<{ n: number }>(
+      "SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    );
+    expect(rows[0]!.n).toBeGreaterThan(0);
+    await sleep(500);
+    expect(server.child.exitCode, server.stderr()).toBeNull();
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${server.baseUrl}${API}/msdyn_ciproviders?$top=1`, { signal: AbortSignal.timeout(10_000) });
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+    }
+    expect(server.logs.filter((l) => l.level === 50), "no error-level lines").toEqual([]);
+  });
+
   it("database stopped and started again under load: 503s, no crash, recovery without a restart", async () => {
     const server = await serve({ RETRY_AFTER_SECONDS: "1", DB_CONNECT_TIMEOUT_MS: "1000" });
     let stopLoad!: () => void;
