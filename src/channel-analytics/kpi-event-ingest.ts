@@ -71,12 +71,13 @@ export class KpiEventBatcher implements KpiEventSink {
    */
   constructor(
     private readonly pool: pg.Pool,
-    { batchesInFlight }: { batchesInFlight: number },
+    { batchesInFlight, maxQueued }: { batchesInFlight: number; maxQueued?: number },
     private readonly aloneFromRows = 100,
   ) {
     this.groupCommit = new GroupCommit((groups) => this.store(groups), {
       batchesInFlight,
       maxBatchSize: 1000,
+      maxQueued,
       sizeOf: (group) => group.rows.length,
     });
   }

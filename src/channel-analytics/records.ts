@@ -428,7 +428,7 @@ export class RecordService implements RecordOperations {
   constructor(
     private readonly pool: pg.Pool,
     private readonly caller: Caller,
-    groupCommit?: { batchesInFlight: number },
+    groupCommit?: { batchesInFlight: number; maxQueued?: number },
   ) {
     this.standalone = new RecordWriter(pool, caller, false, groupCommit && new KpiEventBatcher(pool, groupCommit));
     if (groupCommit) {

@@ -37,6 +37,60 @@ const ConfigSchema = z.object({
   INGEST_BATCHES_IN_FLIGHT: z.coerce.number().int().positive().max(64).default(1),
   /** Most records one CreateMultiple / UpdateMultiple / UpsertMultiple request may carry in `Targets`. */
   BULK_MAX_TARGETS: z.coerce.number().int().positive().default(1000),
+  /** Milliseconds to wait for a new PostgreSQL connection before giving up on it (then 503). */
+  DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
+  /** PostgreSQL statement_timeout for the service's connections, in milliseconds (0 = none). */
+  DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
+  /** How long start-up keeps retrying an unreachable database, in milliseconds, before it exits. */
+  DB_STARTUP_WAIT_MS: z.coerce.number().int().min(0).default(60_000),
+  /** Seconds a client is told to wait (Retry-After) when the database is unreachable or the server is overloaded. */
+  RETRY_AFTER_SECONDS: z.coerce.number().int().positive().default(5),
+  /** Milliseconds a whole request (headers and body) may take to arrive; a dribbled body is cut off with 408. */
+  REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
+  /** Milliseconds the request headers may take to arrive (slowloris). */
+  HEADERS_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /** Milliseconds an idle socket may stay open (Node's server.timeout; also ends stalled uploads). */
+  CONNECTION_TIMEOUT_MS: z.coerce.number().int().positive().default(60_000),
+  /** Milliseconds an idle keep-alive connection is kept open between requests. */
+  KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
+  /** Most open client connections at once; more are closed on arrival. */
+  MAX_CONNECTIONS: z.coerce.number().int().positive().default(1024),
+  /** Milliseconds graceful shutdown lets in-flight requests finish before it closes every connection. */
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  /** Largest JSON body on routes that take one record (bulk actions and $batch keep BODY_LIMIT), in bytes. */
+  RECORD_BODY_LIMIT: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
+  /** Deepest nesting of arrays and objects accepted in a JSON body (deeper: 400). */
+  JSON_MAX_DEPTH: z.coerce.number().int().positive().max(10_000).default(64),
+  /** Most KPI events / upserts waiting in the group commit; beyond it new writes get 503. */
+  INGEST_MAX_QUEUED_ROWS: z.coerce.number().int().positive().default(20_000),
+  /** Requests waiting for a database connection beyond which new requests get 503 before their body is read. */
+  DB_MAX_WAITING: z.coerce.number().int().positive().default(256),
+  /** Event-loop delay, in milliseconds, beyond which new requests get 503 (0 = unchecked). */
+  MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1_000),
+  /** Resident memory, in bytes, beyond which new requests get 503 (0 = unchecked). */
+  MAX_RSS_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(1024 * 1024 * 1024),
+  /** Milliseconds an Idempotency-Key and its first answer are kept (src/plugins/idempotency.ts). */
+  IDEMPOTENCY_TTL_MS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(24 * 60 * 60 * 1000),
+  /** Most Idempotency-Keys kept at once; beyond it the oldest are forgotten. */
+  IDEMPOTENCY_MAX_KEYS: z.coerce.number().int().positive().default(10_000),
+  /** Most bytes of first answers kept for Idempotency-Keys; beyond it the oldest are forgotten. */
+  IDEMPOTENCY_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024 * 1024),
   /** The user recorded as owner / created-by / modified-by until authentication exists. */
   CALLER_USER_ID: z.string().regex(GUID, "must be a GUID").default("6f3c1a52-2b9e-4f0a-9d51-3c2e8a7b4d10"),
   BUSINESS_UNIT_ID: z.string().regex(GUID, "must be a GUID").default("0b7c5e1d-8a3f-4c26-b9d4-1e5f7a2c9e30"),

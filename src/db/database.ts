@@ -7,6 +7,7 @@
 import path from "node:path";
 import pg from "pg";
 import type { Config } from "../config/config.js";
+import { DatabaseOutage, describeConnectionError, isConnectionError } from "./connection-errors.js";
 import { type EmbeddedDatabase, startEmbeddedPostgres } from "./embedded-postgres.js";
 import { DEFAULT_MIGRATIONS_DIR, type MigrationResult, applyMigrations } from "./migrations.js";
 
@@ -17,12 +18,70 @@ export interface Database {
   /** Names of the migrations this code base expects applied. */
   migrations: MigrationResult;
   embedded?: EmbeddedDatabase;
+  /** Whether the database is currently unreachable (one warning per outage, src/db/connection-errors.ts). */
+  outage: DatabaseOutage;
   close(): Promise<void>;
 }
 
 interface Logger {
   info(obj: object, msg?: string): void;
   debug(obj: object, msg?: string): void;
+  warn?(obj: object, msg?: string): void;
+}
+
+/** Start-up gave up on the database; its message is the one line the process exits with. */
+export class DatabaseUnreachableError extends Error {
+  override name = "DatabaseUnreachableError";
+}
+
+type PoolSettings = Pick<Config, "DB_POOL_SIZE" | "DB_CONNECT_TIMEOUT_MS" | "DB_STATEMENT_TIMEOUT_MS">;
+
+/** The pool's options: every wait on the database is bounded, and dead peers are noticed. */
+export function poolOptions(url: string, config: Partial<PoolSettings> & Pick<Config, "DB_POOL_SIZE">): pg.PoolConfig {
+  return {
+    connectionString: url,
+    max: config.DB_POOL_SIZE,
+    connectionTimeoutMillis: config.DB_CONNECT_TIMEOUT_MS ?? 5_000,
+    // Sent as a start-up parameter, so it holds for every statement on every connection.
+    ...(config.DB_STATEMENT_TIMEOUT_MS ? { statement_timeout: config.DB_STATEMENT_TIMEOUT_MS } : {}),
+    // TCP keepalive: a connection to a database that vanished (failover, partition) is
+    // found dead by the kernel instead of waiting forever for an answer.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  };
+}
+
+/**
+ * Retries `SELECT 1` with exponential backoff (0.25 s doubling to 5 s) until it answers
+ * or `waitMs` has passed, logging one line per failed attempt.
+ */
+export async function waitForDatabase(pool: pg.Pool, waitMs: number, log: Logger): Promise<void> {
+  const started = Date.now();
+  let delay = 250;
+  // Bounded by time; the attempt count only appears in the log.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await pool.query("SELECT 1");
+      if (attempt > 1) log.info({ attempt, ms: Date.now() - started }, "database reachable");
+      return;
+    } catch (error) {
+      if (!isConnectionError(error)) throw error;
+      const elapsed = Date.now() - started;
+      const { code, message } = describeConnectionError(error);
+      if (elapsed + delay > waitMs) {
+        throw new DatabaseUnreachableError(
+          `The database is unreachable (${code ? `${code}: ` : ""}${message}); gave up after ${attempt} attempts in ${Math.round(elapsed / 1000)} s (DB_STARTUP_WAIT_MS=${waitMs}). Check DATABASE_URL and that the server is running.`,
+        );
+      }
+      (log.warn ?? log.info).call(
+        log,
+        { attempt, db: { code, message }, retryInMs: delay },
+        "database not reachable yet; retrying",
+      );
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 5_000);
+    }
+  }
 }
 
 export async function createDatabaseIfMissing(adminUrl: string, name: string): Promise<void> {
@@ -40,7 +99,7 @@ export async function createDatabaseIfMissing(adminUrl: string, name: string): P
 }
 
 export async function openDatabase(
-  config: Pick<Config, "DATABASE_URL" | "DATA_DIR" | "DB_POOL_SIZE">,
+  config: Pick<Config, "DATABASE_URL" | "DATA_DIR" | "DB_POOL_SIZE"> & Partial<PoolSettings & Pick<Config, "DB_STARTUP_WAIT_MS">>,
   log: Logger,
   migrationsDir = DEFAULT_MIGRATIONS_DIR,
 ): Promise<Database> {
@@ -55,14 +114,25 @@ export async function openDatabase(
     log.info({ dataDir, ms: Date.now() - started }, "embedded PostgreSQL started");
   }
 
-  const pool = new pg.Pool({ connectionString: url, max: config.DB_POOL_SIZE });
+  const pool = new pg.Pool(poolOptions(url, config));
+  const outage = new DatabaseOutage({ warn: (o, m) => (log.warn ?? log.info).call(log, o, m), info: (o, m) => log.info(o, m) });
+  // Without a listener, an idle client closed by the server (a restart, a failover,
+  // pg_terminate_backend, idle_session_timeout) is an unhandled 'error' that ends the process.
+  pool.on("error", (error) => outage.failed(error));
+  pool.on("connect", (client) => {
+    outage.recovered();
+    // A checked-out client's connection error is also raised on the client: reported, not fatal.
+    client.on("error", (error) => outage.failed(error));
+  });
   try {
+    await waitForDatabase(pool, config.DB_STARTUP_WAIT_MS ?? 0, log);
     const migrations = await applyMigrations(pool, migrationsDir);
     log.info(migrations, "database migrations checked");
     return {
       pool,
       migrations,
       embedded,
+      outage,
       async close() {
         await pool.end();
         await embedded?.stop();

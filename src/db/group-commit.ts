@@ -7,6 +7,8 @@
  * `runBatch` gets the jobs of one batch and settles each job on its own (a batch that the
  * database refuses as a whole is for it to split).
  */
+import { ClientGoneError, currentRequestSignal } from "./request-signal.js";
+
 export type Settled<Result> = { value: Result } | { error: unknown };
 
 /** A promise's outcome as data, so one job's failure settles only that job. */
@@ -16,6 +18,14 @@ export const settle = <Result>(promise: Promise<Result>): Promise<Settled<Result
     (error: unknown) => ({ error }),
   );
 
+/** The queue is full: the job was refused without waiting (the caller answers 503). */
+export class GroupCommitQueueFullError extends Error {
+  override name = "GroupCommitQueueFullError";
+  constructor(readonly queued: number) {
+    super(`${queued} rows are already waiting to be written`);
+  }
+}
+
 export interface GroupCommitLimits<Job> {
   /** How many batches may run at once; while they all do, new jobs wait for the next. */
   batchesInFlight: number;
@@ -23,39 +33,74 @@ export interface GroupCommitLimits<Job> {
   maxBatchSize: number;
   /** A job's size (rows, say); 1 when not given. */
   sizeOf?: (job: Job) => number;
+  /**
+   * The most that may wait (in `sizeOf` units): beyond it `submit` rejects at once with a
+   * GroupCommitQueueFullError, so that overload sheds work instead of holding memory.
+   */
+  maxQueued?: number;
 }
 
 interface Waiting<Job, Result> {
   job: Job;
   resolve: (result: Result) => void;
   reject: (error: unknown) => void;
+  size: number;
+  /** The submitting request's signal: a job whose client has gone is dropped before it runs. */
+  signal?: AbortSignal;
 }
 
 export class GroupCommit<Job, Result> {
   private readonly waiting: Array<Waiting<Job, Result>> = [];
   private inFlight = 0;
+  private queued = 0;
 
   constructor(
     private readonly runBatch: (jobs: Job[]) => Promise<Array<Settled<Result>>>,
     private readonly limits: GroupCommitLimits<Job>,
   ) {}
 
+  /** How much waits now, in `sizeOf` units. */
+  get queuedSize(): number {
+    return this.queued;
+  }
+
   submit(job: Job): Promise<Result> {
+    const size = (this.limits.sizeOf ?? (() => 1))(job);
+    const { maxQueued } = this.limits;
+    // A job arriving at an empty queue always waits, however big: it would run alone.
+    if (maxQueued !== undefined && this.queued > 0 && this.queued + size > maxQueued) {
+      return Promise.reject(new GroupCommitQueueFullError(this.queued));
+    }
+    const signal = currentRequestSignal();
+    if (signal?.aborted) return Promise.reject(new ClientGoneError());
     return new Promise((resolve, reject) => {
-      this.waiting.push({ job, resolve, reject });
+      this.waiting.push({ job, resolve, reject, size, signal });
+      this.queued += size;
       this.startBatches();
     });
   }
 
+  /** The next waiting job whose client is still there; the others are dropped unrun. */
+  private takeNext(): Waiting<Job, Result> | undefined {
+    for (let next = this.waiting.shift(); next; next = this.waiting.shift()) {
+      this.queued -= next.size;
+      if (!next.signal?.aborted) return next;
+      next.reject(new ClientGoneError());
+    }
+    return undefined;
+  }
+
   private startBatches(): void {
-    const sizeOf = this.limits.sizeOf ?? (() => 1);
     while (this.inFlight < this.limits.batchesInFlight && this.waiting.length > 0) {
-      const batch = [this.waiting.shift()!];
-      let size = sizeOf(batch[0]!.job);
-      while (this.waiting.length > 0 && size + sizeOf(this.waiting[0]!.job) <= this.limits.maxBatchSize) {
-        const next = this.waiting.shift()!;
+      const first = this.takeNext();
+      if (!first) return;
+      const batch = [first];
+      let size = first.size;
+      while (this.waiting.length > 0 && size + this.waiting[0]!.size <= this.limits.maxBatchSize) {
+        const next = this.takeNext();
+        if (!next) break;
         batch.push(next);
-        size += sizeOf(next.job);
+        size += next.size;
       }
       this.inFlight++;
       void this.run(batch).finally(() => {

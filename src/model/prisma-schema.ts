@@ -70,7 +70,7 @@ function renderModel(table: TableDef): string {
   lines.push("");
   if (table.naturalKey) lines.push(`  @@unique(${list(table.naturalKey)}, map: "${naturalKeyName(table)}")`);
   for (const index of table.indexes) {
-    lines.push(`  @@index(${list(index.columns)}, map: "${indexName(table, index.columns[0]!)}")`);
+    lines.push(`  @@index(${list(index.columns)}, map: "${index.name ?? indexName(table, index.columns[0]!)}")`);
   }
   lines.push(`  @@map("${table.logicalName}")`, "}");
   return lines.join("\n");

@@ -75,6 +75,8 @@ export interface IndexDef {
   columns: readonly string[];
   /** Why the index exists: the access path it serves. */
   purpose: string;
+  /** The index's name when its first column's (ix_<table>_<column>) is taken already. */
+  name?: string;
 }
 
 export interface TableDef {
@@ -417,6 +419,13 @@ const kpiEventData: TableDef = {
       purpose: "events of a conversation / session / participant; cascading deletes",
     },
     { columns: ["msdyn_eventtimestamp"], purpose: "events by time" },
+    {
+      // Without it, "a conversation's events, newest first" is a backward scan of the
+      // timestamp index that filters out every other conversation's rows (issue 18).
+      columns: ["msdyn_conversationid", "msdyn_eventtimestamp"],
+      purpose: "a conversation's events in time order",
+      name: "ix_msdyn_kpieventdata_conversationid_eventtimestamp",
+    },
     { columns: ["msdyn_kpieventid"], purpose: "events of a definition; the in-use check on delete" },
   ],
 };

@@ -6,7 +6,11 @@
 import type { FastifyError } from "fastify";
 import fp from "fastify-plugin";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
+import { isConnectionError } from "../db/connection-errors.js";
+import { ClientGoneError } from "../db/request-signal.js";
 import { ErrorCodes, ODataError, badRequest, resourceNotFound } from "../odata/errors.js";
+import { sheddingError } from "./load-shedding.js";
+import { databaseUnavailable } from "./service-unavailable.js";
 
 /** Maps Fastify's own errors (body parsing, limits, schema validation) to OData errors. */
 export function toODataError(error: unknown): ODataError | undefined {
@@ -46,13 +50,26 @@ export function toODataError(error: unknown): ODataError | undefined {
 export const errorHandlingPlugin = fp(
   async (app) => {
     app.setErrorHandler(async (error, request, reply) => {
-      const known = toODataError(error);
+      if (!(error instanceof ODataError) && isConnectionError(error)) {
+        // One warning per outage (app.db.outage), not a stack trace per request.
+        app.db?.outage?.failed(error);
+        const unavailable = databaseUnavailable(app.config.RETRY_AFTER_SECONDS);
+        request.errorCode = unavailable.code;
+        return reply.code(503).headers(unavailable.headers).send(unavailable.toBody());
+      }
+      if (error instanceof ClientGoneError) {
+        // Nobody is there to read an answer: the work was dropped unrun, quietly.
+        request.log.debug("client gone; its queued work was dropped");
+        return reply.code(503).send();
+      }
+      const known = toODataError(error) ?? sheddingError(error, app.config.RETRY_AFTER_SECONDS);
       if (!known) {
         request.log.error({ err: error }, "unhandled error");
         request.errorCode = ErrorCodes.unexpected;
         return reply.code(500).send({ error: { code: ErrorCodes.unexpected, message: "An unexpected error occurred." } });
       }
-      if (known.status >= 500) request.log.error({ err: error }, known.message);
+      // 503s (load shed, database away) are expected under stress and logged where they arise.
+      if (known.status >= 500 && known.status !== 503) request.log.error({ err: error }, known.message);
       request.errorCode = known.code;
       return reply.code(known.status).headers(known.headers).send(known.toBody());
     });

@@ -32,7 +32,10 @@ export const odataServicePlugin = fp(
             businessUnitId: config.BUSINESS_UNIT_ID,
             organizationId: config.ORGANIZATION_ID,
           };
-          const records = new RecordService(db.pool, caller, { batchesInFlight: config.INGEST_BATCHES_IN_FLIGHT });
+          const records = new RecordService(db.pool, caller, {
+            batchesInFlight: config.INGEST_BATCHES_IN_FLIGHT,
+            maxQueued: config.INGEST_MAX_QUEUED_ROWS,
+          });
           contexts = new RequestContexts(records, db.pool, operations, caller);
         }
         return contexts;

@@ -9,6 +9,7 @@
  */
 import type { FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
+import { assertJsonDepth } from "../odata/json-depth.js";
 import { ErrorCodes, badRequest } from "../odata/errors.js";
 
 const BODYLESS_METHODS = new Set(["DELETE", "GET", "HEAD", "OPTIONS"]);
@@ -44,6 +45,12 @@ export const requestBodyPlugin = fp(
         text = utf8.decode(body);
       } catch {
         done(badRequest("The request body is not valid UTF-8.", ErrorCodes.payloadError), undefined);
+        return;
+      }
+      try {
+        assertJsonDepth(text, app.config.JSON_MAX_DEPTH);
+      } catch (error) {
+        done(error as Error, undefined);
         return;
       }
       // Fastify's own parser answers through the callback (its return value carries nothing).

@@ -23,6 +23,7 @@ export const batchRoutes: FastifyPluginAsync = async (app) => {
         prefer: [request.headers.prefer ?? []].flat().join(","),
         origin: `${request.protocol}://${request.host}`,
         root: serviceRoot(request, version),
+        jsonMaxDepth: app.config.JSON_MAX_DEPTH,
       },
       app.odata,
       request.observe,

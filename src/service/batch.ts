@@ -14,6 +14,7 @@ import {
   writeBatchResponse,
 } from "../odata/batch.js";
 import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
+import { assertJsonDepth } from "../odata/json-depth.js";
 import { ODATA_JSON } from "../odata/media-types.js";
 import { parsePrefer } from "../odata/prefer.js";
 import { type BatchPartRef, type Observer, forPart } from "../observe/observation.js";
@@ -39,6 +40,8 @@ export interface BatchInput {
   origin: string;
   /** The root relative part URLs resolve against. */
   root: string;
+  /** How deep a part's JSON body may nest (JSON_MAX_DEPTH). */
+  jsonMaxDepth: number;
 }
 
 export interface BatchOutput {
@@ -81,6 +84,7 @@ function substitute(value: unknown, references: Map<string, string>): unknown {
 export async function runBatch(input: BatchInput, contexts: RequestContexts, observe: Observer): Promise<BatchOutput> {
   const items = parseBatch(input.body, input.contentType);
   const continueOnError = parsePrefer(input.prefer).continueOnError;
+  const { jsonMaxDepth } = input;
   let index = 0;
 
   const execute = async (
@@ -112,6 +116,7 @@ export async function runBatch(input: BatchInput, contexts: RequestContexts, obs
       const { root, target } = resolve(input, part.url, references);
       let body: unknown;
       if (part.body) {
+        assertJsonDepth(part.body, jsonMaxDepth);
         try {
           body = substitute(JSON.parse(part.body), references);
         } catch {

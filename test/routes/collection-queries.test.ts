@@ -1321,7 +1321,9 @@ describe("5,000 rows and more", () => {
         plan.some(
           (n) =>
             ["Index Scan", "Bitmap Index Scan", "Index Only Scan"].includes(n["Node Type"]) &&
-            n["Index Name"] === "ix_msdyn_kpieventdata_conversationid",
+            ["ix_msdyn_kpieventdata_conversationid", "ix_msdyn_kpieventdata_conversationid_eventtimestamp"].includes(
+              n["Index Name"] ?? "",
+            ),
         ),
         described,
       ).toBe(true);
@@ -1330,5 +1332,15 @@ describe("5,000 rows and more", () => {
         described,
       ).toBe(false);
     }
+    // "A conversation's events, newest first" (README): one scan of (conversation, time), no sort.
+    const { rows } = await t.testDb.pool.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(
+      `EXPLAIN (FORMAT JSON) SELECT * FROM msdyn_kpieventdata WHERE msdyn_conversationid = '${conversation(7)}' ORDER BY msdyn_eventtimestamp DESC, msdyn_kpieventdataid DESC LIMIT 101`,
+    );
+    const plan = nodes(rows[0]!["QUERY PLAN"][0]!.Plan);
+    const described = JSON.stringify(plan.map((n) => [n["Node Type"], n["Index Name"] ?? n["Relation Name"]]));
+    expect(
+      plan.some((n) => n["Index Name"] === "ix_msdyn_kpieventdata_conversationid_eventtimestamp"),
+      described,
+    ).toBe(true);
   });
 });

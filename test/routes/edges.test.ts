@@ -227,7 +227,8 @@ describe("GUIDs in braces are accepted everywhere and normalised", () => {
 describe("bounded, exact error messages", () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await createTestApp();
+    // One record may be 1 MB by default (RECORD_BODY_LIMIT); these bodies are 9 MB on purpose.
+    t = await createTestApp({ RECORD_BODY_LIMIT: String(10 * 1024 * 1024) });
   });
   afterAll(async () => {
     await t?.close();

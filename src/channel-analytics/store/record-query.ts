@@ -182,18 +182,33 @@ export async function expandRows(db: Queryable, rows: readonly Row[], expand: Ex
   if (tuples.size === 0) return rows.map(() => (nav.collection ? [] : null));
 
   const params = new SqlParams();
-  const keyList = [...tuples.values()].map((values) => `(${values.map((v) => params.add(v)).join(", ")})`).join(", ");
-  const targetKey = `(${nav.targetColumns.map(ident).join(", ")})`;
-  const conditions = [`${targetKey} IN (${keyList})`];
-  if (expand.filter) conditions.push(filterToSql(target, expand.filter, params));
   const keys = sortKeys(target, expand.orderBy);
-  let sql = `SELECT * FROM ${ident(target.logicalName)} WHERE ${conditions.join(" AND ")}`;
+  let sql: string;
   if (nav.collection) {
-    // Up to $top (else 5,000) children per parent row.
+    // Up to $top (else 5,000) children per parent row, each parent's found by its own
+    // index scan that stops at the limit (LATERAL … LIMIT), instead of ranking every
+    // child of every parent with row_number() and keeping the first n.
     const limit = expand.top ?? MAX_PAGE_SIZE;
+    const columnOf = (name: string) => target.columns.find((c) => c.name === name)!;
+    const parents = [...tuples.values()]
+      .map(
+        (values) =>
+          `(${values.map((v, i) => `${params.add(v)}::${sqlType(target, columnOf(nav.targetColumns[i]!))}`).join(", ")})`,
+      )
+      .join(", ");
+    const parentColumns = nav.targetColumns.map((_, i) => `expand_parent_${i}`);
+    const conditions = nav.targetColumns.map((c, i) => `t.${ident(c)} = parent.${parentColumns[i]}`);
+    if (expand.filter) conditions.push(filterToSql(target, expand.filter, params));
     sql =
-      `SELECT * FROM (SELECT t.*, row_number() OVER (PARTITION BY ${nav.targetColumns.map((c) => `t.${ident(c)}`).join(", ")} ` +
-      `ORDER BY ${orderSql(keys, "t.")}) AS expand_rank FROM (${sql}) t) ranked WHERE expand_rank <= ${limit} ORDER BY ${orderSql(keys)}`;
+      `SELECT children.* FROM (VALUES ${parents}) AS parent(${parentColumns.join(", ")}) ` +
+      `CROSS JOIN LATERAL (SELECT t.* FROM ${ident(target.logicalName)} t WHERE ${conditions.join(" AND ")} ` +
+      `ORDER BY ${orderSql(keys, "t.")} LIMIT ${limit}) children ORDER BY ${orderSql(keys)}`;
+  } else {
+    const keyList = [...tuples.values()].map((values) => `(${values.map((v) => params.add(v)).join(", ")})`).join(", ");
+    const targetKey = `(${nav.targetColumns.map(ident).join(", ")})`;
+    const conditions = [`${targetKey} IN (${keyList})`];
+    if (expand.filter) conditions.push(filterToSql(target, expand.filter, params));
+    sql = `SELECT * FROM ${ident(target.logicalName)} WHERE ${conditions.join(" AND ")}`;
   }
   const { rows: related } = await db.query<Row>(sql, params.values);
   const byKey = new Map<string, Row[]>();

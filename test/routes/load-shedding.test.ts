@@ -1,0 +1,37 @@
+/** Load shedding: beyond DB_MAX_WAITING requests waiting for the database, new ones get 503 at once. */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type TestApp, createTestApp } from "../helpers/app.js";
+
+describe("load shedding", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp({ DB_POOL_SIZE: "1", DB_MAX_WAITING: "1", RETRY_AFTER_SECONDS: "3" });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it("answers 503 with Retry-After while too many requests wait for the database, and serves again after", async () => {
+    const held = await t.db.pool.connect();
+    const url = "/api/data/v9.2/msdyn_ciproviders";
+    const waiting = [t.app.inject({ method: "GET", url }), t.app.inject({ method: "GET", url })];
+    // Bounded wait until both wait for the one connection.
+    for (let i = 0; i < 100 && t.db.pool.waitingCount < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(t.db.pool.waitingCount).toBe(2);
+
+    const shed = await t.app.inject({ method: "POST", url, payload: { msdyn_name: "not stored" } });
+    expect(shed.statusCode).toBe(503);
+    expect(shed.headers["retry-after"]).toBe("3");
+    expect(shed.json()).toEqual({
+      error: { code: "0x80072326", message: expect.stringMatching(/overloaded \(2 requests waiting for the database\)/) },
+    });
+    const alive = await t.app.inject({ method: "GET", url: "/healthz" });
+    expect(alive.statusCode).toBe(200);
+
+    held.release();
+    expect((await Promise.all(waiting)).map((res) => res.statusCode)).toEqual([200, 200]);
+    const after = await t.app.inject({ method: "GET", url });
+    expect(after.statusCode).toBe(200);
+    expect(after.json().value.map((row: { msdyn_name: string }) => row.msdyn_name)).not.toContain("not stored");
+  });
+});
