@@ -19,6 +19,8 @@ export interface OperationContext {
   transaction<T>(fn: (writer: RecordWriter, db: Queryable) => Promise<T>): Promise<T>;
   caller: Caller;
   observe: Observer;
+  /** Aborted when the client has gone: its queued writes are dropped before they run. */
+  signal?: AbortSignal;
 }
 
 export interface OperationInput {

@@ -242,7 +242,7 @@ export function createBulkActions(maxTargets: number = DEFAULT_BULK_MAX_TARGETS)
   }): Promise<ODataResponse> => {
     const { table, targets } = readTargets("CreateMultiple", bound, body, maxTargets);
     // One INSERT for all targets: the same rules as writer.create, checked for all at once.
-    const ids = await context.records.createMany(table, targets, (index) => `Targets[${index}]`);
+    const ids = await context.records.createMany(table, targets, (index) => `Targets[${index}]`, context.signal);
     context.observe({ kind: "written", entitySet: table.entitySetName, ids });
     return {
       status: 200,

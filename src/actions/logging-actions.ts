@@ -468,20 +468,23 @@ const participantKeyOf = (data: InitPayload, participant: Participant) => ({
  * write) as one statement: one round trip, atomic on its own. Undefined when the call
  * needs the row-by-row path below, which has every rule and explains every refusal.
  */
-async function initInOneStatement(records: RecordOperations, data: InitPayload) {
+async function initInOneStatement(records: RecordOperations, data: InitPayload, signal?: AbortSignal) {
   const { conversation } = data;
   const participants = conversation.session.participants ?? [];
-  const result = await records.upsertByNaturalKeys([
-    {
-      table: CONVERSATION,
-      key: conversationKeyOf(data),
-      body: conversationBody(conversation),
-      // createdTimestamp defaults to the moment the conversation is first logged, and stays.
-      createOnly: conversation.createdTimestamp ? {} : { msdyn_conversationtimestamp: new Date().toISOString() },
-    },
-    { table: SESSION, key: sessionKeyOf(data), body: sessionBody(conversation.session) },
-    ...participants.map((p) => ({ table: PARTICIPANT, key: participantKeyOf(data, p), body: participantBody(p) })),
-  ]);
+  const result = await records.upsertByNaturalKeys(
+    [
+      {
+        table: CONVERSATION,
+        key: conversationKeyOf(data),
+        body: conversationBody(conversation),
+        // createdTimestamp defaults to the moment the conversation is first logged, and stays.
+        createOnly: conversation.createdTimestamp ? {} : { msdyn_conversationtimestamp: new Date().toISOString() },
+      },
+      { table: SESSION, key: sessionKeyOf(data), body: sessionBody(conversation.session) },
+      ...participants.map((p) => ({ table: PARTICIPANT, key: participantKeyOf(data, p), body: participantBody(p) })),
+    ],
+    signal,
+  );
   return result && { conversation: result[0]!.id, session: result[1]!.id, participants: result.slice(2).map((r) => r.id) };
 }
 
@@ -495,7 +498,7 @@ async function initLogAnalytics({ body, root, context }: OperationInput): Promis
   const providerSessionId = session.providerSessionId;
 
   const ids =
-    (await initInOneStatement(context.records, data)) ??
+    (await initInOneStatement(context.records, data, context.signal)) ??
     (await context.transaction(async (writer) => {
       const conversationKey = alternateKey(conversationKeyOf(data));
       const conversationRow = await at("data.conversation", async () => {
@@ -582,7 +585,7 @@ async function logAnalyticsEvent({ body, root, context }: OperationInput): Promi
 
   // One INSERT for all events: all or none without an explicit transaction.
   const bodies = data.events.map((event) => eventBody(parsed, event, now));
-  const ids = await context.records.createMany(KPI_EVENT, bodies, (i) => `data.events[${i}]`);
+  const ids = await context.records.createMany(KPI_EVENT, bodies, (i) => `data.events[${i}]`, context.signal);
 
   context.observe({ kind: "written", entitySet: KPI_EVENT.entitySetName, ids });
   context.observe({

@@ -24,7 +24,8 @@ const KPI_EVENT = tableByLogicalName("msdyn_kpieventdata");
 
 /** Stores a group of new events; a refusal is thrown as a KpiEventRuleError naming the event. */
 export interface KpiEventSink {
-  write(rows: ColumnValues[], returning: Returning): Promise<Row[]>;
+  /** `signal`: the request's; once its client is gone, queued rows are dropped unwritten. */
+  write(rows: ColumnValues[], returning: Returning, signal?: AbortSignal): Promise<Row[]>;
 }
 
 /** A database error explained as a refusal of one of `rows`, when it is one. */
@@ -82,10 +83,10 @@ export class KpiEventBatcher implements KpiEventSink {
     });
   }
 
-  write(rows: ColumnValues[], returning: Returning): Promise<Row[]> {
+  write(rows: ColumnValues[], returning: Returning, signal?: AbortSignal): Promise<Row[]> {
     if (rows.length === 0) return Promise.resolve([]);
     if (rows.length >= this.aloneFromRows) return writeKpiEventGroup(this.pool, rows, returning, false);
-    return this.groupCommit.submit({ rows, returning });
+    return this.groupCommit.submit({ rows, returning }, signal);
   }
 
   private async store(groups: Group[]): Promise<Array<Settled<Row[]>>> {

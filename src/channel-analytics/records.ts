@@ -95,12 +95,18 @@ function checkPreconditions(table: TableDef, key: RecordKey, row: Row | undefine
 export interface RecordOperations {
   retrieve(table: TableDef, key: RecordKey): Promise<Row>;
   /** `keyOnly`: only the new row's primary key is needed (no representation asked for). */
-  create(table: TableDef, body: unknown, options?: { keyOnly?: boolean }): Promise<Row>;
+  /** `signal`: the request's; queued work of a client that has gone is dropped before it runs. */
+  create(table: TableDef, body: unknown, options?: { keyOnly?: boolean; signal?: AbortSignal }): Promise<Row>;
   /** Creates all rows or none; a refusal names its row with `label(index)`. */
-  createMany(table: TableDef, bodies: readonly unknown[], label: (index: number) => string): Promise<string[]>;
+  createMany(
+    table: TableDef,
+    bodies: readonly unknown[],
+    label: (index: number) => string,
+    signal?: AbortSignal,
+  ): Promise<string[]>;
   upsert(table: TableDef, key: RecordKey, body: unknown, pre?: Preconditions): Promise<{ row: Row; created: boolean }>;
   /** Upserts by natural keys in one statement; undefined (nothing written) when `upsert` is needed instead. */
-  upsertByNaturalKeys(items: readonly NaturalKeyUpsert[]): Promise<UpsertedRows | undefined>;
+  upsertByNaturalKeys(items: readonly NaturalKeyUpsert[], signal?: AbortSignal): Promise<UpsertedRows | undefined>;
   setProperty(table: TableDef, key: RecordKey, column: ColumnDef, value: unknown): Promise<Row>;
   /** Returns the deleted row's primary key. */
   remove(table: TableDef, key: RecordKey, pre?: Preconditions): Promise<string>;
@@ -136,14 +142,18 @@ export class RecordWriter implements RecordOperations {
    * POST {set}: creates a row from a JSON body. `keyOnly`: the caller needs only the new
    * row's primary key (no representation asked for).
    */
-  async create(table: TableDef, body: unknown, { keyOnly = false } = {}): Promise<Row> {
+  async create(
+    table: TableDef,
+    body: unknown,
+    { keyOnly = false, signal }: { keyOnly?: boolean; signal?: AbortSignal } = {},
+  ): Promise<Row> {
     const values = parseRecordBody(table, body);
     assertWritable(table, values, "create");
     if (isKpiEvent(table)) {
       // The ingestion hot path: rules and INSERT in one statement, shared by concurrent requests.
       this.completeNewKpiEvent(table, values);
       try {
-        const [row] = await this.storeKpiEvents([values], keyOnly ? "key" : "row");
+        const [row] = await this.storeKpiEvents([values], keyOnly ? "key" : "row", signal);
         return row!;
       } catch (error) {
         throw error instanceof KpiEventRuleError ? error.error : error;
@@ -310,7 +320,12 @@ export class RecordWriter implements RecordOperations {
    * returns their ids in order: the same validation and rules as `create`, then one INSERT
    * for all. A refusal names its row with `label(index)`; nothing is written then.
    */
-  async createMany(table: TableDef, bodies: readonly unknown[], label: (index: number) => string): Promise<string[]> {
+  async createMany(
+    table: TableDef,
+    bodies: readonly unknown[],
+    label: (index: number) => string,
+    signal?: AbortSignal,
+  ): Promise<string[]> {
     const named = (index: number, error: unknown) => (error instanceof ODataError ? error.at(label(index)) : error);
     const rows = bodies.map((body, index) => {
       try {
@@ -331,7 +346,7 @@ export class RecordWriter implements RecordOperations {
     if (rows.length === 0) return [];
     if (isKpiEvent(table)) {
       try {
-        await this.storeKpiEvents(rows, "key");
+        await this.storeKpiEvents(rows, "key", signal);
         return ids;
       } catch (error) {
         throw error instanceof KpiEventRuleError ? named(error.index, error.error) : error;
@@ -354,9 +369,9 @@ export class RecordWriter implements RecordOperations {
     assertRequiredForCreate(table, values, FILLED_BY_KPI_RULES);
   }
 
-  private storeKpiEvents(rows: ColumnValues[], returning: Returning): Promise<Row[]> {
+  private storeKpiEvents(rows: ColumnValues[], returning: Returning, signal?: AbortSignal): Promise<Row[]> {
     return this.kpiEvents && !this.inTransaction
-      ? this.kpiEvents.write(rows, returning)
+      ? this.kpiEvents.write(rows, returning, signal)
       : writeKpiEventGroup(this.db, rows, returning, this.inTransaction);
   }
 
@@ -445,18 +460,23 @@ export class RecordService implements RecordOperations {
   }
 
   /** A single INSERT needs no explicit transaction. */
-  create(table: TableDef, body: unknown, options: { keyOnly?: boolean } = {}): Promise<Row> {
+  create(table: TableDef, body: unknown, options: { keyOnly?: boolean; signal?: AbortSignal } = {}): Promise<Row> {
     return this.standalone.create(table, body, options);
   }
 
   /** Many rows with one INSERT: atomic without an explicit transaction. */
-  createMany(table: TableDef, bodies: readonly unknown[], label: (index: number) => string): Promise<string[]> {
-    return this.standalone.createMany(table, bodies, label);
+  createMany(
+    table: TableDef,
+    bodies: readonly unknown[],
+    label: (index: number) => string,
+    signal?: AbortSignal,
+  ): Promise<string[]> {
+    return this.standalone.createMany(table, bodies, label, signal);
   }
 
   /** One statement, atomic without an explicit transaction; shared with concurrent calls. */
-  upsertByNaturalKeys(items: readonly NaturalKeyUpsert[]): Promise<UpsertedRows | undefined> {
-    return this.upserts ? this.upserts.submit(items) : this.standalone.upsertByNaturalKeys(items);
+  upsertByNaturalKeys(items: readonly NaturalKeyUpsert[], signal?: AbortSignal): Promise<UpsertedRows | undefined> {
+    return this.upserts ? this.upserts.submit(items, signal) : this.standalone.upsertByNaturalKeys(items);
   }
 
   /**

@@ -7,7 +7,7 @@
  * `runBatch` gets the jobs of one batch and settles each job on its own (a batch that the
  * database refuses as a whole is for it to split).
  */
-import { ClientGoneError, currentRequestSignal } from "./request-signal.js";
+import { ClientGoneError } from "./request-signal.js";
 
 export type Settled<Result> = { value: Result } | { error: unknown };
 
@@ -64,14 +64,14 @@ export class GroupCommit<Job, Result> {
     return this.queued;
   }
 
-  submit(job: Job): Promise<Result> {
+  /** `signal`: the submitting request's; aborted (its client gone), the job is dropped before it runs. */
+  submit(job: Job, signal?: AbortSignal): Promise<Result> {
     const size = (this.limits.sizeOf ?? (() => 1))(job);
     const { maxQueued } = this.limits;
     // A job arriving at an empty queue always waits, however big: it would run alone.
     if (maxQueued !== undefined && this.queued > 0 && this.queued + size > maxQueued) {
       return Promise.reject(new GroupCommitQueueFullError(this.queued));
     }
-    const signal = currentRequestSignal();
     if (signal?.aborted) return Promise.reject(new ClientGoneError());
     return new Promise((resolve, reject) => {
       this.waiting.push({ job, resolve, reject, size, signal });

@@ -15,7 +15,6 @@ import underPressure from "@fastify/under-pressure";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import { GroupCommitQueueFullError } from "../db/group-commit.js";
-import { runWithRequestSignal } from "../db/request-signal.js";
 import { serverOverloaded } from "./service-unavailable.js";
 
 const EXEMPT = new Set(["/healthz"]);
@@ -35,6 +34,13 @@ function warnShedding(request: FastifyRequest, what: string) {
   request.log.warn({ shedding: what }, "overloaded; answering 503");
 }
 
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Aborted when the client goes away before its answer (set before the handler runs). */
+    clientGone?: AbortSignal;
+  }
+}
+
 export const loadSheddingPlugin = fp(
   async (app) => {
     const { config } = app;
@@ -50,6 +56,7 @@ export const loadSheddingPlugin = fp(
       },
     });
 
+    app.decorateRequest("clientGone", undefined);
     app.addHook("onRequest", async (request, reply) => {
       if (EXEMPT.has(request.url)) return;
       const waiting = app.db?.pool?.waitingCount ?? 0;
@@ -71,8 +78,11 @@ export const loadSheddingPlugin = fp(
       reply.raw.once("close", () => {
         if (!reply.raw.writableFinished) controller.abort();
       });
-      // The handler runs inside: the group commit sees this signal (src/db/request-signal.ts).
-      runWithRequestSignal(controller.signal, done);
+      // Passed down explicitly (routes → request context → group commit), not through
+      // AsyncLocalStorage: on Node 20 that tracks every promise of every request, which
+      // cost about a fifth of single-event ingest in npm run bench.
+      request.clientGone = controller.signal;
+      done();
     });
 
     app.addHook("onError", async (request, _reply, error) => {

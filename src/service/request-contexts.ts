@@ -18,9 +18,10 @@ export class RequestContexts {
     readonly caller: Caller,
   ) {}
 
-  standalone(observe: Observer): RequestContext {
+  /** `signal`: aborted when the client has gone (its queued writes are then dropped unrun). */
+  standalone(observe: Observer, signal?: AbortSignal): RequestContext {
     const { records, operations, caller } = this;
-    return { records, db: this.pool, operations, caller, observe, transaction: (fn) => records.transaction(fn) };
+    return { records, db: this.pool, operations, caller, observe, signal, transaction: (fn) => records.transaction(fn) };
   }
 
   /** Runs `fn` with a context whose every operation is in one transaction. */

@@ -1,7 +1,7 @@
 /** GroupCommit under overload: a bound on what waits, and jobs of departed clients dropped unrun. */
 import { describe, expect, it } from "vitest";
 import { GroupCommit, GroupCommitQueueFullError, type Settled } from "../../src/db/group-commit.js";
-import { ClientGoneError, runWithRequestSignal } from "../../src/db/request-signal.js";
+import { ClientGoneError } from "../../src/db/request-signal.js";
 
 function runner() {
   const batches: number[][] = [];
@@ -41,7 +41,7 @@ describe("GroupCommit limits", () => {
     const commit = new GroupCommit(r.run, { batchesInFlight: 1, maxBatchSize: 100 });
     const first = commit.submit(1);
     const gone = new AbortController();
-    const dropped = runWithRequestSignal(gone.signal, () => commit.submit(2));
+    const dropped = commit.submit(2, gone.signal);
     dropped.catch(() => {});
     const kept = commit.submit(3);
     gone.abort();
@@ -58,7 +58,7 @@ describe("GroupCommit limits", () => {
     const commit = new GroupCommit(r.run, { batchesInFlight: 1, maxBatchSize: 100 });
     const gone = new AbortController();
     gone.abort();
-    await expect(runWithRequestSignal(gone.signal, () => commit.submit(1))).rejects.toBeInstanceOf(ClientGoneError);
+    await expect(commit.submit(1, gone.signal)).rejects.toBeInstanceOf(ClientGoneError);
     expect(r.batches).toEqual([]);
   });
 });

@@ -41,7 +41,10 @@ export async function executePlan(plan: Plan, context: RequestContext): Promise<
       const body = plan.via
         ? boundToParent(plan.via, await records.retrieve(plan.via.table, plan.via.key), plan.body)
         : plan.body;
-      return written(await records.create(plan.table, body, { keyOnly: !plan.shape.prefer.returnRepresentation }), true);
+      return written(
+        await records.create(plan.table, body, { keyOnly: !plan.shape.prefer.returnRepresentation, signal: context.signal }),
+        true,
+      );
     }
     case "upsert": {
       const { row, created } = await records.upsert(plan.table, plan.key, plan.body, plan.pre);
