@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { type NaturalKeyUpsert, RecordService } from "../../src/channel-analytics/records.js";
 import { tableByLogicalName } from "../../src/model/tables.js";
 import { useTestApp } from "../helpers/app.js";
-import { type Body, OBJECT_DOES_NOT_EXIST, ROOT, createdId, records } from "../helpers/records.js";
+import { type Body, OBJECT_DOES_NOT_EXIST, ROOT, createdId, records, postBatch } from "../helpers/records.js";
 
 const KPI_EVENT = tableByLogicalName("msdyn_kpieventdata");
 const CONVERSATION = tableByLogicalName("msdyn_conversationdata");
@@ -332,12 +332,7 @@ describe("ingestion hot paths", () => {
         "--b--",
         "",
       ].join(CRLF);
-      const res = await t.app.inject({
-        method: "POST",
-        url: `${ROOT}/$batch`,
-        headers: { "content-type": "multipart/mixed; boundary=b" },
-        payload,
-      });
+      const res = await postBatch(t, payload);
 
       // A failed change set fails the batch (as in test/routes/batch.test.ts).
       expect(res.statusCode, res.body).toBe(400);

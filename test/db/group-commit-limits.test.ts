@@ -1,22 +1,10 @@
 /** GroupCommit under overload: a bound on what waits, and jobs of departed clients dropped unrun. */
 import { describe, expect, it } from "vitest";
-import { GroupCommit, GroupCommitQueueFullError, type Settled } from "../../src/db/group-commit.js";
+import { manualRunner } from "../helpers/group-commit-runner.js";
+import { GroupCommit, GroupCommitQueueFullError } from "../../src/db/group-commit.js";
 import { ClientGoneError } from "../../src/db/request-signal.js";
 
-function runner() {
-  const batches: number[][] = [];
-  const pending: Array<() => void> = [];
-  const run = (jobs: number[]) =>
-    new Promise<Array<Settled<number>>>((resolve) => {
-      batches.push(jobs);
-      pending.push(() => resolve(jobs.map((job) => ({ value: job }))));
-    });
-  const finishNext = async () => {
-    pending.shift()!();
-    await new Promise((resolve) => setImmediate(resolve));
-  };
-  return { batches, run, finishNext };
-}
+const runner = () => manualRunner();
 
 describe("GroupCommit limits", () => {
   it("refuses a job at once when the queue holds maxQueued, and takes jobs again once it drains", async () => {

@@ -1,23 +1,10 @@
 /** GroupCommit (src/db/group-commit.ts): how jobs form batches and how each is settled. */
 import { describe, expect, it } from "vitest";
-import { GroupCommit, type Settled } from "../../src/db/group-commit.js";
+import { manualRunner } from "../helpers/group-commit-runner.js";
+import { GroupCommit } from "../../src/db/group-commit.js";
 import { sharedBuffersMb } from "../../src/db/embedded-postgres.js";
 
-/** A runner whose batches finish when told to, recording what each held. */
-function runner() {
-  const batches: number[][] = [];
-  const pending: Array<() => void> = [];
-  const run = (jobs: number[]) =>
-    new Promise<Array<Settled<number>>>((resolve) => {
-      batches.push(jobs);
-      pending.push(() => resolve(jobs.map((job) => (job < 0 ? { error: new Error(`bad ${job}`) } : { value: job * 10 }))));
-    });
-  const finishNext = async () => {
-    pending.shift()!();
-    await new Promise((resolve) => setImmediate(resolve));
-  };
-  return { batches, run, finishNext };
-}
+const runner = () => manualRunner((job) => (job < 0 ? { error: new Error(`bad ${job}`) } : { value: job * 10 }));
 
 describe("GroupCommit", () => {
   it("runs a lone job at once, and the jobs that arrive meanwhile as the next batch", async () => {

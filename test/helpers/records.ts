@@ -126,3 +126,13 @@ export function records(t: TestApp) {
 
   return { post, patch, get, del, setAnalytics, provider, conversation, session, participant, family };
 }
+
+/** POSTs a multipart `$batch` body framed by `--b` (the boundary every test uses) to the app. */
+export function postBatch(t: TestApp, payload: string, headers: Headers = {}) {
+  return t.app.inject({
+    method: "POST",
+    url: `${ROOT}/$batch`,
+    headers: { "content-type": "multipart/mixed; boundary=b", ...headers },
+    payload,
+  });
+}

@@ -1,4 +1,5 @@
 /** Bodies that cannot stall the server: a nesting-depth limit and a per-route size limit. */
+import { postBatch } from "../helpers/records.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assertJsonDepth } from "../../src/odata/json-depth.js";
 import { type TestApp, createTestApp } from "../helpers/app.js";
@@ -40,12 +41,7 @@ describe("JSON bodies", () => {
       "--b--",
       "",
     ].join("\r\n");
-    const res = await t.app.inject({
-      method: "POST",
-      url: `${API}/$batch`,
-      headers: { "content-type": "multipart/mixed; boundary=b" },
-      payload: body,
-    });
+    const res = await postBatch(t, body);
     expect(res.body).toMatch(/deeper than 64 levels/);
     expect(res.statusCode).toBeLessThan(500);
   });

@@ -3,6 +3,7 @@
  * link-entity over the parent links (inner and outer), aggregates with date grouping,
  * distinct, top, paging with the paging cookie and simple paging, and the 400s.
  */
+import { postBatch } from "../helpers/records.js";
 import { randomUUID } from "node:crypto";
 import type { LightMyRequestResponse } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -295,12 +296,7 @@ describe("FetchXML", () => {
       "",
     ].join("\r\n");
     const payload = `--b\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n${part}\r\n--b--\r\n`;
-    const res = await t.app.inject({
-      method: "POST",
-      url: `${ROOT}/$batch`,
-      headers: { "content-type": "multipart/mixed; boundary=b" },
-      payload,
-    });
+    const res = await postBatch(t, payload);
     expect(res.statusCode, res.body).toBe(200);
     expect(res.body).toContain("HTTP/1.1 200");
     expect(res.body).toContain('"importsequencenumber":10');

@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { useTestApp } from "../helpers/app.js";
-import { OBJECT_DOES_NOT_EXIST, ROOT, createdId, records } from "../helpers/records.js";
+import { OBJECT_DOES_NOT_EXIST, ROOT, createdId, records, postBatch } from "../helpers/records.js";
 
 describe("navigation paths", () => {
   const t = useTestApp();
@@ -129,12 +129,7 @@ describe("navigation paths", () => {
       "--b--",
       "",
     ].join("\r\n");
-    const res = await t.app.inject({
-      method: "POST",
-      url: `${ROOT}/$batch`,
-      headers: { "content-type": "multipart/mixed; boundary=b" },
-      payload,
-    });
+    const res = await postBatch(t, payload);
     expect(res.statusCode, res.body).toBe(200);
     const sessions = await inject("GET", `msdyn_conversationsdata(msdyn_conversationid='${c}')/msdyn_sessions`);
     expect(sessions.json<{ value: Array<Record<string, unknown>> }>().value.map((r) => r.msdyn_providersessionid)).toEqual([

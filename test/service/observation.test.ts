@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Observation } from "../../src/observe/observation.js";
 import { useTestApp } from "../helpers/app.js";
-import { ROOT, createdId } from "../helpers/records.js";
+import { ROOT, createdId, postBatch } from "../helpers/records.js";
 
 describe("the request observer", () => {
   const t = useTestApp();
@@ -82,12 +82,7 @@ describe("the request observer", () => {
       "--b--",
       "",
     ].join("\r\n");
-    const res = await t.app.inject({
-      method: "POST",
-      url: `${ROOT}/$batch`,
-      headers: { "content-type": "multipart/mixed; boundary=b", prefer: "odata.continue-on-error" },
-      payload: body,
-    });
+    const res = await postBatch(t, body, { prefer: "odata.continue-on-error" });
     expect(res.statusCode, res.body).toBe(200);
     const list = observed(String(res.headers["x-request-id"]));
     const outcomes = list.filter((o) => o.kind === "outcome");
