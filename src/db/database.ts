@@ -108,7 +108,11 @@ export async function openDatabase(
   if (!url) {
     const dataDir = path.resolve(config.DATA_DIR, "postgres");
     const started = Date.now();
-    embedded = await startEmbeddedPostgres({ dataDir, log: (message) => log.debug({ postgres: message }) });
+    embedded = await startEmbeddedPostgres({
+      dataDir,
+      log: (message) => log.debug({ postgres: message }),
+      notice: (message) => log.info({ dataDir }, message),
+    });
     await createDatabaseIfMissing(embedded.adminUrl, EMBEDDED_DATABASE_NAME);
     url = embedded.urlFor(EMBEDDED_DATABASE_NAME);
     log.info({ dataDir, ms: Date.now() - started }, "embedded PostgreSQL started");

@@ -38,7 +38,10 @@ export interface EmbeddedOptions {
   /** Directory holding the cluster; it survives restarts. */
   dataDir: string;
   port?: number;
+  /** PostgreSQL's own lines (debug). */
   log?: (message: string) => void;
+  /** What the service did to the cluster that an operator should see (info). */
+  notice?: (message: string) => void;
 }
 
 /**
@@ -176,6 +179,51 @@ async function run(file: string, args: string[], account: Account | undefined): 
   });
 }
 
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * A service killed with SIGKILL cannot stop its embedded PostgreSQL, which runs in a
+ * process group of its own (so that a terminal's Ctrl-C reaches only the service): the
+ * postmaster lives on, holding the cluster, and the next start would fail. When the
+ * cluster's postmaster.pid names a live postmaster whose parent is no longer a Node.js
+ * process (it was handed to init), it is stopped (fast shutdown, then immediate) first.
+ * A postmaster another running service owns is left alone, and that start fails as before.
+ */
+async function stopOrphanedServer(clusterDir: string, notice: (message: string) => void): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number((await readFile(path.join(clusterDir, "postmaster.pid"), "utf8")).split("\n")[0]);
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  // The pid may have been reused: only a postgres started on this very cluster is ours.
+  const command = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+  if (!command.split("\0").includes(clusterDir)) return;
+  let parent = "";
+  try {
+    // Field 4 of /proc/<pid>/stat, after the parenthesised command name.
+    const ppid = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]?.split(" ")[1];
+    parent = ppid ? ((await readFile(`/proc/${ppid}/cmdline`, "utf8")).split("\0")[0] ?? "") : "";
+  } catch {
+    // No /proc entry for the parent: it is gone.
+  }
+  if (/(^|\/)node$/.test(parent)) return;
+  notice(`stopping an orphaned embedded PostgreSQL (pid ${pid}) left running by a service that did not stop it`);
+  process.kill(pid, "SIGINT");
+  for (let waited = 0; isAlive(pid) && waited < 30_000; waited += 100) {
+    if (waited === 20_000) process.kill(pid, "SIGQUIT");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const dataDir = path.resolve(options.dataDir);
   const passwordFile = path.join(dataDir, "password");
@@ -233,6 +281,8 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       await unlink(initPassword).catch(() => {});
     }
   }
+
+  await stopOrphanedServer(clusterDir, options.notice ?? log);
 
   const args = [
     "-D",
