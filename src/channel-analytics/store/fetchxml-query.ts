@@ -14,7 +14,7 @@ import type { ColumnDef } from "../../model/tables.js";
 import { filterToSql } from "./filter-sql.js";
 import { type FetchEntity, type FetchFilter, type FetchPlan, allLinks, fetchError } from "../../odata/fetchxml.js";
 import type { OrderBy } from "../../odata/query-options.js";
-import { afterSql, decodeToken, encodeToken, sortKeys } from "./record-query.js";
+import { afterSql, decodeToken, encodeToken, orderDirection, sortKeys } from "./record-query.js";
 import type { Queryable, Row } from "./record-store.js";
 
 /** One value of a result row. */
@@ -177,9 +177,9 @@ export async function runFetchXml(db: Queryable, plan: FetchPlan, propertyKey: (
       const sorted = sortKeys(plan.root.table, rootOrders);
       // The root's order, then the links', then the root key and (for child rows) the link keys, so the order is total.
       const order = [
-        ...sorted.slice(0, -1).map((k) => `${column(plan.root, k.column)} ${direction(k.descending)}`),
+        ...sorted.slice(0, -1).map((k) => `${column(plan.root, k.column)} ${orderDirection(k)}`),
         ...linkOrders,
-        `${column(plan.root, sorted.at(-1)!.column)} ${direction(sorted.at(-1)!.descending)}`,
+        `${column(plan.root, sorted.at(-1)!.column)} ${orderDirection(sorted.at(-1)!)}`,
         ...allLinks(plan.root).map((link) => `${link.sqlAlias}.${ident(link.table.primaryKey)} ASC NULLS FIRST`),
       ];
       tail = `ORDER BY ${order.join(", ")}`;

@@ -42,14 +42,14 @@ export function sortKeys(table: TableDef, orderBy: readonly OrderBy[]): OrderBy[
 
 // OData and Dataverse: nulls sort first ascending and last descending (PostgreSQL's default is the opposite).
 const orderSql = (keys: readonly OrderBy[], alias = "") =>
-  keys.map((k) => `${alias}${ident(k.column.name)} ${direction(k)}`).join(", ");
+  keys.map((k) => `${alias}${ident(k.column.name)} ${orderDirection(k)}`).join(", ");
 
 /**
  * A NOT NULL column (the primary key that ends every sort) keeps plain ASC / DESC: its
  * nulls clause would change nothing but would stop PostgreSQL from reading the order
  * from the column's index (a full sort of the table under an unfiltered `$top`).
  */
-const direction = (k: OrderBy) =>
+export const orderDirection = (k: OrderBy) =>
   k.column.notNull ? (k.descending ? "DESC" : "ASC") : k.descending ? "DESC NULLS LAST" : "ASC NULLS FIRST";
 
 interface SkipToken {
