@@ -3,7 +3,19 @@
  * `npm run depcheck` fails on any import against this order and on any cycle.
  */
 // Top to bottom. Entry points (src/*.ts) sit above every folder.
-const LAYERS = ["routes", "plugins", "service", "actions", "observe", "channel-analytics", "odata", "model", "db", "config"];
+const LAYERS = [
+  "routes",
+  "plugins",
+  "service",
+  "actions",
+  "identity",
+  "observe",
+  "channel-analytics",
+  "odata",
+  "model",
+  "db",
+  "config",
+];
 
 const folder = (name) => `^src/${name}/`;
 

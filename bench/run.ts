@@ -97,6 +97,7 @@ const windows: PhaseWindow[] = [];
 type Measured = LoadResult & { cpu?: CpuUse };
 
 async function runLoad(spec: LoadSpec): Promise<Measured> {
+  spec = { ...spec, headers: { ...(spec.noAuthorization ? {} : authorization), ...spec.headers } };
   const warmup = spec.label.endsWith("(warm-up)");
   const file = path.join(specDir, `${spec.label.replace(/\W+/g, "-")}-${Date.now()}.json`);
   await writeFile(file, JSON.stringify(spec));
@@ -185,10 +186,13 @@ interface Answer {
   text: string;
 }
 
+/** The bench's bearer token (issue 11: every request is authenticated, as users run it). */
+let authorization: Record<string, string> = {};
+
 async function http(origin: string, method: string, url: string, body?: string): Promise<Answer> {
   const res = await fetch(`${origin}${url}`, {
     method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
+    headers: { ...authorization, ...(body === undefined ? {} : { "content-type": "application/json" }) },
     body,
   });
   return { status: res.status, headers: res.headers, text: await res.text() };
@@ -337,7 +341,13 @@ async function main(): Promise<void> {
 
   // -------------------------------------------------------------------------
   // The service, as `npm start` runs it.
-  const serverEnv: Record<string, string> = { DATABASE_URL: database.url, LOG_LEVEL: settings.serverLogLevel };
+  const dataDir = path.join(specDir, "data");
+  const serverEnv: Record<string, string> = {
+    DATABASE_URL: database.url,
+    LOG_LEVEL: settings.serverLogLevel,
+    AUTH_MODE: "builtin",
+    DATA_DIR: dataDir,
+  };
   const nodeArgs = settings.cpuProfileDir ? ["--cpu-prof", "--cpu-prof-dir", path.resolve(settings.cpuProfileDir)] : [];
   const server: NodeProcess = await startNodeProcess("src/server.ts", serverEnv, nodeArgs);
   onCleanup("server", () => server.stop());
@@ -349,6 +359,7 @@ async function main(): Promise<void> {
   }
   log(`server pid ${server.pid} at ${server.baseUrl}: ${serverCommand} (LOG_LEVEL=${settings.serverLogLevel})`);
   const origin = server.baseUrl;
+  authorization = { authorization: `Bearer ${await administratorToken(origin, dataDir)}` };
 
   // Parents: an enabled provider, and conversations each with a session and a participant.
   const providerId = createdId(
@@ -446,6 +457,30 @@ async function main(): Promise<void> {
     settings,
   );
   const storedBySingle = (await countEvents(db)) - beforeSingle;
+  // 1a. The same requests without authentication, side by side: a second server on the same
+  // database with AUTH_MODE=none (the cost of the bearer token check is the difference).
+  const open = await startNodeProcess("src/server.ts", { ...serverEnv, AUTH_MODE: "none" });
+  onCleanup("server without authentication", () => open.stop());
+  await waitUntilServing(open, `${open.baseUrl}/readyz`);
+  const previousTarget = target;
+  target = open;
+  const singleOpen = await measure(
+    {
+      label: "1a. POST msdyn_kpieventsdata without authentication",
+      origin: open.baseUrl,
+      method: "POST",
+      requests: singlePool,
+      connections: settings.connections,
+      durationSeconds: settings.singleSeconds,
+      timeoutSeconds: 30,
+      noAuthorization: true,
+    },
+    settings,
+  );
+  target = previousTarget;
+  await open.stop();
+  const authRatio = single.okPerSecond / singleOpen.okPerSecond;
+  log(`1/1a: single-event ingest with a bearer token at ${authRatio.toFixed(2)} × without`);
   // The ceiling below must write what the service writes: compare with a row it stored.
   const sample = (
     await db.query<Record<string, unknown>>(`SELECT * FROM msdyn_kpieventdata WHERE msdyn_conversationid = $1 LIMIT 1`, [
@@ -734,6 +769,12 @@ async function main(): Promise<void> {
       single,
       `${single.connections} conn, ${single.durationSeconds} s`,
     ),
+    fromLoad(
+      "1a. the same without authentication",
+      perSecond(singleOpen.okPerSecond),
+      singleOpen,
+      `${singleOpen.connections} conn, ${singleOpen.durationSeconds} s; (1)/(1a) = ${authRatio.toFixed(2)}`,
+    ),
     fromCeiling(
       "2. INSERT via pg (ceiling)",
       pgInsert,
@@ -785,6 +826,12 @@ async function main(): Promise<void> {
       goal: "(1)/(2) ≥ 0.50",
       actual: `${singleRatio.toFixed(2)} (${single.okPerSecond.toFixed(0)} / ${pgInsert.rowsPerSecond.toFixed(0)})`,
       pass: singleRatio >= 0.5 && clean(single),
+    },
+    {
+      name: "single-event ingest with a bearer token ≥ 0.9 × without",
+      goal: "≥ 0.9",
+      actual: `${authRatio.toFixed(2)} (${single.okPerSecond.toFixed(0)} / ${singleOpen.okPerSecond.toFixed(0)})`,
+      pass: authRatio >= 0.9 && clean(single) && clean(singleOpen),
     },
     {
       name: "single-event ingest p99",
@@ -840,6 +887,7 @@ async function main(): Promise<void> {
     settings,
     phases: {
       single: { ...single, storedEvents: storedBySingle },
+      singleWithoutAuthentication: singleOpen,
       pgInsert,
       ceilingColumns: { server: serverColumns, ceiling: ceilingColumns, same: sameColumns },
       bulk: { ...bulk, eventsPerRequest: settings.bulkSize, eventsPerSecond: bulkEventsPerSecond, storedEvents: storedByBulk },
@@ -854,6 +902,7 @@ async function main(): Promise<void> {
       singleToPgInsert: singleRatio,
       bulkToCopy: bulkRatio,
       singleToEmptyRoute: single.okPerSecond / emptyRoute.okPerSecond,
+      singleWithTokenToWithout: authRatio,
     },
     peakRssBytes: peakRss,
     targets,
@@ -914,3 +963,24 @@ main()
   .finally(async () => {
     await cleanUp();
   });
+
+/** A token for the administrator that the server's first start wrote to DATA_DIR. */
+async function administratorToken(origin: string, dataDir: string): Promise<string> {
+  const credentials = JSON.parse(await readFile(path.join(dataDir, "admin-credentials.json"), "utf8")) as {
+    tenant_id: string;
+    client_id: string;
+    client_secret: string;
+  };
+  const res = await fetch(`${origin}/${credentials.tenant_id}/oauth2/v2.0/token`, {
+    method: "POST",
+    body: new URLSearchParams({
+      grant_type: "client_credentials",
+      client_id: credentials.client_id,
+      client_secret: credentials.client_secret,
+      scope: `${origin}/.default`,
+    }),
+  });
+  const body = (await res.json()) as { access_token?: string };
+  if (!body.access_token) throw new Error(`the token endpoint answered ${res.status}: ${JSON.stringify(body)}`);
+  return body.access_token;
+}

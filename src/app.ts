@@ -8,7 +8,10 @@ import fp from "fastify-plugin";
 import { type ZodTypeProvider, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import type { Config } from "./config/config.js";
 import type { Database } from "./db/database.js";
+import { DATAVERSE_LIMITS, type ServiceProtectionLimits } from "./identity/service-protection.js";
 import { errorHandlingPlugin } from "./plugins/error-handling.js";
+import { identityPlugin, rewriteOrganizationPrefix } from "./plugins/identity.js";
+import { serviceProtectionPlugin } from "./plugins/service-protection.js";
 import { gracefulClosePlugin } from "./plugins/graceful-close.js";
 import { observationPlugin } from "./plugins/observation.js";
 import { idempotencyPlugin } from "./plugins/idempotency.js";
@@ -19,10 +22,12 @@ import { odataServicePlugin } from "./plugins/odata-service.js";
 import { requestLogPlugin } from "./plugins/request-log.js";
 import { requestBodyPlugin } from "./plugins/request-body.js";
 import { swaggerPlugin } from "./plugins/swagger.js";
+import { adminRoutes } from "./routes/admin.js";
 import { batchRoutes } from "./routes/batch.js";
 import { entitySetRoutes } from "./routes/entity-sets.js";
 import { healthRoutes } from "./routes/health.js";
 import { metadataRoutes } from "./routes/metadata.js";
+import { oauthRoutes } from "./routes/oauth.js";
 import { optionsRoutes } from "./routes/options.js";
 import { corsPlugin } from "./plugins/cors.js";
 import { serviceDocumentRoutes } from "./routes/service-document.js";
@@ -72,6 +77,8 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
     genReqId: () => randomUUID(),
     // OData keys such as msdyn_conversationsdata(msdyn_conversationid='c-42') make long segments.
     routerOptions: { maxParamLength: 2048 },
+    // `/org/<name>/api/…` reaches the same routes as `/api/…` (src/plugins/identity.ts).
+    rewriteUrl: rewriteOrganizationPrefix,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -86,6 +93,12 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
   await app.register(odataServicePlugin);
   await app.register(swaggerPlugin);
   await app.register(loadSheddingPlugin);
+  // After load shedding (a shed request costs no token check), before the body is read.
+  await app.register(identityPlugin);
+  await app.register(serviceProtectionPlugin, {
+    limits: serviceProtectionLimits(config),
+    keyOf: (request) => request.identity && `${request.identity.organization.id}\n${request.identity.principalId}`,
+  });
   await app.register(jsonBodyPlugin);
   await app.register(odataHeadersPlugin);
   await app.register(gracefulClosePlugin);
@@ -96,10 +109,23 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
   await app.register(corsPlugin);
 
   await app.register(healthRoutes);
+  await app.register(oauthRoutes);
+  await app.register(adminRoutes, { prefix: "/api/admin" });
   await app.register(serviceDocumentRoutes, { prefix: "/api/data/:version" });
   await app.register(metadataRoutes, { prefix: "/api/data/:version" });
   await app.register(entitySetRoutes, { prefix: "/api/data/:version" });
   await app.register(batchRoutes, { prefix: "/api/data/:version" });
   await app.register(optionsRoutes, { prefix: "/api/data/:version" });
   return app;
+}
+
+/** Dataverse's numbers, each overridable; undefined when SERVICE_PROTECTION is off. */
+export function serviceProtectionLimits(config: Config): ServiceProtectionLimits | undefined {
+  if (config.SERVICE_PROTECTION === "off") return undefined;
+  return {
+    ...DATAVERSE_LIMITS,
+    ...(config.SERVICE_PROTECTION_REQUESTS ? { requests: config.SERVICE_PROTECTION_REQUESTS } : {}),
+    ...(config.SERVICE_PROTECTION_EXECUTION_MS ? { executionMs: config.SERVICE_PROTECTION_EXECUTION_MS } : {}),
+    ...(config.SERVICE_PROTECTION_CONCURRENT ? { concurrent: config.SERVICE_PROTECTION_CONCURRENT } : {}),
+  };
 }

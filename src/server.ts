@@ -16,6 +16,14 @@ async function main(): Promise<void> {
   const log = pino({ level: config.LOG_LEVEL });
   const db = await openDatabase(config, log);
   const app = await buildApp({ config, db, loggerInstance: log });
+  // First start: the default organisation and its administrator (credentials file under DATA_DIR).
+  await app.identity.ready();
+  if (config.AUTH_MODE === "none") {
+    log.warn(
+      { host: config.HOST },
+      "AUTH_MODE=none: every request is let in as the administrator, without a token; for local experiments only",
+    );
+  }
   app.addHook("onClose", async () => {
     await db.close();
   });

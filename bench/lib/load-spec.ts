@@ -15,6 +15,8 @@ export interface LoadSpec {
   origin: string;
   method: "GET" | "POST";
   headers?: Record<string, string>;
+  /** Sent without the bench's bearer token (the phase without authentication). */
+  noAuthorization?: boolean;
   /** Requests go round this pool, one after the other across all connections. */
   requests?: LoadRequest[];
   /** Or each request is made fresh: a msdyn_InitLogAnalytics of a new conversation. */

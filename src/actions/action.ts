@@ -6,7 +6,9 @@
  */
 import type { RecordOperations, RecordWriter } from "../channel-analytics/records.js";
 import type { Queryable } from "../db/transactions.js";
+import type { Access } from "../identity/access.js";
 import type { Caller } from "../model/caller.js";
+import type { PrivilegeNeed } from "../model/privileges.js";
 import type { TableDef } from "../model/tables.js";
 import type { CsdlComplexType, CsdlProperty } from "../odata/csdl.js";
 import type { ODataResponse } from "../odata/response.js";
@@ -18,6 +20,8 @@ export interface OperationContext {
   /** Runs `fn` in one transaction (the change set's own, inside a `$batch`). */
   transaction<T>(fn: (writer: RecordWriter, db: Queryable) => Promise<T>): Promise<T>;
   caller: Caller;
+  /** What the caller may do (its roles' privileges). */
+  access: Access;
   observe: Observer;
   /** Aborted when the client has gone: its queued writes are dropped before they run. */
   signal?: AbortSignal;
@@ -49,6 +53,8 @@ export interface OperationDefinition {
   description?: string;
   /** CSDL parameters (for bound ones, after the binding parameter), per table when bound. */
   parameters(table?: TableDef): readonly CsdlProperty[];
+  /** The privileges a call needs (per table when bound); none for WhoAmI. */
+  privileges(table?: TableDef): readonly PrivilegeNeed[];
   /** The CSDL return type, if any. */
   returnType?: { type: string; nullable?: boolean };
   /** Complex types this operation declares (its response, say). */

@@ -12,6 +12,7 @@
 import { convertValue } from "../channel-analytics/record-input.js";
 import type { RecordWriter } from "../channel-analytics/records.js";
 import { type RecordKey, isGuid, unbraceGuid } from "../model/keys.js";
+import type { PrivilegeVerb } from "../model/privileges.js";
 import { DATAVERSE_NAMESPACE as NAMESPACE, entityTypeName as entityType, propertyByName } from "../model/properties.js";
 import type { TableDef } from "../model/tables.js";
 import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
@@ -204,6 +205,7 @@ const targetsBody = (table: TableDef): JsonSchema => ({
 /** A bulk action's declaration: bound to every entity set, taking `Targets`. */
 function bulkAction(
   name: string,
+  verbs: readonly PrivilegeVerb[],
   summary: string,
   ok: Record<string, JsonSchema>,
   handler: OperationDefinition["handler"],
@@ -215,6 +217,7 @@ function bulkAction(
     binding: "entity-set",
     summary,
     parameters: (table) => [{ name: "Targets", type: `Collection(mscrm.${table!.logicalName})`, nullable: false }],
+    privileges: (table) => verbs.map((verb) => ({ verb, table: table! })),
     ...response,
     openApi: (table) => ({
       requestBody: targetsBody(table!),
@@ -222,7 +225,7 @@ function bulkAction(
         ...ok,
         "400": errorResponse("Invalid request: unknown property, wrong type, too long, missing parent…"),
         "404": errorResponse("No such entity set or row"),
-        "403": errorResponse("A KPI event's provider has analytics disabled"),
+        "403": errorResponse("A missing privilege, another provider's data, or a KPI event's provider with analytics disabled"),
       },
     }),
     handler,
@@ -286,6 +289,7 @@ export function createBulkActions(maxTargets: number = DEFAULT_BULK_MAX_TARGETS)
   return [
     bulkAction(
       "CreateMultiple",
+      ["Create"],
       "Create many rows in one transaction",
       {
         "200": {
@@ -303,12 +307,14 @@ export function createBulkActions(maxTargets: number = DEFAULT_BULK_MAX_TARGETS)
     ),
     bulkAction(
       "UpdateMultiple",
+      ["Write"],
       "Update many rows (each target carries its primary key) in one transaction",
       { "204": { description: "Updated" } },
       updateMultiple,
     ),
     bulkAction(
       "UpsertMultiple",
+      ["Create", "Write"],
       "Create or update many rows (by primary key, alternate key or @odata.id) in one transaction",
       { "204": { description: "Saved" } },
       upsertMultiple,

@@ -634,6 +634,11 @@ export const loggingActions: readonly OperationDefinition[] = [
       { name: "data", type: "Edm.String", nullable: false },
       { name: "correlationId", type: "Edm.String" },
     ],
+    privileges: () =>
+      [CONVERSATION, SESSION, PARTICIPANT].flatMap((table) => [
+        { verb: "Create" as const, table },
+        { verb: "Write" as const, table },
+      ]),
     returnType: { type: `mscrm.${INIT_LOG_ANALYTICS}Response`, nullable: false },
     complexTypes: [
       {
@@ -666,6 +671,7 @@ export const loggingActions: readonly OperationDefinition[] = [
       { name: "eventName", type: "Edm.String" },
       { name: "correlationId", type: "Edm.String", nullable: false },
     ],
+    privileges: () => [{ verb: "Create", table: KPI_EVENT }],
     returnType: { type: `mscrm.${LOG_ANALYTICS_EVENT}Response`, nullable: false },
     complexTypes: [
       {

@@ -8,6 +8,8 @@ export const whoAmI: OperationDefinition = {
   kind: "Function",
   name: "WhoAmI",
   binding: "unbound",
+  // Any principal may ask who it is.
+  privileges: () => [],
   summary: "WhoAmI: the caller's user, business unit and organization",
   description: "Also answers as WhoAmI(). Other methods than GET answer 405 with an Allow header.",
   parameters: () => [],

@@ -8,7 +8,7 @@ import { foreignKeyName, naturalKeyName } from "../model/prisma-schema.js";
 import { type ParentLinkDef, TABLES, type TableDef, enforcedParents, tableByLogicalName } from "../model/tables.js";
 import type { ColumnValues } from "./record-input.js";
 import { ident } from "../db/sql.js";
-import type { Queryable } from "./store/record-store.js";
+import type { Queryable } from "../db/transactions.js";
 
 interface PgError {
   code?: string;

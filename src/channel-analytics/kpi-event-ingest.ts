@@ -11,12 +11,17 @@
  * foreign keys, and every request gets its own verdict. When a database refusal (say, a
  * missing session) fails a batch, each of its groups is stored again on its own, so only
  * the group at fault is refused and it is told exactly why.
+ *
+ * Each group carries its caller's row scope (provider-scope.ts) when that is a channel
+ * provider's: the rules check it per group, in the same statement, so a group refused
+ * for writing into another provider's conversation leaves the others of its batch alone.
  */
 import pg from "pg";
 import { GroupCommit, type Settled, settle } from "../db/group-commit.js";
 import { tableByLogicalName } from "../model/tables.js";
 import { explainRefusedRows } from "./integrity-errors.js";
 import { type GroupOutcome, KpiEventRuleError, type Returning, insertKpiEventGroups } from "./kpi-event-rules.js";
+import type { RowScope } from "./provider-scope.js";
 import type { ColumnValues } from "./record-input.js";
 import type { Queryable, Row } from "./store/record-store.js";
 
@@ -24,8 +29,11 @@ const KPI_EVENT = tableByLogicalName("msdyn_kpieventdata");
 
 /** Stores a group of new events; a refusal is thrown as a KpiEventRuleError naming the event. */
 export interface KpiEventSink {
-  /** `signal`: the request's; once its client is gone, queued rows are dropped unwritten. */
-  write(rows: ColumnValues[], returning: Returning, signal?: AbortSignal): Promise<Row[]>;
+  /**
+   * `signal`: the request's; once its client is gone, queued rows are dropped unwritten.
+   * `scope`: the caller's row scope, when it is a channel provider's.
+   */
+  write(rows: ColumnValues[], returning: Returning, signal?: AbortSignal, scope?: RowScope): Promise<Row[]>;
 }
 
 /** A database error explained as a refusal of one of `rows`, when it is one. */
@@ -40,11 +48,12 @@ export async function writeKpiEventGroup(
   rows: ColumnValues[],
   returning: Returning,
   inTransaction: boolean,
+  scope?: RowScope,
 ): Promise<Row[]> {
   if (inTransaction) await db.query("SAVEPOINT kpi_events");
   let outcome: GroupOutcome;
   try {
-    [outcome] = (await insertKpiEventGroups(db, [rows], returning)) as [GroupOutcome];
+    [outcome] = (await insertKpiEventGroups(db, [rows], returning, [scope])) as [GroupOutcome];
   } catch (error) {
     if (inTransaction) await db.query("ROLLBACK TO SAVEPOINT kpi_events");
     throw await explainRefusal(error, rows, db);
@@ -58,6 +67,7 @@ export async function writeKpiEventGroup(
 interface Group {
   rows: ColumnValues[];
   returning: Returning;
+  scope?: RowScope;
 }
 
 /** Group commit on the pool (see the top of this file and src/db/group-commit.ts). */
@@ -83,10 +93,10 @@ export class KpiEventBatcher implements KpiEventSink {
     });
   }
 
-  write(rows: ColumnValues[], returning: Returning, signal?: AbortSignal): Promise<Row[]> {
+  write(rows: ColumnValues[], returning: Returning, signal?: AbortSignal, scope?: RowScope): Promise<Row[]> {
     if (rows.length === 0) return Promise.resolve([]);
-    if (rows.length >= this.aloneFromRows) return writeKpiEventGroup(this.pool, rows, returning, false);
-    return this.groupCommit.submit({ rows, returning }, signal);
+    if (rows.length >= this.aloneFromRows) return writeKpiEventGroup(this.pool, rows, returning, false, scope);
+    return this.groupCommit.submit({ rows, returning, scope }, signal);
   }
 
   private async store(groups: Group[]): Promise<Array<Settled<Row[]>>> {
@@ -97,6 +107,7 @@ export class KpiEventBatcher implements KpiEventSink {
         this.pool,
         groups.map((g) => g.rows),
         returning,
+        groups.map((g) => g.scope),
       );
     } catch (error) {
       // Not the database's refusal (a lost connection, a bug): whether the batch was
@@ -104,7 +115,7 @@ export class KpiEventBatcher implements KpiEventSink {
       if (!(error instanceof pg.DatabaseError)) throw error;
       if (groups.length === 1) return [{ error: await explainRefusal(error, groups[0]!.rows, this.pool) }];
       // One group's refusal failed the statement for all: each group again, on its own.
-      return Promise.all(groups.map((g) => settle(writeKpiEventGroup(this.pool, g.rows, g.returning, false))));
+      return Promise.all(groups.map((g) => settle(writeKpiEventGroup(this.pool, g.rows, g.returning, false, g.scope))));
     }
     return outcomes.map((outcome) =>
       "stored" in outcome ? { value: outcome.stored } : { error: "refused" in outcome ? outcome.refused : outcome.failed },

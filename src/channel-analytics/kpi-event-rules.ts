@@ -4,7 +4,9 @@
  *   definition's msdyn_name); the server fills the other; given both, they must agree;
  *   an inactive definition takes no new events;
  * - its provider (msdyn_ProviderId, else the conversation's msdyn_providerid) exists and
- *   has analytics enabled, except for the four agent-behaviour events.
+ *   has analytics enabled, except for the four agent-behaviour events;
+ * - written by a channel provider's caller, its conversation and its msdyn_ProviderId are
+ *   that provider's (provider-scope.ts, whose rule is evaluated here with the others).
  * Parents are checked by the database's foreign keys on the insert itself.
  */
 import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
@@ -12,6 +14,7 @@ import { ident, prepared } from "../db/sql.js";
 import type { ColumnValues } from "./record-input.js";
 import { type Queryable, type Row, rowsSource } from "./store/record-store.js";
 import { tableByLogicalName } from "../model/tables.js";
+import { type RowScope, fillProviderColumn, kpiEventScopeRefusal, kpiEventScopeSql } from "./provider-scope.js";
 
 /** Logged by the CIF client whatever the provider's analytics flag says. */
 export const AGENT_BEHAVIOUR_EVENTS: readonly string[] = [
@@ -23,8 +26,9 @@ export const AGENT_BEHAVIOUR_EVENTS: readonly string[] = [
 
 // For each event: its definition, its provider reference and the provider itself. Each
 // table is looked up once per distinct value (a batch repeats conversations, definitions
-// and providers), and every join is an equality the planner can hash or index.
-const LOOKUP_CTE = `
+// and providers), and every join is an equality the planner can hash or index. With a
+// provider's scope (`scoped`), the lookup also carries the conversation's msdyn_providerid.
+const lookupCte = (scoped: boolean) => `
 input AS (
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY
     AS i(definition_id, definition_name, provider_ref, conversation_id, n)
@@ -33,7 +37,7 @@ input AS (
    WHERE msdyn_conversationid IN (SELECT conversation_id FROM input)
 ), ref AS (
   SELECT input.*, c.msdyn_conversationid IS NOT NULL AS conversation_exists,
-         COALESCE(input.provider_ref, c.msdyn_providerid) AS effective_provider
+         COALESCE(input.provider_ref, c.msdyn_providerid) AS effective_provider${scoped ? ", c.msdyn_providerid AS conversation_provider" : ""}
     FROM input LEFT JOIN conversation c ON c.msdyn_conversationid = input.conversation_id
 ), definition AS (
   SELECT msdyn_kpieventdefinitionid, msdyn_name, statecode FROM msdyn_kpieventdefinition
@@ -50,12 +54,15 @@ input AS (
          COALESCE(by_id.msdyn_name, by_name.msdyn_name) AS definition_name,
          COALESCE(by_id.statecode, by_name.statecode) AS definition_state,
          ref.effective_provider AS provider_ref, ref.conversation_exists,
-         p.msdyn_ciproviderid AS provider_id, p.msdyn_name AS provider_name, p.msdyn_enableanalytics AS analytics_enabled
+         p.msdyn_ciproviderid AS provider_id, p.msdyn_name AS provider_name, p.msdyn_enableanalytics AS analytics_enabled${scoped ? ", ref.conversation_provider" : ""}
     FROM ref
     LEFT JOIN definition by_id ON by_id.msdyn_kpieventdefinitionid = ref.definition_id
     LEFT JOIN definition by_name ON ref.definition_id IS NULL AND by_name.msdyn_name = ref.definition_name
     LEFT JOIN provider p ON p.ref = ref.effective_provider
 )`;
+
+const LOOKUP_CTE = lookupCte(false);
+const SCOPED_LOOKUP_CTE = lookupCte(true);
 
 const LOOKUP_SQL = `WITH ${LOOKUP_CTE} SELECT * FROM lookup ORDER BY n`;
 
@@ -80,6 +87,8 @@ interface Lookup {
   provider_id: string | null;
   provider_name: string | null;
   analytics_enabled: boolean | null;
+  /** With a scope only: the conversation's msdyn_providerid. */
+  conversation_provider?: string | null;
 }
 
 const definitionRequired = () =>
@@ -105,6 +114,8 @@ interface KpiEventWrite {
   values: ColumnValues;
   /** Turns on the provider gate (it guards new events). */
   creating: boolean;
+  /** The row scope of the event's caller, if it is a channel provider's (new events only). */
+  scope?: RowScope;
 }
 
 /** Which event of several was refused, and why (by the rules or by the database). */
@@ -142,10 +153,21 @@ export async function applyKpiEventRules(
 }
 
 function check(
-  { values, creating }: KpiEventWrite,
+  { values, creating, scope }: KpiEventWrite,
   { id, name, provider }: { id: string | null; name: string | null; provider: string | null },
   found: Lookup,
 ): void {
+  // A channel provider's event for another provider's conversation is refused before
+  // anything else is said about it (such as the other provider's analytics flag).
+  const outOfScope = creating
+    ? kpiEventScopeRefusal(scope, {
+        conversationId: values.get("msdyn_conversationid"),
+        conversationExists: found.conversation_exists,
+        conversationProvider: found.conversation_provider ?? null,
+        inputProvider: provider,
+      })
+    : undefined;
+  if (outOfScope && found.conversation_exists) throw outOfScope;
   if (!found.definition_id) {
     throw badRequest(
       id !== null
@@ -168,8 +190,14 @@ function check(
   }
   values.set("msdyn_kpieventid", found.definition_id);
   values.set("msdyn_kpieventname", found.definition_name);
+  if (creating) checkProvider(found, provider);
+  // A missing conversation, for a channel provider: the foreign key's error, after the rules that come before it.
+  if (outOfScope) throw outOfScope;
+}
 
-  if (!creating || AGENT_BEHAVIOUR_EVENTS.includes(found.definition_name!)) return;
+/** The provider gate of a new event. */
+function checkProvider(found: Lookup, provider: string | null): void {
+  if (AGENT_BEHAVIOUR_EVENTS.includes(found.definition_name!)) return;
   // A missing conversation is the foreign key's to report, as a missing parent.
   if (!found.conversation_exists && provider === null) return;
   if (found.provider_ref === null) {
@@ -202,6 +230,8 @@ const LOOKUP_COLUMNS = [
 ] as const;
 
 const PREFIXED_LOOKUP_COLUMNS = LOOKUP_COLUMNS.map((c) => LOOKUP_PREFIX + c);
+const SCOPED_LOOKUP_COLUMNS = [...LOOKUP_COLUMNS, "conversation_provider"] as const;
+const PREFIXED_SCOPED_LOOKUP_COLUMNS = SCOPED_LOOKUP_COLUMNS.map((c) => LOOKUP_PREFIX + c);
 
 /** What to read back of stored events: only the primary key, or the whole row. */
 export type Returning = "key" | "row";
@@ -222,12 +252,20 @@ const KPI_EVENT = tableByLogicalName("msdyn_kpieventdata");
  * An integrity refusal (a missing parent, a taken key) fails the whole statement.
  * Every row must carry its primary key and its server-filled columns; the rules fill in
  * msdyn_kpieventid and msdyn_kpieventname.
+ *
+ * `scopes`: per group, the row scope of its caller when that is a channel provider's: the
+ * group's events must then be of its conversations (refused by the same rule evaluation,
+ * so the groups of other callers in the statement are not affected), and their
+ * msdyn_ProviderId is filled with it when not given. Without any scope the statement is
+ * the unscoped one.
  */
 export async function insertKpiEventGroups(
   db: Queryable,
   groups: ReadonlyArray<readonly ColumnValues[]>,
   returning: Returning,
+  scopes: ReadonlyArray<RowScope | undefined> = [],
 ): Promise<GroupOutcome[]> {
+  const scoped = scopes.some((scope) => scope !== undefined);
   const rows = groups.flat();
   const inputs = rows.map((values, index) => {
     const pick = (name: string) => (values.get(name) ?? null) as string | null;
@@ -247,6 +285,16 @@ export async function insertKpiEventGroups(
     AGENT_BEHAVIOUR_EVENTS,
     groupOfRow,
   ];
+  if (scoped) {
+    // $7: each row's scope. The lookup above keeps what the event named; the stored row gets the scope's provider.
+    params.push(groupOfRow.map((g) => scopes[g]?.providerId ?? null));
+    groups.forEach((group, g) => {
+      const scope = scopes[g];
+      if (scope) for (const values of group) fillProviderColumn(KPI_EVENT, values, scope);
+    });
+  }
+  const lookupColumns = scoped ? SCOPED_LOOKUP_COLUMNS : LOOKUP_COLUMNS;
+  const prefixedLookupColumns = scoped ? PREFIXED_SCOPED_LOOKUP_COLUMNS : PREFIXED_LOOKUP_COLUMNS;
   const filled = FILLED_BY_KPI_RULES;
   const source = rowsSource(KPI_EVENT, rows, params.length + 1, filled);
   params.push(...source.values);
@@ -255,17 +303,20 @@ export async function insertKpiEventGroups(
   const pk = ident(KPI_EVENT.primaryKey);
   // A group is admitted when every one of its events passes; `ins` runs even when the
   // final SELECT does not read it (PostgreSQL always completes data-modifying CTEs).
+  const verdict = scoped
+    ? `SELECT lookup.*, (${ACCEPTED}) IS TRUE AND ${kpiEventScopeSql("lookup", "g.scope")} IS TRUE AS accepted, g.grp ` +
+      `FROM lookup JOIN unnest($6::int[], $7::text[]) WITH ORDINALITY AS g(grp, scope, n) ON g.n = lookup.n`
+    : `SELECT lookup.*, (${ACCEPTED}) IS TRUE AS accepted, g.grp ` +
+      `FROM lookup JOIN unnest($6::int[]) WITH ORDINALITY AS g(grp, n) ON g.n = lookup.n`;
   const sql =
-    `WITH ${LOOKUP_CTE}, verdict AS (` +
-    `SELECT lookup.*, (${ACCEPTED}) IS TRUE AS accepted, g.grp ` +
-    `FROM lookup JOIN unnest($6::int[]) WITH ORDINALITY AS g(grp, n) ON g.n = lookup.n), ` +
+    `WITH ${scoped ? SCOPED_LOOKUP_CTE : LOOKUP_CTE}, verdict AS (${verdict}), ` +
     `refused AS (SELECT DISTINCT grp FROM verdict WHERE NOT accepted), ` +
     `admitted AS (SELECT * FROM verdict WHERE grp NOT IN (SELECT grp FROM refused)), ` +
     `ins AS (INSERT INTO msdyn_kpieventdata (${[...source.names, ...filled].map(ident).join(", ")}) ` +
     `SELECT ${source.expressions.join(", ")}, admitted.definition_id, admitted.definition_name ` +
     `FROM ${source.from} JOIN admitted ON admitted.n = r.n ` +
     `RETURNING ${returning === "key" ? pk : "*"}) ` +
-    `SELECT ${LOOKUP_COLUMNS.map((c) => `v.${c} AS ${LOOKUP_PREFIX}${c}`).join(", ")}, ` +
+    `SELECT ${lookupColumns.map((c) => `v.${c} AS ${LOOKUP_PREFIX}${c}`).join(", ")}, ` +
     `v.grp NOT IN (SELECT grp FROM refused) AS ${LOOKUP_PREFIX}stored` +
     (returning === "row"
       ? `, ins.* FROM verdict v LEFT JOIN ins ON ins.${pk} = ($${params.length}::uuid[])[v.n]`
@@ -274,7 +325,7 @@ export async function insertKpiEventGroups(
   const { rows: results } = await db.query<Record<string, unknown>>(prepared(sql, params));
 
   let first = 0;
-  return groups.map((group) => {
+  return groups.map((group, g) => {
     const offset = first;
     first += group.length;
     const groupResults = results.slice(offset, offset + group.length);
@@ -283,10 +334,10 @@ export async function insertKpiEventGroups(
     for (let i = 0; i < group.length; i++) {
       const result = groupResults[i]!;
       const found = {} as Record<string, unknown>;
-      LOOKUP_COLUMNS.forEach((c, k) => (found[c] = result[PREFIXED_LOOKUP_COLUMNS[k]!]));
+      lookupColumns.forEach((c, k) => (found[c] = result[prefixedLookupColumns[k]!]));
       try {
         // Explains a refusal; for a stored event the same rules pass and fill its values.
-        check({ values: group[i]!, creating: true }, inputs[offset + i]!, found as unknown as Lookup);
+        check({ values: group[i]!, creating: true, scope: scopes[g] }, inputs[offset + i]!, found as unknown as Lookup);
       } catch (error) {
         if (!(error instanceof ODataError)) return { failed: error as Error };
         return admitted ? disagreement : { refused: new KpiEventRuleError(i, error) };
@@ -296,7 +347,7 @@ export async function insertKpiEventGroups(
     const stored = groupResults.map((result, i): Row => {
       if (returning === "key") return { [KPI_EVENT.primaryKey]: group[i]!.get(KPI_EVENT.primaryKey) };
       const row = { ...result };
-      for (const c of [...LOOKUP_COLUMNS, "stored"]) delete row[LOOKUP_PREFIX + c];
+      for (const c of [...lookupColumns, "stored"]) delete row[LOOKUP_PREFIX + c];
       return row;
     });
     return { stored };

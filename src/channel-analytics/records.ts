@@ -2,6 +2,10 @@
  * Create, retrieve, update/upsert and delete rows of the six tables under the domain
  * rules of DESIGN.md. This is the one place those rules run: the entity-set routes use
  * it, and so must $batch, the bulk actions and the logging actions.
+ *
+ * A channel provider's caller (Caller.providerId) is confined to its own conversation
+ * trees on every operation here (provider-scope.ts): it retrieves and deletes only those
+ * rows (others are missing to it), and writing anything else is refused with 403.
  */
 import type pg from "pg";
 import { GroupCommit, type Settled, settle } from "../db/group-commit.js";
@@ -15,6 +19,16 @@ import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
 import { etagListIncludes, etagOf } from "../odata/etag.js";
 import { explainDatabaseError, explainRefusedRows } from "./integrity-errors.js";
 import { KpiEventBatcher, type KpiEventSink, writeKpiEventGroup } from "./kpi-event-ingest.js";
+import {
+  type RowScope,
+  assertChangeInScope,
+  checkNewRowsInScope,
+  confineProviderColumn,
+  fillProviderColumn,
+  foreignConversationSql,
+  isScopedTable,
+  rowScope,
+} from "./provider-scope.js";
 import {
   FILLED_BY_KPI_RULES,
   KpiEventRuleError,
@@ -43,6 +57,8 @@ export interface NaturalKeyUpsert {
   body: unknown;
   /** Columns written only when the row is created. */
   createOnly?: Readonly<Record<string, unknown>>;
+  /** Who writes it, when not the writer's caller (calls of several callers share one group commit). */
+  caller?: Caller;
 }
 
 /** Per item of `upsertByNaturalKeys`, in order: the row's id and whether it was created. */
@@ -124,16 +140,22 @@ const isKpiEvent = (table: TableDef) => table.logicalName === "msdyn_kpieventdat
  * can turn into an update.
  */
 export class RecordWriter implements RecordOperations {
+  /** The caller's row scope, when it is a channel provider's (provider-scope.ts). */
+  private readonly scope: RowScope | undefined;
+
   constructor(
     private readonly db: Queryable,
     private readonly caller: Caller,
     private readonly inTransaction: boolean,
     /** Where new KPI events go outside a transaction (group commit); inside one, they go on `db`. */
     private readonly kpiEvents?: KpiEventSink,
-  ) {}
+  ) {
+    this.scope = rowScope(caller);
+  }
 
+  /** Another provider's row is missing to a provider's caller. */
   async retrieve(table: TableDef, key: RecordKey): Promise<Row> {
-    const row = await findRow(this.db, table, key);
+    const row = await findRow(this.db, table, key, false, this.scope);
     if (!row) throw notFound(table, key);
     return row;
   }
@@ -178,6 +200,8 @@ export class RecordWriter implements RecordOperations {
     values.delete(table.primaryKey);
     for (let attempt = 0; ; attempt++) {
       const current = await findRow(this.db, table, key, true);
+      // Before the preconditions: another provider's row is refused whatever the request's ETag.
+      if (current && this.scope) await assertChangeInScope(this.db, table, this.scope, current, values);
       checkPreconditions(table, key, current, pre);
       if (current) return { row: await this.updateExisting(table, current, new Map(values)), created: false };
       const created = new Map(values);
@@ -213,6 +237,10 @@ export class RecordWriter implements RecordOperations {
    */
   async upsertByNaturalKeys(items: readonly NaturalKeyUpsert[]): Promise<UpsertedRows | undefined> {
     const planned: Array<{ item: NaturalKeyUpsert; created: ColumnValues; updateColumns: string[]; key: string }> = [];
+    // Provider scopes: each scoped item's conversation, and the provider it must belong to.
+    const scoped: Array<{ conversationId: string; providerId: string; conversation: boolean }> = [];
+    // The conversations this statement writes, and for which provider's caller (undefined: an unscoped one).
+    const conversationItems = new Map<string, string | undefined>();
     try {
       for (const item of items) {
         const { table, key, body, createOnly = {} } = item;
@@ -222,10 +250,21 @@ export class RecordWriter implements RecordOperations {
         const touchesKeyOrState = [...naturalKey, table.primaryKey, "statecode", "statuscode"].some((c) => values.has(c));
         if (touchesKeyOrState || Object.keys(createOnly).some((c) => c in (body as object))) return undefined;
         assertWritable(table, values, "update");
+        const scope = rowScope(item.caller ?? this.caller);
+        const conversationId = key.msdyn_conversationid!;
+        // What the scope refuses is declined here, and refused with its reason by `upsert`.
+        if (scope) confineProviderColumn(table, values, scope, "update", conversationId);
         const created = parseRecordBody(table, { ...(body as object), ...createOnly });
         for (const column of naturalKey) created.set(column, key[column]);
         assertWritable(table, created, "create");
-        this.fillServerColumns(table, created);
+        this.fillServerColumns(table, created, item.caller);
+        const conversation = table.logicalName === "msdyn_conversationdata";
+        if (scope) {
+          confineProviderColumn(table, created, scope, "create");
+          fillProviderColumn(table, created, scope);
+          if (isScopedTable(table)) scoped.push({ conversationId, providerId: scope.providerId, conversation });
+        }
+        if (conversation) conversationItems.set(conversationId, scope?.providerId);
         assertRequiredForCreate(table, created, []);
         planned.push({
           item,
@@ -240,6 +279,11 @@ export class RecordWriter implements RecordOperations {
     }
     const rowKeys = planned.map((p) => `${p.item.table.logicalName} ${p.key}`);
     if (new Set(rowKeys).size !== rowKeys.length) return undefined;
+    // A conversation this statement writes is invisible to its own scope check: a scoped
+    // item under a conversation that another caller's item writes goes on its own.
+    if (scoped.some((s) => conversationItems.has(s.conversationId) && conversationItems.get(s.conversationId) !== s.providerId)) {
+      return undefined;
+    }
 
     // One INSERT per table and set of columns; rows in key order, so concurrent calls lock alike.
     const groups = new Map<string, typeof planned>();
@@ -250,6 +294,25 @@ export class RecordWriter implements RecordOperations {
       else groups.set(shape, [entry]);
     }
     const params: unknown[] = [];
+    // With provider scopes, nothing is written when one of their conversations is another
+    // provider's, or is missing (unless this statement writes it for the same provider).
+    const guards: string[] = [];
+    if (scoped.length) {
+      const checks = new Map(
+        scoped.map(({ conversationId, providerId, conversation }) => {
+          const mustExist = !conversation && !conversationItems.has(conversationId);
+          return [JSON.stringify([conversationId, providerId, mustExist]), { conversationId, providerId, mustExist }];
+        }),
+      );
+      const list = [...checks.values()];
+      params.push(
+        list.map((c) => c.conversationId),
+        list.map((c) => c.providerId),
+        list.map((c) => c.mustExist),
+      );
+      guards.push(`scope_violation AS (${foreignConversationSql("$1", "$2", "$3")})`);
+    }
+    const condition = guards.length ? "NOT EXISTS (SELECT 1 FROM scope_violation)" : undefined;
     const parts = [...groups.values()].map((entries, g) => {
       const first = entries[0]!;
       const { sql, values } = upsertRowsSql(
@@ -257,12 +320,13 @@ export class RecordWriter implements RecordOperations {
         entries.map((e) => e.created),
         first.updateColumns,
         params.length + 1,
+        condition,
       );
       params.push(...values);
       return { name: `u${g}`, sql, entries };
     });
     const sql =
-      `WITH ${parts.map((p) => `${p.name} AS (${p.sql})`).join(", ")} ` +
+      `WITH ${[...guards, ...parts.map((p) => `${p.name} AS (${p.sql})`)].join(", ")} ` +
       parts.map((p, g) => `SELECT ${g} AS part, id, created, key FROM ${p.name}`).join(" UNION ALL ");
     let rows: Array<{ part: number; id: string; created: boolean; key: string }>;
     try {
@@ -270,6 +334,7 @@ export class RecordWriter implements RecordOperations {
     } catch {
       return undefined;
     }
+    if (condition && rows.length !== planned.length) return undefined;
     const found = new Map(
       rows.map((r) => [`${parts[r.part]!.entries[0]!.item.table.logicalName} ${JSON.stringify(JSON.parse(r.key))}`, r]),
     );
@@ -291,13 +356,14 @@ export class RecordWriter implements RecordOperations {
     const values: ColumnValues = new Map([[column.name, convertValue(table, column, value)]]);
     const current = await findRow(this.db, table, key, true);
     if (!current) throw notFound(table, key);
+    if (this.scope) await assertChangeInScope(this.db, table, this.scope, current, values);
     return this.updateExisting(table, current, values);
   }
 
-  /** DELETE {set}(key): cascades to children as the foreign keys say. */
+  /** DELETE {set}(key): cascades to children as the foreign keys say. Another provider's row is missing to a provider's caller. */
   async remove(table: TableDef, key: RecordKey, pre: Preconditions = {}): Promise<string> {
     this.requireTransaction("remove");
-    const current = await findRow(this.db, table, key, true);
+    const current = await findRow(this.db, table, key, true, this.scope);
     if (!current) throw notFound(table, key);
     checkPreconditions(table, key, current, { ifMatch: pre.ifMatch });
     const id = current[table.primaryKey] as string;
@@ -344,6 +410,12 @@ export class RecordWriter implements RecordOperations {
     });
     const ids = rows.map((values) => values.get(table.primaryKey) as string);
     if (rows.length === 0) return [];
+    const scope = this.scope;
+    if (scope && !isKpiEvent(table)) {
+      const missingConversation = await checkNewRowsInScope(this.db, table, scope, rows, label);
+      if (missingConversation) throw missingConversation;
+      for (const values of rows) fillProviderColumn(table, values, scope);
+    }
     if (isKpiEvent(table)) {
       try {
         await this.storeKpiEvents(rows, "key", signal);
@@ -365,21 +437,23 @@ export class RecordWriter implements RecordOperations {
   /** Server columns, a known primary key and the checks that need no lookup, for a new KPI event. */
   private completeNewKpiEvent(table: TableDef, values: ColumnValues): void {
     this.fillServerColumns(table, values);
+    // The conversation's provider is checked with the other rules, in the INSERT (kpi-event-rules.ts).
+    if (this.scope) confineProviderColumn(table, values, this.scope, "create");
     assertDefinitionNamed(values);
     assertRequiredForCreate(table, values, FILLED_BY_KPI_RULES);
   }
 
   private storeKpiEvents(rows: ColumnValues[], returning: Returning, signal?: AbortSignal): Promise<Row[]> {
     return this.kpiEvents && !this.inTransaction
-      ? this.kpiEvents.write(rows, returning, signal)
-      : writeKpiEventGroup(this.db, rows, returning, this.inTransaction);
+      ? this.kpiEvents.write(rows, returning, signal, this.scope)
+      : writeKpiEventGroup(this.db, rows, returning, this.inTransaction, this.scope);
   }
 
   /** Primary key, owner, creator and the overridden creation date of a new row. */
-  private fillServerColumns(table: TableDef, values: ColumnValues): void {
+  private fillServerColumns(table: TableDef, values: ColumnValues, caller: Caller = this.caller): void {
     if (!values.has(table.primaryKey)) values.set(table.primaryKey, newRowId());
     reconcileState(table, values, 0);
-    const { userId, businessUnitId, organizationId } = this.caller;
+    const { userId, businessUnitId, organizationId } = caller;
     if (table.ownership === "user") {
       if (!values.has("ownerid")) values.set("ownerid", userId);
       values.set("owningbusinessunit", businessUnitId);
@@ -399,8 +473,13 @@ export class RecordWriter implements RecordOperations {
   /** Server-filled columns and table rules for a new row. */
   private async completeForCreate(table: TableDef, values: ColumnValues): Promise<void> {
     this.fillServerColumns(table, values);
+    // A provider's row under another provider's conversation is refused first.
+    const missingConversation = this.scope && (await checkNewRowsInScope(this.db, table, this.scope, [values]));
     if (isKpiEvent(table)) await applyKpiEventRules(this.db, values, undefined, true);
     assertRequiredForCreate(table, values, []);
+    // Where the foreign keys would refuse it, and after the KPI event rules, which read the provider the event names.
+    if (missingConversation) throw missingConversation;
+    if (this.scope) fillProviderColumn(table, values, this.scope);
   }
 
   private requireTransaction(operation: string): void {
@@ -430,29 +509,69 @@ export class RecordWriter implements RecordOperations {
   }
 }
 
-/** The pool-level entry point: one transaction per operation, or one for many. */
-export class RecordService implements RecordOperations {
-  private readonly standalone: RecordWriter;
+/**
+ * The pool-level entry point of one database: its group commits, shared by every caller,
+ * and `as(caller)`, the record operations of one caller (one transaction per operation,
+ * or one for many).
+ */
+export class RecordService {
+  private readonly kpiEvents?: KpiEventBatcher;
   private readonly upserts?: GroupCommit<readonly NaturalKeyUpsert[], UpsertedRows | undefined>;
 
   /**
    * `groupCommit`: concurrent requests' new KPI events, and their natural-key upserts
    * (msdyn_InitLogAnalytics), go into the database together, `batchesInFlight` batches
-   * at a time (src/db/group-commit.ts). Without it each request has its own statements.
+   * at a time (src/db/group-commit.ts), whoever their callers are (each row carries its
+   * own). Without it each request has its own statements.
    */
   constructor(
     private readonly pool: pg.Pool,
-    private readonly caller: Caller,
     groupCommit?: { batchesInFlight: number; maxQueued?: number },
   ) {
-    this.standalone = new RecordWriter(pool, caller, false, groupCommit && new KpiEventBatcher(pool, groupCommit));
     if (groupCommit) {
+      this.kpiEvents = new KpiEventBatcher(pool, groupCommit);
       this.upserts = new GroupCommit((calls) => this.upsertTogether(calls), {
         ...groupCommit,
         maxBatchSize: 500,
         sizeOf: (items) => items.length,
       });
     }
+  }
+
+  /** The record operations of `caller`: what it creates and changes is recorded as its own. */
+  as(caller: Caller): CallerRecords {
+    return new CallerRecords(this.pool, caller, this.kpiEvents, this.upserts);
+  }
+
+  /**
+   * The upserts of several calls as one statement. When that is declined (one call needs
+   * the row-by-row path, or two calls name the same row) each call runs on its own, so a
+   * call's verdict never depends on the others in its batch.
+   */
+  private async upsertTogether(calls: Array<readonly NaturalKeyUpsert[]>): Promise<Array<Settled<UpsertedRows | undefined>>> {
+    const writer = (items: readonly NaturalKeyUpsert[]) => new RecordWriter(this.pool, items[0]!.caller!, false);
+    if (calls.length > 1) {
+      const together = await writer(calls[0]!).upsertByNaturalKeys(calls.flat());
+      if (together) {
+        let first = 0;
+        return calls.map((items) => ({ value: together.slice(first, (first += items.length)) }));
+      }
+    }
+    return Promise.all(calls.map((items) => settle(writer(items).upsertByNaturalKeys(items))));
+  }
+}
+
+/** One caller's record operations on one database (RecordService.as). */
+export class CallerRecords implements RecordOperations {
+  private readonly standalone: RecordWriter;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    readonly caller: Caller,
+    kpiEvents: KpiEventBatcher | undefined,
+    private readonly upserts: GroupCommit<readonly NaturalKeyUpsert[], UpsertedRows | undefined> | undefined,
+  ) {
+    this.standalone = new RecordWriter(pool, caller, false, kpiEvents);
   }
 
   retrieve(table: TableDef, key: RecordKey): Promise<Row> {
@@ -476,23 +595,12 @@ export class RecordService implements RecordOperations {
 
   /** One statement, atomic without an explicit transaction; shared with concurrent calls. */
   upsertByNaturalKeys(items: readonly NaturalKeyUpsert[], signal?: AbortSignal): Promise<UpsertedRows | undefined> {
-    return this.upserts ? this.upserts.submit(items, signal) : this.standalone.upsertByNaturalKeys(items);
-  }
-
-  /**
-   * The upserts of several calls as one statement. When that is declined (one call needs
-   * the row-by-row path, or two calls name the same row) each call runs on its own, so a
-   * call's verdict never depends on the others in its batch.
-   */
-  private async upsertTogether(calls: Array<readonly NaturalKeyUpsert[]>): Promise<Array<Settled<UpsertedRows | undefined>>> {
-    if (calls.length > 1) {
-      const together = await this.standalone.upsertByNaturalKeys(calls.flat());
-      if (together) {
-        let first = 0;
-        return calls.map((items) => ({ value: together.slice(first, (first += items.length)) }));
-      }
-    }
-    return Promise.all(calls.map((items) => settle(this.standalone.upsertByNaturalKeys(items))));
+    if (!this.upserts || items.length === 0) return this.standalone.upsertByNaturalKeys(items);
+    const caller = this.caller;
+    return this.upserts.submit(
+      items.map((item) => ({ ...item, caller })),
+      signal,
+    );
   }
 
   upsert(table: TableDef, key: RecordKey, body: unknown, pre: Preconditions = {}) {

@@ -91,7 +91,58 @@ const ConfigSchema = z.object({
     .int()
     .positive()
     .default(64 * 1024 * 1024),
-  /** The user recorded as owner / created-by / modified-by until authentication exists. */
+  /**
+   * How callers are authenticated (issue 11): `builtin` (the default) is the server's own
+   * OAuth 2.0 issuer (client credentials); `oidc` trusts the external OpenID Connect issuer
+   * of OIDC_ISSUER for the default organisation (other organisations set theirs through
+   * the admin API); `none` lets anyone in as the administrator CALLER_USER_ID, and is
+   * refused unless HOST is a loopback address.
+   */
+  AUTH_MODE: z.enum(["builtin", "oidc", "none"]).default("builtin"),
+  /** The server's public base URL (`https://cif.example.com`), when clients reach it through a proxy; else each request's own. */
+  PUBLIC_URL: z
+    .string()
+    .regex(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, "must be an http:// or https:// URL")
+    .transform((url) => url.replace(/\/+$/, ""))
+    .optional(),
+  /** Lifetime of the built-in issuer's tokens, in seconds (Entra's are 60 to 90 minutes). */
+  TOKEN_LIFETIME_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
+  /** Seconds of clock skew allowed when checking a token's exp and nbf. */
+  AUTH_CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(600).default(60),
+  /** AUTH_MODE=oidc: the default organisation's issuer (`https://login.microsoftonline.com/<tenant>/v2.0`). */
+  OIDC_ISSUER: z.string().url().optional(),
+  /** AUTH_MODE=oidc: the audience tokens must carry (default: the organisation's URL). */
+  OIDC_AUDIENCE: z.string().min(1).optional(),
+  /** AUTH_MODE=oidc: the issuer's JWKS URL (default: from its discovery document). */
+  OIDC_JWKS_URL: z.string().url().optional(),
+  /** AUTH_MODE=oidc: accepted signature algorithms, comma-separated. */
+  OIDC_ALGORITHMS: z
+    .string()
+    .default("RS256")
+    .transform((text) =>
+      text
+        .split(",")
+        .map((a) => a.trim())
+        .filter(Boolean),
+    )
+    .refine(
+      (list) => list.length > 0 && list.every((a) => /^(RS|PS|ES)(256|384|512)$|^EdDSA$/.test(a)),
+      "must be asymmetric JWS algorithms such as RS256",
+    ),
+  /**
+   * Dataverse's service-protection limits per principal: `off` (the default), or
+   * `dataverse` (6,000 requests and 1,200,000 ms of execution per 300 s, 52 at once);
+   * the three numbers below override Dataverse's.
+   */
+  SERVICE_PROTECTION: z.enum(["off", "dataverse"]).default("off"),
+  SERVICE_PROTECTION_REQUESTS: z.coerce.number().int().positive().optional(),
+  SERVICE_PROTECTION_EXECUTION_MS: z.coerce.number().int().positive().optional(),
+  SERVICE_PROTECTION_CONCURRENT: z.coerce.number().int().positive().optional(),
+  /** Token requests per minute per client IP address (against secret guessing). */
+  TOKEN_REQUESTS_PER_MINUTE: z.coerce.number().int().positive().default(60),
+  /** Minutes an organisation's database pool may stay idle before it is closed (the default organisation's never is). */
+  ORGANIZATION_POOL_IDLE_MINUTES: z.coerce.number().int().positive().default(10),
+  /** AUTH_MODE=none: the user recorded as owner / created-by / modified-by. */
   CALLER_USER_ID: z.string().regex(GUID, "must be a GUID").default("6f3c1a52-2b9e-4f0a-9d51-3c2e8a7b4d10"),
   BUSINESS_UNIT_ID: z.string().regex(GUID, "must be a GUID").default("0b7c5e1d-8a3f-4c26-b9d4-1e5f7a2c9e30"),
   ORGANIZATION_ID: z.string().regex(GUID, "must be a GUID").default("c4d2e8f1-5b7a-4e93-8c06-2f1a9d3b7e50"),
@@ -125,7 +176,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // An empty variable counts as unset, as most shells and compose files produce them.
   const present = Object.fromEntries(Object.keys(ConfigSchema.shape).flatMap((key) => (env[key] ? [[key, env[key]]] : [])));
   const result = ConfigSchema.safeParse(present);
-  if (result.success) return result.data;
+  if (result.success) {
+    const config = result.data;
+    if (config.AUTH_MODE === "none" && !isLoopbackHost(config.HOST)) {
+      throw new ConfigError(
+        `Invalid configuration: AUTH_MODE: "none" lets anyone write and erase everything, so it is refused unless HOST is a loopback address (got HOST ${JSON.stringify(config.HOST)})`,
+      );
+    }
+    if (config.AUTH_MODE === "oidc" && !config.OIDC_ISSUER) {
+      throw new ConfigError("Invalid configuration: OIDC_ISSUER: required when AUTH_MODE is oidc");
+    }
+    return config;
+  }
   const problems = result.error.issues.map((issue) => {
     const key = String(issue.path[0]);
     // Never echo a connection URL: it may hold a password.
@@ -133,4 +195,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return `${key}: ${issue.message}${got}`;
   });
   throw new ConfigError(`Invalid configuration: ${problems.join("; ")}`);
+}
+
+/** 127.0.0.0/8, ::1 and localhost: addresses no other machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
 }

@@ -27,6 +27,13 @@ const SOCKET_ERRORS = new Set([
  */
 const SQLSTATES = new Set(["57P01", "57P02", "57P03", "53300", "57014"]);
 
+/**
+ * Prisma Client's codes for the same (the control tables go through it): P1001 cannot reach,
+ * P1002 timed out, P1008 operation timed out, P1017 server closed the connection, P2024
+ * no connection from the pool in time.
+ */
+const PRISMA_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024"]);
+
 /** pg and pg-pool report a dropped or timed-out connection with these messages and no code. */
 const MESSAGES = [
   /connection terminated/i,
@@ -47,7 +54,7 @@ export function isConnectionError(error: unknown): boolean {
   for (let depth = 0; depth < 8 && current && typeof current === "object"; depth++) {
     const { code, message, cause, errors } = current as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
     if (typeof code === "string") {
-      if (SOCKET_ERRORS.has(code) || SQLSTATES.has(code) || code.startsWith("08")) return true;
+      if (SOCKET_ERRORS.has(code) || SQLSTATES.has(code) || PRISMA_CODES.has(code) || code.startsWith("08")) return true;
     }
     if (typeof message === "string" && MESSAGES.some((pattern) => pattern.test(message))) return true;
     // An AggregateError (net.connect trying several addresses) holds the real errors.

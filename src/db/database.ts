@@ -13,8 +13,21 @@ import { DEFAULT_MIGRATIONS_DIR, type MigrationResult, applyMigrations } from ".
 
 export const EMBEDDED_DATABASE_NAME = "cif_analytics";
 
+/** The control tables' schema (organisations, principals, keys) and its migrations. */
+export const CONTROL_SCHEMA = "cif_control";
+export const CONTROL_MIGRATIONS_DIR = path.resolve(import.meta.dirname, "../../prisma/control/migrations");
+
+/** The URL of the same server with another database name. */
+export function withDatabaseName(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${encodeURIComponent(database)}`;
+  return parsed.toString();
+}
+
 export interface Database {
   pool: pg.Pool;
+  /** The main database's URL (the default organisation's records and the control schema). */
+  url: string;
   /** Names of the migrations this code base expects applied. */
   migrations: MigrationResult;
   embedded?: EmbeddedDatabase;
@@ -131,9 +144,11 @@ export async function openDatabase(
   try {
     await waitForDatabase(pool, config.DB_STARTUP_WAIT_MS ?? 0, log);
     const migrations = await applyMigrations(pool, migrationsDir);
-    log.info(migrations, "database migrations checked");
+    const control = await applyMigrations(pool, CONTROL_MIGRATIONS_DIR, CONTROL_SCHEMA);
+    log.info({ ...migrations, control }, "database migrations checked");
     return {
       pool,
+      url,
       migrations,
       embedded,
       outage,

@@ -71,12 +71,25 @@ interface HistoryRow {
  * session-level advisory lock so that concurrent starts serialise. Refuses to go on when
  * an applied file has changed or a previous (Prisma) run left a failed migration.
  */
-export async function applyMigrations(pool: pg.Pool, dir = DEFAULT_MIGRATIONS_DIR): Promise<MigrationResult> {
+export async function applyMigrations(
+  pool: pg.Pool,
+  dir = DEFAULT_MIGRATIONS_DIR,
+  /** A schema of their own (the control tables' `cif_control`), with its own history table; else the default search path. */
+  schema?: string,
+): Promise<MigrationResult> {
   const migrations = await readMigrations(dir);
   const client = await pool.connect();
+  // One lock per schema: the control schema's migrations need not wait for the records'.
+  const lockKey = schema ? MIGRATION_LOCK_KEY + 1 : MIGRATION_LOCK_KEY;
   try {
-    await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+    await client.query("SELECT pg_advisory_lock($1)", [lockKey]);
     try {
+      if (schema) {
+        const quoted = `"${schema.replaceAll('"', '""')}"`;
+        await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoted}`);
+        // Session-level on purpose, and reset below before the connection goes back to the pool.
+        await client.query(`SET search_path TO ${quoted}`);
+      }
       await client.query(CREATE_HISTORY_TABLE);
       const { rows } = await client.query<HistoryRow>(
         `SELECT migration_name, checksum, finished_at, rolled_back_at FROM "_prisma_migrations" ORDER BY started_at`,
@@ -111,7 +124,8 @@ export async function applyMigrations(pool: pg.Pool, dir = DEFAULT_MIGRATIONS_DI
       }
       return result;
     } finally {
-      await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]);
+      if (schema) await client.query("RESET search_path");
+      await client.query("SELECT pg_advisory_unlock($1)", [lockKey]);
     }
   } finally {
     client.release();

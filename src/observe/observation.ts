@@ -17,10 +17,19 @@ export interface BatchPartRef {
   changeSet?: number;
 }
 
-export type StageName = "parse" | "plan" | "execute" | "respond";
+export type StageName = "parse" | "plan" | "authorize" | "execute" | "respond";
 
 export type Observation = { part?: BatchPartRef } & (
   | { kind: "received"; method: string; target: string; caller: Caller }
+  /** Who the request is from, once its token is checked (for audit: principal, roles and the token's claims). */
+  | {
+      kind: "caller";
+      caller: Caller;
+      principalId: string;
+      roles: readonly string[];
+      organization: string;
+      claims?: Readonly<Record<string, unknown>>;
+    }
   | { kind: "stage"; stage: StageName; ms: number }
   /** A stable name such as `msdyn_kpieventsdata.Create`, `$batch` or `msdyn_LogAnalyticsEvent`. */
   | { kind: "operation"; name: string; entitySet?: string }

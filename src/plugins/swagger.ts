@@ -20,7 +20,22 @@ export const swaggerPlugin = fp(
         tags: [
           { name: "health", description: "Liveness and readiness" },
           { name: "odata", description: "Dataverse Web API, /api/data/v9.0, v9.1 and v9.2" },
+          { name: "identity", description: "The built-in issuer: token endpoint, discovery, keys (no token needed)" },
+          { name: "admin", description: "Principals and organisations (Administrator role)" },
         ],
+        components: {
+          securitySchemes: {
+            bearer: {
+              type: "http",
+              scheme: "bearer",
+              bearerFormat: "JWT",
+              description:
+                "An access token for the organisation's URL: `npm run token`, or POST /{tenant}/oauth2/v2.0/token with client credentials and scope `<organisation URL>/.default`.",
+            },
+          },
+        },
+        // Everything needs a token unless its route says otherwise (health, identity).
+        security: [{ bearer: [] }],
       },
       transform: jsonSchemaTransform,
       // The entity sets are served by one wildcard route; their paths come from the table definitions.

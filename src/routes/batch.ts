@@ -25,7 +25,7 @@ export const batchRoutes: FastifyPluginAsync = async (app) => {
         root: serviceRoot(request, version),
         jsonMaxDepth: app.config.JSON_MAX_DEPTH,
       },
-      app.odata,
+      request.odata,
       request.observe,
     );
     return reply.code(result.status).header("content-type", result.contentType).send(result.body);

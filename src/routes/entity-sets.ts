@@ -51,7 +51,7 @@ export const entitySetRoutes: FastifyPluginAsyncZod = async (app) => {
           body: request.body,
           root: serviceRoot(request, version),
         };
-        const response = await handleODataRequest(odataRequest, app.odata.standalone(request.observe, request.clientGone));
+        const response = await handleODataRequest(odataRequest, request.odata.standalone(request.observe, request.clientGone));
         return sendODataResponse(reply, response);
       },
     });

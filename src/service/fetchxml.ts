@@ -5,6 +5,7 @@
  * rows follow, `@Microsoft.Dynamics.CRM.fetchxmlpagingcookie`, whose `pagingcookie`
  * attribute is the cookie URL-encoded twice (what dynamics-web-api's fetchAll() reads).
  */
+import type { RowScope } from "../channel-analytics/provider-scope.js";
 import { runFetchXml } from "../channel-analytics/store/fetchxml-query.js";
 import type { Queryable } from "../channel-analytics/store/record-store.js";
 import { ErrorCodes, badRequest } from "../odata/errors.js";
@@ -29,6 +30,8 @@ export async function answerFetchXml(input: {
   root: string;
   includeAnnotations?: string;
   formattedValues: boolean;
+  /** A channel provider's row scope, if any. */
+  scope?: RowScope;
 }): Promise<Record<string, unknown>> {
   const { query, table } = input;
   for (const option of ["savedQuery", "userQuery"]) if (option in query) refuseStoredQuery(option);
@@ -43,7 +46,7 @@ export async function answerFetchXml(input: {
   if (!text) throw badRequest("The query option fetchXml has no value.", ErrorCodes.badRequest);
 
   const plan = parseFetchXml(table, text);
-  const result = await runFetchXml(input.db, plan, propertyName);
+  const result = await runFetchXml(input.db, plan, propertyName, input.scope);
   const primaryKey = table.columns.find((c) => c.name === table.primaryKey)!;
   const value = result.rows.map((row) => {
     const out: Record<string, unknown> = {};

@@ -2,7 +2,8 @@
  * One OData request against the entity sets and operations, as a function of plain data,
  * in four stages, each a module of its own (as PostgREST runs a request):
  *
- *   parse (./pipeline/parse.ts) → plan (./pipeline/plan.ts) → execute (./pipeline/execute.ts)
+ *   parse (./pipeline/parse.ts) → plan (./pipeline/plan.ts) → authorize (./pipeline/authorize.ts)
+ *   → execute (./pipeline/execute.ts)
  *   → respond (./pipeline/respond.ts)
  *
  * The HTTP route and every `$batch` part run through here, so they behave alike; a `$batch`
@@ -12,6 +13,7 @@ import { ODataError } from "../odata/errors.js";
 import type { ODataResponse } from "../odata/response.js";
 import type { Observer, StageName } from "../observe/observation.js";
 import { CORRELATION_HEADER, type ODataRequest, type RequestContext } from "./odata-request.js";
+import { authorize } from "./pipeline/authorize.js";
 import { executePlan } from "./pipeline/execute.js";
 import { parseODataRequest } from "./pipeline/parse.js";
 import { planRequest } from "./pipeline/plan.js";
@@ -42,6 +44,7 @@ export async function handleODataRequest(request: ODataRequest, context: Request
     const parsed = timed("parse", () => parseODataRequest(request, context.operations));
     const plan = timed("plan", () => planRequest(parsed, request));
     observe({ kind: "operation", name: plan.operationName, entitySet: plan.table?.entitySetName });
+    timed("authorize", () => authorize(plan, context.access));
     const result = await timed("execute", () => executePlan(plan, { ...context, observe }));
     const response = timed("respond", () => respond(plan, result));
     if (correlationId) response.headers[CORRELATION_HEADER] = correlationId;

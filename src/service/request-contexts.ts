@@ -1,34 +1,40 @@
 /**
- * What a request runs against: stand-alone requests use the pool (each write its own
- * transaction); a `$batch` change set gets record operations and reads bound to one
- * transaction, so its requests see each other's rows and commit or roll back together.
+ * What a request runs against: one caller's record operations on its organisation's
+ * database. Stand-alone requests use the pool (each write its own transaction); a
+ * `$batch` change set gets record operations and reads bound to one transaction, so its
+ * requests see each other's rows and commit or roll back together.
  */
 import type { Operations } from "../actions/index.js";
-import type { RecordService } from "../channel-analytics/records.js";
+import type { CallerRecords } from "../channel-analytics/records.js";
 import type { Queryable } from "../db/transactions.js";
+import type { Access } from "../identity/access.js";
 import type { Caller } from "../model/caller.js";
 import type { Observer } from "../observe/observation.js";
 import type { RequestContext } from "./odata-request.js";
 
 export class RequestContexts {
   constructor(
-    private readonly records: RecordService,
+    private readonly records: CallerRecords,
     private readonly pool: Queryable,
     readonly operations: Operations,
-    readonly caller: Caller,
+    readonly access: Access,
   ) {}
+
+  get caller(): Caller {
+    return this.records.caller;
+  }
 
   /** `signal`: aborted when the client has gone (its queued writes are then dropped unrun). */
   standalone(observe: Observer, signal?: AbortSignal): RequestContext {
-    const { records, operations, caller } = this;
-    return { records, db: this.pool, operations, caller, observe, signal, transaction: (fn) => records.transaction(fn) };
+    const { records, operations, caller, access } = this;
+    return { records, db: this.pool, operations, caller, access, observe, signal, transaction: (fn) => records.transaction(fn) };
   }
 
   /** Runs `fn` with a context whose every operation is in one transaction. */
   inTransaction<T>(observe: Observer, fn: (context: RequestContext) => Promise<T>): Promise<T> {
-    const { operations, caller } = this;
+    const { operations, caller, access } = this;
     return this.records.transaction((writer, client) =>
-      fn({ records: writer, db: client, operations, caller, observe, transaction: (inner) => inner(writer, client) }),
+      fn({ records: writer, db: client, operations, caller, access, observe, transaction: (inner) => inner(writer, client) }),
     );
   }
 }

@@ -64,7 +64,7 @@ describe("ingestion hot paths", () => {
     it("stores concurrent creates with fewer statements than requests, each with its own id", async () => {
       const c = await family(enabled);
       const { pool, statements } = countingPool();
-      const records = new RecordService(pool, caller(), { batchesInFlight: 1 });
+      const records = new RecordService(pool, { batchesInFlight: 1 }).as(caller());
       const rows = await Promise.all(Array.from({ length: 20 }, () => records.create(KPI_EVENT, event(c), { keyOnly: true })));
 
       const ids = rows.map((row) => row.msdyn_kpieventdataid as string);
@@ -77,7 +77,7 @@ describe("ingestion hot paths", () => {
     it("gives each request of a batch its own verdict when the database refuses one of them", async () => {
       const c = await family(enabled);
       const { pool, statements } = countingPool();
-      const records = new RecordService(pool, caller(), { batchesInFlight: 1 });
+      const records = new RecordService(pool, { batchesInFlight: 1 }).as(caller());
       const results = await Promise.allSettled([
         records.create(KPI_EVENT, event(c)),
         records.create(KPI_EVENT, event(c, { msdyn_kpieventname: "SessionClosed" })),
@@ -186,7 +186,7 @@ describe("ingestion hot paths", () => {
   });
 
   describe("upserts by natural key in one statement", () => {
-    const records = () => new RecordService(t.db.pool, caller());
+    const records = () => new RecordService(t.db.pool).as(caller());
 
     it("creates, then updates only the columns given, and says which", async () => {
       const c = `u-${randomUUID()}`;
@@ -244,7 +244,7 @@ describe("ingestion hot paths", () => {
 
     it("shares one statement between concurrent calls, each answered with its own rows", async () => {
       const { pool, statements } = countingPool();
-      const grouped = new RecordService(pool, caller(), { batchesInFlight: 1 });
+      const grouped = new RecordService(pool, { batchesInFlight: 1 }).as(caller());
       const conversations = Array.from({ length: 12 }, () => `g-${randomUUID()}`);
       const results = await Promise.all(conversations.map((c) => grouped.upsertByNaturalKeys(family3(c))));
 
@@ -260,7 +260,7 @@ describe("ingestion hot paths", () => {
     });
 
     it("runs a batch's calls one by one when one of them must take the row-by-row path or two name the same row", async () => {
-      const grouped = new RecordService(t.db.pool, caller(), { batchesInFlight: 1 });
+      const grouped = new RecordService(t.db.pool, { batchesInFlight: 1 }).as(caller());
       const shared = `g-${randomUUID()}`;
       const stateful = `g-${randomUUID()}`;
       const [first, second, third, declined] = await Promise.all([

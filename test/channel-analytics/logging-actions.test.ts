@@ -656,7 +656,7 @@ describe("logging actions: msdyn_InitLogAnalytics and msdyn_LogAnalyticsEvent", 
     const lines: Array<Record<string, unknown>> = [];
 
     beforeAll(async () => {
-      const config = loadConfig({ LOG_LEVEL: "info", DATABASE_URL: t.testDb.url });
+      const config = loadConfig({ LOG_LEVEL: "info", AUTH_MODE: "none", DATABASE_URL: t.testDb.url });
       db = await openDatabase(config, { info() {}, debug() {} });
       const stream = { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) };
       logged = await buildApp({ config, db, loggerInstance: pino({ level: "info" }, stream) });

@@ -4,6 +4,7 @@
  * `callAction({ collection, actionName: "Microsoft.Dynamics.CRM.CreateMultiple", action: { Targets } })`,
  * which POSTs to `{set}/Microsoft.Dynamics.CRM.CreateMultiple`.
  */
+import { testDataDir } from "../helpers/identity.js";
 import { randomUUID } from "node:crypto";
 import type { DynamicsWebApi } from "dynamics-web-api";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -16,7 +17,8 @@ const KPI_EVENT = "Microsoft.Dynamics.CRM.msdyn_kpieventdata";
 type Row = Record<string, unknown>;
 
 describe("dynamics-web-api callAction with the bulk actions", () => {
-  const t = useTestApp();
+  // Authenticated, as users run it: a bearer token through onTokenRefresh (test/helpers/web-api.ts).
+  const t = useTestApp({ AUTH_MODE: "builtin", DATA_DIR: testDataDir() });
   let serverUrl: string;
   let api: DynamicsWebApi;
   let conversationId: string;

@@ -5,6 +5,7 @@
  * $metadata route exists, retrieveCsdlMetadata and callFunction("WhoAmI")
  * (shared/reference/dataverse-webapi.md §3, §8, §9).
  */
+import { testDataDir } from "../helpers/identity.js";
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
@@ -19,9 +20,11 @@ const EVENTS = 10;
 type Row = Record<string, unknown>;
 
 describe("dynamics-web-api (v2.5.0) queries against the emulator", () => {
-  const t = useTestApp();
+  // Authenticated, as users run it: a bearer token through onTokenRefresh (test/helpers/web-api.ts).
+  const t = useTestApp({ AUTH_MODE: "builtin", DATA_DIR: testDataDir() });
   let serverUrl: string;
   let api: DynamicsWebApi;
+  let userId: string;
   const conversationId = `c-${randomUUID()}`;
   /** Request lines the server received, for checking how the client paged. */
   const requests: string[] = [];
@@ -30,7 +33,7 @@ describe("dynamics-web-api (v2.5.0) queries against the emulator", () => {
   const eventIds = new Map<number, string>();
 
   beforeAll(async () => {
-    ({ serverUrl, api } = await listenWithWebApi(t));
+    ({ serverUrl, api, userId } = await listenWithWebApi(t));
     t.app.server.prependListener("request", (request: IncomingMessage) => requests.push(`${request.method} ${request.url}`));
     await webApiFamily(api, conversationId);
     for (let n = 1; n <= EVENTS; n++) {
@@ -165,7 +168,8 @@ describe("dynamics-web-api (v2.5.0) queries against the emulator", () => {
       const whoAmI = await api.callFunction<Row>("WhoAmI");
       expect(requests.slice(before)).toContain("GET /api/data/v9.2/WhoAmI()");
       expect(whoAmI).toMatchObject({
-        UserId: t.config.CALLER_USER_ID,
+        // The caller: the application user the token is for.
+        UserId: userId,
         BusinessUnitId: t.config.BUSINESS_UNIT_ID,
         OrganizationId: t.config.ORGANIZATION_ID,
       });

@@ -3,6 +3,7 @@
  * `dynamics-web-api`, unmodified, pointed at the app listening on loopback, drives every
  * entity set (shared/reference/dataverse-webapi.md §9).
  */
+import { testDataDir } from "../helpers/identity.js";
 import { randomUUID } from "node:crypto";
 import { DynamicsWebApi } from "dynamics-web-api";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -29,9 +30,11 @@ interface SetSpec {
 }
 
 describe("dynamics-web-api (v2.5.0) against the emulator", () => {
-  const t = useTestApp();
+  // Authenticated, as users run it: a bearer token through onTokenRefresh (test/helpers/web-api.ts).
+  const t = useTestApp({ AUTH_MODE: "builtin", DATA_DIR: testDataDir() });
   let serverUrl: string;
   let api: DynamicsWebApi;
+  let onTokenRefresh: (() => Promise<string>) | undefined;
   // Parents, created in order through the client in beforeAll.
   let providerId: string;
   let conversationId: string;
@@ -39,7 +42,7 @@ describe("dynamics-web-api (v2.5.0) against the emulator", () => {
   const participantId = "agent-1";
 
   beforeAll(async () => {
-    ({ serverUrl, api } = await listenWithWebApi(t));
+    ({ serverUrl, api, onTokenRefresh } = await listenWithWebApi(t));
     conversationId = `c-${randomUUID()}`;
     providerId = await webApiFamily(api, conversationId, { sessionId, participantId });
   });
@@ -262,7 +265,7 @@ describe("dynamics-web-api (v2.5.0) against the emulator", () => {
   });
 
   it("works with dataApi version 9.1", async () => {
-    const v91 = new DynamicsWebApi({ serverUrl, dataApi: { version: "9.1" } });
+    const v91 = new DynamicsWebApi({ serverUrl, dataApi: { version: "9.1" }, onTokenRefresh });
     const conversation = `c-${randomUUID()}`;
     const id = await v91.create<Row, string>({
       collection: "msdyn_conversationsdata",

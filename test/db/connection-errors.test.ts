@@ -14,6 +14,7 @@ describe("isConnectionError", () => {
       "wrapped (Prisma's adapter)",
       new Error("driver adapter error", { cause: Object.assign(new Error("x"), { code: "ECONNRESET" }) }),
     ],
+    ["Prisma Client's P1001 (the control tables)", Object.assign(new Error("Can't reach database server"), { code: "P1001" })],
     ["aggregate", new AggregateError([Object.assign(new Error("x"), { code: "ECONNREFUSED" })], "x")],
   ])("recognises %s", (_name, error) => {
     expect(isConnectionError(error)).toBe(true);

@@ -20,12 +20,14 @@ describe("an unreachable database", () => {
       LOG_LEVEL: "silent",
       DATABASE_URL: "postgresql://nobody@127.0.0.1:1/none",
       RETRY_AFTER_SECONDS: "7",
+      // With a token check, the first lookup (the organisation) already meets the outage.
     });
     pool = new pg.Pool(poolOptions(config.DATABASE_URL!, config));
     const outage = new DatabaseOutage({ warn: (_o, m) => warnings.push(String(m)), info: () => {} });
     pool.on("error", (error) => outage.failed(error));
     const db: Database = {
       pool,
+      url: config.DATABASE_URL!,
       migrations: { applied: [], alreadyApplied: ["20261122022640_init"] },
       outage,
       close: () => pool.end(),

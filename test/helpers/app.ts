@@ -18,10 +18,14 @@ const quiet = { info() {}, debug() {} };
 
 export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const testDb = await createTestDatabase();
-  const config = loadConfig({ LOG_LEVEL: "silent", ...env, DATABASE_URL: testDb.url });
+  // Tests of other features run without tokens (AUTH_MODE=none); the identity tests and the
+  // dynamics-web-api contract tests pass AUTH_MODE=builtin.
+  const config = loadConfig({ LOG_LEVEL: "silent", AUTH_MODE: "none", ...env, DATABASE_URL: testDb.url });
   const db = await openDatabase(config, quiet);
   const app = await buildApp({ config, db, logger: false });
   await app.ready();
+  // As src/server.ts does before it listens: signing keys and the first-start bootstrap.
+  await app.identity.ready();
   return {
     app,
     db,

@@ -16,7 +16,15 @@ export interface ServerProcess {
 
 export async function startServer(env: Record<string, string | undefined>): Promise<ServerProcess> {
   const port = await freePort();
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: "info", PORT: String(port), HOST: "127.0.0.1", ...env };
+  // AUTH_MODE=none unless a test asks for tokens: these tests are about the process, not identity.
+  const childEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    LOG_LEVEL: "info",
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    AUTH_MODE: "none",
+    ...env,
+  };
   for (const [key, value] of Object.entries(childEnv)) if (value === undefined) delete childEnv[key];
   // The same command as `npm start`, minus npm: signals reach the server directly.
   const child = spawn(process.execPath, ["--import", "tsx", "src/server.ts"], { cwd: ROOT, env: childEnv });

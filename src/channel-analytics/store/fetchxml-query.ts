@@ -8,12 +8,17 @@
  * root row (distinct, aggregates, links to children) or that sort on a link have no cookie,
  * as in Dataverse, and fall back to simple paging: an OFFSET bounded at 50,000 rows, the
  * limit Dataverse sets on simple paging.
+ *
+ * `scope`: a channel provider's row scope (src/channel-analytics/provider-scope.ts): the
+ * root and every linked entity of the conversation tree then hold only its rows (a link's
+ * condition joins in ON, so an outer link to another provider's row finds nothing).
  */
 import { SqlParams, ident } from "../../db/sql.js";
 import type { ColumnDef } from "../../model/tables.js";
 import { filterToSql } from "./filter-sql.js";
 import { type FetchEntity, type FetchFilter, type FetchPlan, allLinks, fetchError } from "../../odata/fetchxml.js";
 import type { OrderBy } from "../../odata/query-options.js";
+import { type RowScope, scopeCondition } from "../provider-scope.js";
 import { afterSql, decodeToken, encodeToken, orderDirection, sortKeys } from "./record-query.js";
 import type { Queryable, Row } from "./record-store.js";
 
@@ -58,13 +63,15 @@ function filterSql(filter: FetchFilter, params: SqlParams): string {
 }
 
 /** The FROM clause with its joins; link filters join in ON, so an outer link keeps rows without a match. */
-function fromSql(plan: FetchPlan, params: SqlParams): string {
+function fromSql(plan: FetchPlan, params: SqlParams, scope: RowScope | undefined): string {
   const joins = (parent: FetchEntity): string[] =>
     parent.links.flatMap((link) => {
       const on = link.navigation.columns.map(
         (c, i) => `${link.sqlAlias}.${ident(link.navigation.targetColumns[i]!)} = ${parent.sqlAlias}.${ident(c)}`,
       );
       if (link.filter) on.push(filterSql(link.filter, params));
+      const scoped = scopeCondition(link.table, scope, params, link.sqlAlias);
+      if (scoped) on.push(scoped);
       const join = `${link.outer ? "LEFT" : "INNER"} JOIN ${ident(link.table.logicalName)} ${link.sqlAlias} ON ${on.join(" AND ")}`;
       return [join, ...joins(link)];
     });
@@ -73,11 +80,19 @@ function fromSql(plan: FetchPlan, params: SqlParams): string {
 
 const linkKey = (entity: FetchEntity, c: ColumnDef) => (entity.alias ? `${entity.alias}_x002e_${c.name}` : c.name);
 
-export async function runFetchXml(db: Queryable, plan: FetchPlan, propertyKey: (c: ColumnDef) => string): Promise<FetchResult> {
+export async function runFetchXml(
+  db: Queryable,
+  plan: FetchPlan,
+  propertyKey: (c: ColumnDef) => string,
+  scope?: RowScope,
+): Promise<FetchResult> {
   const params = new SqlParams();
   const entities = [plan.root, ...allLinks(plan.root)];
-  const from = fromSql(plan, params);
-  const where = plan.root.filter ? `WHERE ${filterSql(plan.root.filter, params)}` : "";
+  const from = fromSql(plan, params, scope);
+  const rootConditions = plan.root.filter ? [filterSql(plan.root.filter, params)] : [];
+  const scoped = scopeCondition(plan.root.table, scope, params, plan.root.sqlAlias);
+  if (scoped) rootConditions.push(scoped);
+  const where = rootConditions.length ? `WHERE ${rootConditions.join(" AND ")}` : "";
   const pageSize = plan.top ?? plan.count;
   const outputs: FetchOutput[] = [];
   let select: string[];

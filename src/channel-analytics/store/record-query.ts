@@ -3,6 +3,10 @@
  * the same, and following the links returns each row once even while rows arrive),
  * counts, aggregations and expansions. All SQL is built from the table definitions with
  * bound values.
+ *
+ * `scope`: a channel provider's row scope (src/channel-analytics/provider-scope.ts); its
+ * rows are then the only ones read, expanded, counted and aggregated. Without it the
+ * statements are exactly those of an unscoped caller.
  */
 import { SqlParams, ident } from "../../db/sql.js";
 import { hasNulCharacter, parseIsoDateTime } from "../../model/date-time.js";
@@ -18,6 +22,7 @@ import {
   MAX_PAGE_SIZE,
   type OrderBy,
 } from "../../odata/query-options.js";
+import { type RowScope, scopeCondition } from "../provider-scope.js";
 import { filterToSql } from "./filter-sql.js";
 import type { Queryable, Row } from "./record-store.js";
 
@@ -137,10 +142,18 @@ export function afterSql(
   return `(${disjuncts.join(" OR ")})`;
 }
 
-export async function queryPage(db: Queryable, table: TableDef, query: CollectionQuery, maxPageSize: number): Promise<Page> {
+export async function queryPage(
+  db: Queryable,
+  table: TableDef,
+  query: CollectionQuery,
+  maxPageSize: number,
+  scope?: RowScope,
+): Promise<Page> {
   const params = new SqlParams();
   const conditions: string[] = [];
   if (query.filter) conditions.push(filterToSql(table, query.filter, params));
+  const scoped = scopeCondition(table, scope, params);
+  if (scoped) conditions.push(scoped);
   const filterParamCount = params.values.length;
   const filterConditions = [...conditions];
 
@@ -164,20 +177,28 @@ export async function queryPage(db: Queryable, table: TableDef, query: Collectio
     page.count = Math.min(counted[0]!.n, MAX_PAGE_SIZE);
     page.countLimitExceeded = counted[0]!.n > MAX_PAGE_SIZE;
   }
-  for (const expand of query.expand) page.expanded.set(expand.navigation.name, await expandRows(db, page.rows, expand));
+  for (const expand of query.expand) page.expanded.set(expand.navigation.name, await expandRows(db, page.rows, expand, scope));
   return page;
 }
 
 /** `GET {set}/$count`, capped at 5,000 like @odata.count. */
-export async function countRows(db: Queryable, table: TableDef): Promise<number> {
+export async function countRows(db: Queryable, table: TableDef, scope?: RowScope): Promise<number> {
+  const params = new SqlParams();
+  const scoped = scopeCondition(table, scope, params);
   const { rows } = await db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${ident(table.logicalName)} LIMIT ${MAX_PAGE_SIZE}) matching`,
+    `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${ident(table.logicalName)}${scoped ? ` WHERE ${scoped}` : ""} LIMIT ${MAX_PAGE_SIZE}) matching`,
+    scoped ? params.values : undefined,
   );
   return rows[0]!.n;
 }
 
 /** Related rows for each of `rows`: one query per navigation property, not one per row. */
-export async function expandRows(db: Queryable, rows: readonly Row[], expand: ExpandOption): Promise<Array<Row | Row[] | null>> {
+export async function expandRows(
+  db: Queryable,
+  rows: readonly Row[],
+  expand: ExpandOption,
+  scope?: RowScope,
+): Promise<Array<Row | Row[] | null>> {
   const nav: NavigationProperty = expand.navigation;
   const target = nav.target;
   const keyOf = (row: Row, columns: readonly string[]) => JSON.stringify(columns.map((c) => row[c]));
@@ -207,6 +228,8 @@ export async function expandRows(db: Queryable, rows: readonly Row[], expand: Ex
     const parentColumns = nav.targetColumns.map((_, i) => `expand_parent_${i}`);
     const conditions = nav.targetColumns.map((c, i) => `t.${ident(c)} = parent.${parentColumns[i]}`);
     if (expand.filter) conditions.push(filterToSql(target, expand.filter, params));
+    const scoped = scopeCondition(target, scope, params, "t");
+    if (scoped) conditions.push(scoped);
     sql =
       `SELECT children.* FROM (VALUES ${parents}) AS parent(${parentColumns.join(", ")}) ` +
       `CROSS JOIN LATERAL (SELECT t.* FROM ${ident(target.logicalName)} t WHERE ${conditions.join(" AND ")} ` +
@@ -216,6 +239,8 @@ export async function expandRows(db: Queryable, rows: readonly Row[], expand: Ex
     const targetKey = `(${nav.targetColumns.map(ident).join(", ")})`;
     const conditions = [`${targetKey} IN (${keyList})`];
     if (expand.filter) conditions.push(filterToSql(target, expand.filter, params));
+    const scoped = scopeCondition(target, scope, params);
+    if (scoped) conditions.push(scoped);
     sql = `SELECT * FROM ${ident(target.logicalName)} WHERE ${conditions.join(" AND ")}`;
   }
   const { rows: related } = await db.query<Row>(sql, params.values);
@@ -238,9 +263,12 @@ export async function aggregateRows(
   table: TableDef,
   plan: ApplyPlan,
   filter?: CollectionQuery["filter"],
+  scope?: RowScope,
 ): Promise<Row[]> {
   const params = new SqlParams();
   const conditions = [plan.filter, filter].filter((f) => f !== undefined).map((f) => filterToSql(table, f, params));
+  const scoped = scopeCondition(table, scope, params);
+  if (scoped) conditions.push(scoped);
   const groups = plan.groupBy.map((c) => ident(c.name));
   const selects = [
     ...groups,

@@ -8,6 +8,7 @@ import type { Queryable } from "../../db/transactions.js";
 import type { RecordKey } from "../../model/keys.js";
 import { sqlType } from "../../model/sql-types.js";
 import { type TableDef, columnOf } from "../../model/tables.js";
+import { type RowScope, arrayBinder, scopeCondition } from "../provider-scope.js";
 import type { ColumnValues } from "../record-input.js";
 
 export type Row = Record<string, unknown>;
@@ -26,9 +27,18 @@ function keyCondition(table: TableDef, key: RecordKey, params: unknown[]): strin
     .join(" AND ");
 }
 
-export async function findRow(db: Queryable, table: TableDef, key: RecordKey, forUpdate = false): Promise<Row | undefined> {
+/** The row with `key`; with a provider's `scope`, only when it is one of the scope's rows (src/channel-analytics/provider-scope.ts). */
+export async function findRow(
+  db: Queryable,
+  table: TableDef,
+  key: RecordKey,
+  forUpdate = false,
+  scope?: RowScope,
+): Promise<Row | undefined> {
   const params: unknown[] = [];
-  const where = keyCondition(table, key, params);
+  let where = keyCondition(table, key, params);
+  const scoped = scope && scopeCondition(table, scope, arrayBinder(params));
+  if (scoped) where = `${where} AND ${scoped}`;
   const sql = `SELECT * FROM ${ident(table.logicalName)} WHERE ${where}${forUpdate ? " FOR UPDATE" : ""}`;
   const { rows } = await db.query<Row>(prepared(sql, params));
   return rows[0];
@@ -119,17 +129,20 @@ export async function insertRows(db: Queryable, table: TableDef, rows: readonly 
  * row is inserted with its values, or, when its natural key exists, the stored row gets
  * `updateColumns` from those values. Every row must name the same columns. It returns
  * `id` (the primary key as text), `created` and `key` (the natural key as a JSON array).
+ * `condition`: a SQL condition without which no row is written.
  */
 export function upsertRowsSql(
   table: TableDef,
   rows: readonly ColumnValues[],
   updateColumns: readonly string[],
   firstParam: number,
+  condition?: string,
 ): { sql: string; values: unknown[] } {
   const { names, expressions, from, values } = rowsSource(table, rows, firstParam);
   const naturalKey = table.naturalKey!;
   const sql =
     `INSERT INTO ${ident(table.logicalName)} (${names.map(ident).join(", ")}) SELECT ${expressions.join(", ")} FROM ${from} ` +
+    (condition ? `WHERE ${condition} ` : "") +
     `ON CONFLICT (${naturalKey.map(ident).join(", ")}) DO UPDATE SET ` +
     updateColumns.map((name) => `${ident(name)} = EXCLUDED.${ident(name)}`).join(", ") +
     ` RETURNING ${ident(table.primaryKey)}::text AS id, (xmax = 0) AS created, ` +

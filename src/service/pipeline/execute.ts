@@ -2,6 +2,7 @@
  * Stage 3, execute: runs a plan against the request's record operations and reads.
  * Every write goes through the record operations, where the domain rules live.
  */
+import { rowScope } from "../../channel-analytics/provider-scope.js";
 import type { Row } from "../../channel-analytics/store/record-store.js";
 import { type Page, aggregateRows, countRows, expandRows, queryPage } from "../../channel-analytics/store/record-query.js";
 import { isUuidColumn } from "../../model/tables.js";
@@ -26,6 +27,8 @@ export type Result =
 
 export async function executePlan(plan: Plan, context: RequestContext): Promise<Result> {
   const { records } = context;
+  // A channel provider sees only its own conversation trees (src/channel-analytics/provider-scope.ts).
+  const scope = rowScope(context.caller);
   const written = (row: Row, created: boolean): Result => {
     context.observe({ kind: "written", entitySet: plan.table!.entitySetName, ids: [String(row[plan.table!.primaryKey])] });
     return { kind: "written", row, created };
@@ -36,7 +39,7 @@ export async function executePlan(plan: Plan, context: RequestContext): Promise<
       return { kind: "operation", response };
     }
     case "count":
-      return { kind: "count", count: await countRows(context.db, plan.table) };
+      return { kind: "count", count: await countRows(context.db, plan.table, scope) };
     case "create": {
       const body = plan.via
         ? boundToParent(plan.via, await records.retrieve(plan.via.table, plan.via.key), plan.body)
@@ -57,11 +60,18 @@ export async function executePlan(plan: Plan, context: RequestContext): Promise<
     }
     case "fetchxml": {
       const { table, query, shape } = plan;
-      const input = { db: context.db, table, query, root: shape.root, includeAnnotations: shape.prefer.includeAnnotations };
+      const input = {
+        db: context.db,
+        table,
+        query,
+        root: shape.root,
+        includeAnnotations: shape.prefer.includeAnnotations,
+        scope,
+      };
       return { kind: "fetched", body: await answerFetchXml({ ...input, formattedValues: shape.formattedValues }) };
     }
     case "aggregate":
-      return { kind: "aggregated", rows: await aggregateRows(context.db, plan.table, plan.apply, plan.filter) };
+      return { kind: "aggregated", rows: await aggregateRows(context.db, plan.table, plan.apply, plan.filter, scope) };
     case "query": {
       let { query } = plan;
       if (plan.via) {
@@ -70,13 +80,13 @@ export async function executePlan(plan: Plan, context: RequestContext): Promise<
           return { kind: "page", page: { rows: [], expanded: new Map(query.expand.map((e) => [e.navigation.name, []])) } };
         query = { ...query, filter: query.filter ? { kind: "and", left: related, right: query.filter } : related };
       }
-      return { kind: "page", page: await queryPage(context.db, plan.table, query, plan.pageSize) };
+      return { kind: "page", page: await queryPage(context.db, plan.table, query, plan.pageSize, scope) };
     }
     case "related": {
       const filter = relatedFilter(plan.via, await records.retrieve(plan.via.table, plan.via.key));
       if (!filter) return { kind: "done" };
       const query = { filter, orderBy: [], top: 1, count: false, expand: plan.expand, select: plan.select };
-      const page = await queryPage(context.db, plan.table, query, 1);
+      const page = await queryPage(context.db, plan.table, query, 1, scope);
       const row = page.rows[0];
       if (!row) return { kind: "done" };
       return {
@@ -89,7 +99,7 @@ export async function executePlan(plan: Plan, context: RequestContext): Promise<
       const row = await records.retrieve(plan.table, plan.key);
       const expanded = [];
       for (const option of plan.expand) {
-        const [related] = await expandRows(context.db, [row], option);
+        const [related] = await expandRows(context.db, [row], option, scope);
         expanded.push({ option, related: related ?? null });
       }
       return { kind: "entity", row, expanded };

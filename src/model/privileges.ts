@@ -1,0 +1,21 @@
+/**
+ * Dataverse record privileges, named `prv<Verb><table logical name>` (shared/reference/security.md §2),
+ * from the table definitions, so a new table has its privileges with no other change.
+ */
+import { TABLES, type TableDef } from "./tables.js";
+
+export const PRIVILEGE_VERBS = ["Create", "Read", "Write", "Delete", "Append", "AppendTo"] as const;
+export type PrivilegeVerb = (typeof PRIVILEGE_VERBS)[number];
+
+/** A privilege a request needs: a verb on a table. */
+export interface PrivilegeNeed {
+  verb: PrivilegeVerb;
+  table: TableDef;
+}
+
+export const privilegeName = ({ verb, table }: PrivilegeNeed): string => `prv${verb}${table.logicalName}`;
+
+/** Every record privilege of every table. */
+export const ALL_PRIVILEGES: readonly string[] = TABLES.flatMap((table) =>
+  PRIVILEGE_VERBS.map((verb) => privilegeName({ verb, table })),
+);
