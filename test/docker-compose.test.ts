@@ -248,6 +248,23 @@ describe("Dockerfile", () => {
     expect(build.compilerOptions).toMatchObject({ rootDir: "src", outDir: "dist", noEmit: false });
   });
 
+  it("ships every migrations folder the service applies, and the generated control client through the prune", () => {
+    const copies = stage.filter((i) => i.keyword === "COPY").map((i) => i.args);
+    for (const dir of ["prisma/migrations", "prisma/control/migrations"]) {
+      expect(copies, `the runtime stage should copy ${dir} (read at start-up)`).toContain(`${dir} ./${dir}`);
+    }
+    // postinstall generates it into node_modules/@cif-analytics, which `npm prune` would take for extraneous.
+    const runs = allInstructions(text)
+      .filter((i) => i.keyword === "RUN")
+      .map((i) => i.args)
+      .join(" && ");
+    const prune = runs.indexOf("npm prune");
+    expect(
+      runs.lastIndexOf("node_modules/@cif-analytics"),
+      "the control client must be put back after npm prune",
+    ).toBeGreaterThan(prune);
+  });
+
   it("runs on a current Node LTS image in every stage", () => {
     for (const from of allInstructions(text).filter((i) => i.keyword === "FROM")) {
       const major = Number(/^node:(\d+)/.exec(from.args)?.[1]);

@@ -55,7 +55,7 @@ export interface AuthenticatorOptions {
 export class Authenticator {
   /** Verified tokens, until they expire: verification is once per token, not per request. */
   private readonly verified = new LRUCache<string, JWTPayload>({ max: 10_000, ttlAutopurge: false });
-  private readonly principals: LRUCache<string, { row: PrincipalRow | null }>;
+  private readonly principals: LRUCache<string, { row: PrincipalRow | null; access?: Access }>;
   private readonly externalKeys = new Map<string, ExternalIssuerKeys>();
 
   constructor(
@@ -100,8 +100,7 @@ export class Authenticator {
       const ttl = (claims.exp! + this.options.clockToleranceSeconds) * 1000 - Date.now();
       if (ttl > 0) this.verified.set(cacheKey, claims, { ttl });
     }
-    const principal = await this.principalOf(claims, organization);
-    const roles = principal.roles.filter(isRoleName);
+    const { row: principal, access } = await this.principalOf(claims, organization);
     return {
       organization,
       principalId: principal.id,
@@ -112,7 +111,7 @@ export class Authenticator {
         organizationId: organization.id,
         ...(principal.providerId ? { providerId: principal.providerId } : {}),
       },
-      access: new Access(principal.id, roles),
+      access,
       claims,
     };
   }
@@ -160,7 +159,8 @@ export class Authenticator {
     return keys.getKey;
   }
 
-  private async principalOf(claims: JWTPayload, organization: Organization): Promise<PrincipalRow> {
+  /** The principal and its privileges, looked up at most every principalCacheMs. */
+  private async principalOf(claims: JWTPayload, organization: Organization): Promise<{ row: PrincipalRow; access: Access }> {
     const objectId = [claims.oid, claims.sub].find((v): v is string => typeof v === "string")!;
     const cacheKey = `${organization.id}\n${claims.iss}\n${objectId}`;
     let cached = this.principals.get(cacheKey);
@@ -168,7 +168,10 @@ export class Authenticator {
       const row = organization.external
         ? await this.store.principalByObjectId(organization.id, claims.iss!, objectId)
         : await this.store.principalById(organization.id, objectId);
-      this.principals.set(cacheKey, (cached = { row }));
+      this.principals.set(
+        cacheKey,
+        (cached = { row, access: row ? new Access(row.id, row.roles.filter(isRoleName)) : undefined }),
+      );
     }
     const principal = cached.row;
     if (!principal || principal.disabled) {
@@ -179,7 +182,7 @@ export class Authenticator {
         `The caller (oid ${objectId}${app ? `, application ${app}` : ""}) is not an enabled user of organization ${organization.name} (${organization.id}).`,
       );
     }
-    return principal;
+    return { row: principal, access: cached.access! };
   }
 
   /** Forget cached principals (after an administrator changes one). */
