@@ -47,6 +47,24 @@ describe("configuration", () => {
     }
   });
 
+  it("authenticates with the built-in issuer by default, and refuses AUTH_MODE=none unless HOST is loopback", () => {
+    expect(loadConfig({}).AUTH_MODE).toBe("builtin");
+    for (const host of ["127.0.0.1", "127.8.9.10", "localhost", "::1"]) {
+      expect(loadConfig({ AUTH_MODE: "none", HOST: host }).AUTH_MODE).toBe("none");
+    }
+    for (const host of ["0.0.0.0", "192.0.2.1", "::"]) {
+      expect(() => loadConfig({ AUTH_MODE: "none", HOST: host })).toThrow(
+        /AUTH_MODE: "none" .* refused unless HOST is a loopback address/,
+      );
+    }
+  });
+
+  it("needs OIDC_ISSUER for AUTH_MODE=oidc, and only asymmetric algorithms", () => {
+    expect(() => loadConfig({ AUTH_MODE: "oidc" })).toThrow(/OIDC_ISSUER: required when AUTH_MODE is oidc/);
+    expect(loadConfig({ AUTH_MODE: "oidc", OIDC_ISSUER: "https://issuer.example/v2.0" }).OIDC_ALGORITHMS).toEqual(["RS256"]);
+    expect(() => loadConfig({ OIDC_ALGORITHMS: "HS256" })).toThrow(/OIDC_ALGORITHMS: must be asymmetric/);
+  });
+
   it("reads CORS_ORIGINS as a list of origins, none by default", () => {
     expect(loadConfig({}).CORS_ORIGINS).toEqual([]);
     expect(loadConfig({ CORS_ORIGINS: "http://localhost:5173, https://app.example:8443" }).CORS_ORIGINS).toEqual([
