@@ -45,6 +45,13 @@ export const NOT_A_MEMBER = "0x80072560";
 
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 const GUID_IN_ISSUER = /\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(\/|$)/i;
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The audience as configured and, when it is a URL, as its normalised forms (an Entra API's audience may be a bare GUID). */
+function audiencesOf(audience: string): string[] {
+  if (!URL.canParse(audience)) return [audience];
+  return [audience, normaliseUrl(audience), `${normaliseUrl(audience)}/`];
+}
 
 export interface AuthenticatorOptions {
   clockToleranceSeconds: number;
@@ -132,7 +139,7 @@ export class Authenticator {
     try {
       ({ payload } = await jwtVerify(token, getKey, {
         issuer: issuers,
-        audience: [audience, normaliseUrl(audience), `${normaliseUrl(audience)}/`],
+        audience: audiencesOf(audience),
         algorithms: external ? [...external.algorithms] : [BUILTIN_ALGORITHM],
         clockTolerance: this.options.clockToleranceSeconds,
         requiredClaims: ["exp"],
@@ -165,9 +172,12 @@ export class Authenticator {
     const cacheKey = `${organization.id}\n${claims.iss}\n${objectId}`;
     let cached = this.principals.get(cacheKey);
     if (!cached) {
+      // The built-in issuer's principals are GUIDs (a uuid column): anything else is no principal of it.
       const row = organization.external
         ? await this.store.principalByObjectId(organization.id, claims.iss!, objectId)
-        : await this.store.principalById(organization.id, objectId);
+        : GUID.test(objectId)
+          ? await this.store.principalById(organization.id, objectId)
+          : null;
       this.principals.set(
         cacheKey,
         (cached = { row, access: row ? new Access(row.id, row.roles.filter(isRoleName)) : undefined }),

@@ -70,7 +70,24 @@ export function requestPlace(request: FastifyRequest, publicUrl: string | undefi
   return { base: publicUrl ?? `${request.protocol}://${request.host}`, prefix: organizationPrefixOf(request) };
 }
 
-const requiresIdentity = (request: FastifyRequest) => request.url.startsWith("/api/") && request.method !== "OPTIONS";
+/**
+ * By the route matched as well as the URL: the router decodes the path, so `/%61pi/…`
+ * reaches the /api/ routes too.
+ */
+const requiresIdentity = (request: FastifyRequest) =>
+  request.method !== "OPTIONS" && (request.url.startsWith("/api/") || request.routeOptions.url?.startsWith("/api/") === true);
+
+/**
+ * Every Authorization header sent: Node keeps only the first in `headers.authorization`,
+ * and a request with two must be refused, not judged by one of them.
+ */
+function authorizationHeaders(raw: IncomingMessage): string | string[] | undefined {
+  const values: string[] = [];
+  for (let i = 0; i < raw.rawHeaders.length; i += 2) {
+    if (raw.rawHeaders[i]!.toLowerCase() === "authorization") values.push(raw.rawHeaders[i + 1]!);
+  }
+  return values.length > 1 ? values : values[0];
+}
 
 export const identityPlugin = fp(
   async (app) => {
@@ -118,7 +135,7 @@ export const identityPlugin = fp(
       const identity =
         config.AUTH_MODE === "none"
           ? openIdentity(organization, config.CALLER_USER_ID)
-          : await identityServices.authenticator.authenticate(request.headers.authorization, organization, place);
+          : await identityServices.authenticator.authenticate(authorizationHeaders(request.raw), organization, place);
       request.identity = identity;
       request.observe({
         kind: "caller",

@@ -29,7 +29,20 @@ const TokenError = z.object({ error: z.string(), error_description: z.string(), 
 
 export const oauthRoutes: FastifyPluginAsyncZod = async (app) => {
   await app.register(formBody, { bodyLimit: 16 * 1024 });
-  await app.register(rateLimit, { global: false });
+  // Beyond the limit, an OAuth error body as every other refusal here (the plugin has set Retry-After).
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_request, context) =>
+      new TokenRequestError(
+        429,
+        "temporarily_unavailable",
+        `Too many token requests from this address: at most ${context.max} a minute. Retry after ${Math.ceil(context.ttl / 1000)} seconds.`,
+      ),
+  });
+  app.setErrorHandler(async (error, request, reply) => {
+    if (!(error instanceof TokenRequestError)) throw error;
+    return reply.code(error.status).send(error.toBody());
+  });
 
   async function organizationOf(tenant: string): Promise<Organization | undefined> {
     await app.identity.ready();
@@ -74,6 +87,7 @@ export const oauthRoutes: FastifyPluginAsyncZod = async (app) => {
           }),
           400: TokenError,
           401: TokenError,
+          429: TokenError,
         },
       },
     },

@@ -40,7 +40,7 @@ export function apiClient(t: TestApp, token: string | undefined, { prefix = "", 
       method,
       url: `${prefix}${url}`,
       headers: { ...auth(), ...(json ? { "content-type": "application/json" } : {}), ...headers },
-      ...(body === undefined ? {} : { payload: json ? JSON.stringify(body) : (body as string) }),
+      ...(body === undefined ? {} : { payload: typeof body === "string" ? body : JSON.stringify(body) }),
     });
   };
   return {

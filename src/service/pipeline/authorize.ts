@@ -33,6 +33,10 @@ export function privilegesOf(plan: Plan): PrivilegeNeed[] {
     case "create":
       return [{ verb: "Create", table: plan.table }, ...via];
     case "upsert":
+      // If-Match makes a PATCH an update only (a missing row is a 404): Write, as Dataverse
+      // names it; If-None-Match: * a create only. Otherwise it may do either.
+      if (plan.pre.ifMatch?.trim()) return [{ verb: "Write", table: plan.table }];
+      if (plan.pre.ifNoneMatch?.trim() === "*") return [{ verb: "Create", table: plan.table }];
       return [
         { verb: "Create", table: plan.table },
         { verb: "Write", table: plan.table },
