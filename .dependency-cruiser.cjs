@@ -8,6 +8,7 @@ const LAYERS = [
   "plugins",
   "service",
   "actions",
+  "audit",
   "identity",
   "observe",
   "channel-analytics",

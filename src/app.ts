@@ -9,6 +9,7 @@ import { type ZodTypeProvider, serializerCompiler, validatorCompiler } from "fas
 import type { Config } from "./config/config.js";
 import type { Database } from "./db/database.js";
 import { DATAVERSE_LIMITS, type ServiceProtectionLimits } from "./identity/service-protection.js";
+import { auditPlugin } from "./plugins/audit.js";
 import { errorHandlingPlugin } from "./plugins/error-handling.js";
 import { identityPlugin, rewriteOrganizationPrefix } from "./plugins/identity.js";
 import { serviceProtectionPlugin } from "./plugins/service-protection.js";
@@ -91,6 +92,7 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
   await app.register(observationPlugin);
   await app.register(requestLogPlugin);
   await app.register(odataServicePlugin);
+  await app.register(auditPlugin);
   await app.register(swaggerPlugin);
   await app.register(loadSheddingPlugin);
   // After load shedding (a shed request costs no token check), before the body is read.

@@ -55,6 +55,8 @@ export interface OperationDefinition {
   parameters(table?: TableDef): readonly CsdlProperty[];
   /** The privileges a call needs (per table when bound); none for WhoAmI. */
   privileges(table?: TableDef): readonly PrivilegeNeed[];
+  /** The status a successful call answers (its audit record, committed with its writes, carries it). */
+  successStatus: 200 | 204;
   /** The CSDL return type, if any. */
   returnType?: { type: string; nullable?: boolean };
   /** Complex types this operation declares (its response, say). */

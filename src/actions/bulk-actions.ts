@@ -215,6 +215,8 @@ function bulkAction(
     kind: "Action",
     name,
     binding: "entity-set",
+    // The success response it declares for OpenAPI.
+    successStatus: "200" in ok ? 200 : 204,
     summary,
     parameters: (table) => [{ name: "Targets", type: `Collection(mscrm.${table!.logicalName})`, nullable: false }],
     privileges: (table) => verbs.map((verb) => ({ verb, table: table! })),

@@ -628,6 +628,7 @@ export const loggingActions: readonly OperationDefinition[] = [
     kind: "Action",
     name: INIT_LOG_ANALYTICS,
     binding: "unbound",
+    successStatus: 200,
     summary: "Create or update a conversation, its session and participants (initLogAnalytics)",
     description: LOGGING_DESCRIPTION,
     parameters: () => [
@@ -664,6 +665,7 @@ export const loggingActions: readonly OperationDefinition[] = [
     kind: "Action",
     name: LOG_ANALYTICS_EVENT,
     binding: "unbound",
+    successStatus: 200,
     summary: "Log KPI events, all or none (logAnalyticsEvent)",
     description: LOGGING_DESCRIPTION,
     parameters: () => [

@@ -24,7 +24,8 @@ export function operationPaths(definitions: readonly OperationDefinition[]): Rec
         definition.openApi(),
       );
     } else {
-      for (const table of WEB_API_TABLES) {
+      // The audit log's tables take no action (they are read-only).
+      for (const table of WEB_API_TABLES.filter((t) => !(t.readOnly && definition.kind === "Action"))) {
         paths[`/api/data/{version}/${table.entitySetName}/${DATAVERSE_NAMESPACE}.${definition.name}`] = describe(
           [table.entitySetName],
           definition.openApi(table),

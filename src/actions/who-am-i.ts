@@ -8,6 +8,7 @@ export const whoAmI: OperationDefinition = {
   kind: "Function",
   name: "WhoAmI",
   binding: "unbound",
+  successStatus: 200,
   // Any principal may ask who it is.
   privileges: () => [],
   summary: "WhoAmI: the caller's user, business unit and organization",

@@ -18,12 +18,14 @@
  */
 import pg from "pg";
 import { GroupCommit, type Settled, settle } from "../db/group-commit.js";
+import { withTransaction } from "../db/transactions.js";
 import { tableByLogicalName } from "../model/tables.js";
 import { explainRefusedRows } from "./integrity-errors.js";
 import { type GroupOutcome, KpiEventRuleError, type Returning, insertKpiEventGroups } from "./kpi-event-rules.js";
 import type { RowScope } from "./provider-scope.js";
 import type { ColumnValues } from "./record-input.js";
 import type { Queryable, Row } from "./store/record-store.js";
+import { type WriteAudit, insertAuditRows, settleAudits } from "./write-audit.js";
 
 const KPI_EVENT = tableByLogicalName("msdyn_kpieventdata");
 
@@ -32,8 +34,9 @@ export interface KpiEventSink {
   /**
    * `signal`: the request's; once its client is gone, queued rows are dropped unwritten.
    * `scope`: the caller's row scope, when it is a channel provider's.
+   * `audit`: the request's audit record, committed with its events.
    */
-  write(rows: ColumnValues[], returning: Returning, signal?: AbortSignal, scope?: RowScope): Promise<Row[]>;
+  write(rows: ColumnValues[], returning: Returning, signal?: AbortSignal, scope?: RowScope, audit?: WriteAudit): Promise<Row[]>;
 }
 
 /** A database error explained as a refusal of one of `rows`, when it is one. */
@@ -68,7 +71,24 @@ interface Group {
   rows: ColumnValues[];
   returning: Returning;
   scope?: RowScope;
+  audit?: WriteAudit;
 }
+
+/** One group on the pool; with its audit record, both in one transaction. */
+function writeGroupAlone(pool: pg.Pool, group: Group): Promise<Row[]> {
+  const { rows, returning, scope, audit } = group;
+  if (!audit) return writeKpiEventGroup(pool, rows, returning, false, scope);
+  const committed = withTransaction(pool, async (client) => {
+    // Under a savepoint, so that a refusal can still be explained on this connection.
+    const stored = await writeKpiEventGroup(client, rows, returning, true, scope);
+    audit.stored(KPI_EVENT, idsOf(stored));
+    await insertAuditRows(client, [audit]);
+    return stored;
+  });
+  return settleAudits([audit], committed);
+}
+
+const idsOf = (rows: readonly Row[]) => rows.map((row) => String(row[KPI_EVENT.primaryKey]));
 
 /** Group commit on the pool (see the top of this file and src/db/group-commit.ts). */
 export class KpiEventBatcher implements KpiEventSink {
@@ -93,29 +113,52 @@ export class KpiEventBatcher implements KpiEventSink {
     });
   }
 
-  write(rows: ColumnValues[], returning: Returning, signal?: AbortSignal, scope?: RowScope): Promise<Row[]> {
+  write(rows: ColumnValues[], returning: Returning, signal?: AbortSignal, scope?: RowScope, audit?: WriteAudit): Promise<Row[]> {
     if (rows.length === 0) return Promise.resolve([]);
-    if (rows.length >= this.aloneFromRows) return writeKpiEventGroup(this.pool, rows, returning, false, scope);
-    return this.groupCommit.submit({ rows, returning, scope }, signal);
+    if (rows.length >= this.aloneFromRows) return writeGroupAlone(this.pool, { rows, returning, scope, audit });
+    return this.groupCommit.submit({ rows, returning, scope, audit }, signal);
+  }
+
+  /**
+   * The batch's statement; with the audit records of the groups it stores, in the same
+   * transaction (a group the rules refuse commits no record: the subscriber logs its refusal).
+   */
+  private async insertBatch(groups: Group[], returning: Returning): Promise<GroupOutcome[]> {
+    const insert = (db: Queryable) =>
+      insertKpiEventGroups(
+        db,
+        groups.map((g) => g.rows),
+        returning,
+        groups.map((g) => g.scope),
+      );
+    if (!groups.some((g) => g.audit)) return insert(this.pool);
+    const committing: WriteAudit[] = [];
+    const outcomes = withTransaction(this.pool, async (client) => {
+      const result = await insert(client);
+      result.forEach((outcome, i) => {
+        const { audit } = groups[i]!;
+        if (!audit || !("stored" in outcome)) return;
+        audit.stored(KPI_EVENT, idsOf(outcome.stored));
+        committing.push(audit);
+      });
+      await insertAuditRows(client, committing);
+      return result;
+    });
+    return settleAudits(committing, outcomes);
   }
 
   private async store(groups: Group[]): Promise<Array<Settled<Row[]>>> {
     const returning = groups.some((g) => g.returning === "row") ? "row" : "key";
     let outcomes: GroupOutcome[];
     try {
-      outcomes = await insertKpiEventGroups(
-        this.pool,
-        groups.map((g) => g.rows),
-        returning,
-        groups.map((g) => g.scope),
-      );
+      outcomes = await this.insertBatch(groups, returning);
     } catch (error) {
       // Not the database's refusal (a lost connection, a bug): whether the batch was
       // stored is unknown, so it must not be stored again.
       if (!(error instanceof pg.DatabaseError)) throw error;
       if (groups.length === 1) return [{ error: await explainRefusal(error, groups[0]!.rows, this.pool) }];
       // One group's refusal failed the statement for all: each group again, on its own.
-      return Promise.all(groups.map((g) => settle(writeKpiEventGroup(this.pool, g.rows, g.returning, false, g.scope))));
+      return Promise.all(groups.map((g) => settle(writeGroupAlone(this.pool, g))));
     }
     return outcomes.map((outcome) =>
       "stored" in outcome ? { value: outcome.stored } : { error: "refused" in outcome ? outcome.refused : outcome.failed },

@@ -45,6 +45,7 @@ import {
   reconcileState,
 } from "./record-input.js";
 import { type Row, deleteRow, findRow, insertRow, insertRows, updateRow, upsertRowsSql } from "./store/record-store.js";
+import { type WriteAudit, insertAuditRows, settleAudits } from "./write-audit.js";
 
 export type { Caller };
 
@@ -149,8 +150,19 @@ export class RecordWriter implements RecordOperations {
     private readonly inTransaction: boolean,
     /** Where new KPI events go outside a transaction (group commit); inside one, they go on `db`. */
     private readonly kpiEvents?: KpiEventSink,
+    /** The request's audit record: told what each write stores (src/channel-analytics/write-audit.ts). */
+    private readonly audit?: WriteAudit,
   ) {
     this.scope = rowScope(caller);
+  }
+
+  private report(table: TableDef, ids: readonly string[]): void {
+    if (ids.length) this.audit?.stored(table, ids);
+  }
+
+  private reportRow<T extends Row>(table: TableDef, row: T): T {
+    this.report(table, [String(row[table.primaryKey])]);
+    return row;
   }
 
   /** Another provider's row is missing to a provider's caller. */
@@ -176,15 +188,17 @@ export class RecordWriter implements RecordOperations {
       this.completeNewKpiEvent(table, values);
       try {
         const [row] = await this.storeKpiEvents([values], keyOnly ? "key" : "row", signal);
-        return row!;
+        // Outside a transaction the group commit has told the audit already.
+        return this.inTransaction ? this.reportRow(table, row!) : row!;
       } catch (error) {
         throw error instanceof KpiEventRuleError ? error.error : error;
       }
     }
-    return this.guard(table, values, undefined, async () => {
+    const row = await this.guard(table, values, undefined, async () => {
       await this.completeForCreate(table, values);
       return insertRow(this.db, table, values);
     });
+    return this.reportRow(table, row);
   }
 
   /**
@@ -203,7 +217,8 @@ export class RecordWriter implements RecordOperations {
       // Before the preconditions: another provider's row is refused whatever the request's ETag.
       if (current && this.scope) await assertChangeInScope(this.db, table, this.scope, current, values);
       checkPreconditions(table, key, current, pre);
-      if (current) return { row: await this.updateExisting(table, current, new Map(values)), created: false };
+      if (current)
+        return { row: this.reportRow(table, await this.updateExisting(table, current, new Map(values))), created: false };
       const created = new Map(values);
       if (key.kind === "id") created.set(table.primaryKey, key.id);
       else for (const [name, value] of Object.entries(key.values)) if (!created.has(name)) created.set(name, value);
@@ -219,7 +234,7 @@ export class RecordWriter implements RecordOperations {
           },
           attempt === 0,
         );
-        return { row, created: true };
+        return { row: this.reportRow(table, row), created: true };
       } catch (error) {
         // Another upsert of the same missing row won the race: now it is an update.
         if (attempt > 0 || !isUniqueViolation(error)) throw error;
@@ -340,6 +355,7 @@ export class RecordWriter implements RecordOperations {
     );
     return planned.map((p, i) => {
       const row = found.get(rowKeys[i]!)!;
+      this.report(p.item.table, [row.id]);
       return { id: row.id, created: row.created };
     });
   }
@@ -357,7 +373,7 @@ export class RecordWriter implements RecordOperations {
     const current = await findRow(this.db, table, key, true);
     if (!current) throw notFound(table, key);
     if (this.scope) await assertChangeInScope(this.db, table, this.scope, current, values);
-    return this.updateExisting(table, current, values);
+    return this.reportRow(table, await this.updateExisting(table, current, values));
   }
 
   /** DELETE {set}(key): cascades to children as the foreign keys say. Another provider's row is missing to a provider's caller. */
@@ -368,6 +384,7 @@ export class RecordWriter implements RecordOperations {
     checkPreconditions(table, key, current, { ifMatch: pre.ifMatch });
     const id = current[table.primaryKey] as string;
     await this.guard(table, new Map(), current, () => deleteRow(this.db, table, id));
+    this.report(table, [id]);
     return id;
   }
 
@@ -419,6 +436,7 @@ export class RecordWriter implements RecordOperations {
     if (isKpiEvent(table)) {
       try {
         await this.storeKpiEvents(rows, "key", signal);
+        if (this.inTransaction) this.report(table, ids);
         return ids;
       } catch (error) {
         throw error instanceof KpiEventRuleError ? named(error.index, error.error) : error;
@@ -427,6 +445,7 @@ export class RecordWriter implements RecordOperations {
     // Outside a transaction this is still all or nothing: the rows go in with one INSERT.
     try {
       await withSavepoint(this.db, this.inTransaction, () => insertRows(this.db, table, rows));
+      this.report(table, ids);
       return ids;
     } catch (error) {
       const refusal = await explainRefusedRows(error, table, rows, this.db);
@@ -445,7 +464,7 @@ export class RecordWriter implements RecordOperations {
 
   private storeKpiEvents(rows: ColumnValues[], returning: Returning, signal?: AbortSignal): Promise<Row[]> {
     return this.kpiEvents && !this.inTransaction
-      ? this.kpiEvents.write(rows, returning, signal, this.scope)
+      ? this.kpiEvents.write(rows, returning, signal, this.scope, this.audit)
       : writeKpiEventGroup(this.db, rows, returning, this.inTransaction, this.scope);
   }
 
@@ -509,6 +528,12 @@ export class RecordWriter implements RecordOperations {
   }
 }
 
+/** A natural-key upsert call waiting for its group commit, with its request's audit record. */
+interface UpsertCall {
+  items: readonly NaturalKeyUpsert[];
+  audit?: WriteAudit;
+}
+
 /**
  * The pool-level entry point of one database: its group commits, shared by every caller,
  * and `as(caller)`, the record operations of one caller (one transaction per operation,
@@ -516,7 +541,7 @@ export class RecordWriter implements RecordOperations {
  */
 export class RecordService {
   private readonly kpiEvents?: KpiEventBatcher;
-  private readonly upserts?: GroupCommit<readonly NaturalKeyUpsert[], UpsertedRows | undefined>;
+  private readonly upserts?: GroupCommit<UpsertCall, UpsertedRows | undefined>;
 
   /**
    * `groupCommit`: concurrent requests' new KPI events, and their natural-key upserts
@@ -533,7 +558,7 @@ export class RecordService {
       this.upserts = new GroupCommit((calls) => this.upsertTogether(calls), {
         ...groupCommit,
         maxBatchSize: 500,
-        sizeOf: (items) => items.length,
+        sizeOf: (call) => call.items.length,
       });
     }
   }
@@ -546,18 +571,40 @@ export class RecordService {
   /**
    * The upserts of several calls as one statement. When that is declined (one call needs
    * the row-by-row path, or two calls name the same row) each call runs on its own, so a
-   * call's verdict never depends on the others in its batch.
+   * call's verdict never depends on the others in its batch. With audit records, each
+   * statement and the records of the calls it served commit in one transaction.
    */
-  private async upsertTogether(calls: Array<readonly NaturalKeyUpsert[]>): Promise<Array<Settled<UpsertedRows | undefined>>> {
-    const writer = (items: readonly NaturalKeyUpsert[]) => new RecordWriter(this.pool, items[0]!.caller!, false);
+  private async upsertTogether(calls: UpsertCall[]): Promise<Array<Settled<UpsertedRows | undefined>>> {
+    const run = (group: UpsertCall[]): Promise<UpsertedRows | undefined> => {
+      const items = group.flatMap((call) => call.items);
+      const caller = items[0]!.caller!;
+      const audits = group.flatMap((call) => (call.audit ? [call.audit] : []));
+      if (audits.length === 0) return new RecordWriter(this.pool, caller, false).upsertByNaturalKeys(items);
+      const committing: WriteAudit[] = [];
+      const upserted = withTransaction(this.pool, async (client) => {
+        const rows = await new RecordWriter(client, caller, true).upsertByNaturalKeys(items);
+        // Declined, nothing was written: the call goes on another path, which commits its record.
+        if (!rows) return undefined;
+        let first = 0;
+        for (const call of group) {
+          const own = rows.slice(first, (first += call.items.length));
+          if (!call.audit) continue;
+          call.items.forEach((item, i) => call.audit!.stored(item.table, [own[i]!.id]));
+          committing.push(call.audit);
+        }
+        await insertAuditRows(client, committing);
+        return rows;
+      });
+      return settleAudits(committing, upserted);
+    };
     if (calls.length > 1) {
-      const together = await writer(calls[0]!).upsertByNaturalKeys(calls.flat());
+      const together = await run(calls);
       if (together) {
         let first = 0;
-        return calls.map((items) => ({ value: together.slice(first, (first += items.length)) }));
+        return calls.map((call) => ({ value: together.slice(first, (first += call.items.length)) }));
       }
     }
-    return Promise.all(calls.map((items) => settle(writer(items).upsertByNaturalKeys(items))));
+    return Promise.all(calls.map((call) => settle(run([call]))));
   }
 }
 
@@ -568,39 +615,52 @@ export class CallerRecords implements RecordOperations {
   constructor(
     private readonly pool: pg.Pool,
     readonly caller: Caller,
-    kpiEvents: KpiEventBatcher | undefined,
-    private readonly upserts: GroupCommit<readonly NaturalKeyUpsert[], UpsertedRows | undefined> | undefined,
+    private readonly kpiEvents: KpiEventBatcher | undefined,
+    private readonly upserts: GroupCommit<UpsertCall, UpsertedRows | undefined> | undefined,
+    /** The request's audit record (write-audit.ts): every write here commits it. */
+    private readonly audit?: WriteAudit,
   ) {
-    this.standalone = new RecordWriter(pool, caller, false, kpiEvents);
+    this.standalone = new RecordWriter(pool, caller, false, kpiEvents, audit);
+  }
+
+  /** The same operations, each write committing `audit` with it. */
+  withAudit(audit: WriteAudit | undefined): CallerRecords {
+    return audit ? new CallerRecords(this.pool, this.caller, this.kpiEvents, this.upserts, audit) : this;
   }
 
   retrieve(table: TableDef, key: RecordKey): Promise<Row> {
     return this.standalone.retrieve(table, key);
   }
 
-  /** A single INSERT needs no explicit transaction. */
+  /**
+   * Without an audit record a single INSERT needs no explicit transaction; with one, the
+   * group commit (KPI events) or a transaction commits both.
+   */
   create(table: TableDef, body: unknown, options: { keyOnly?: boolean; signal?: AbortSignal } = {}): Promise<Row> {
-    return this.standalone.create(table, body, options);
+    if (!this.audit || (isKpiEvent(table) && this.kpiEvents)) return this.standalone.create(table, body, options);
+    return this.transaction((writer) => writer.create(table, body, options));
   }
 
-  /** Many rows with one INSERT: atomic without an explicit transaction. */
+  /** Many rows with one INSERT: atomic without an explicit transaction (see `create` for the audit record). */
   createMany(
     table: TableDef,
     bodies: readonly unknown[],
     label: (index: number) => string,
     signal?: AbortSignal,
   ): Promise<string[]> {
-    return this.standalone.createMany(table, bodies, label, signal);
+    if (!this.audit || (isKpiEvent(table) && this.kpiEvents)) return this.standalone.createMany(table, bodies, label, signal);
+    return this.transaction((writer) => writer.createMany(table, bodies, label, signal));
   }
 
   /** One statement, atomic without an explicit transaction; shared with concurrent calls. */
   upsertByNaturalKeys(items: readonly NaturalKeyUpsert[], signal?: AbortSignal): Promise<UpsertedRows | undefined> {
-    if (!this.upserts || items.length === 0) return this.standalone.upsertByNaturalKeys(items);
+    if (!this.upserts || items.length === 0) {
+      return this.audit
+        ? this.transaction((writer) => writer.upsertByNaturalKeys(items))
+        : this.standalone.upsertByNaturalKeys(items);
+    }
     const caller = this.caller;
-    return this.upserts.submit(
-      items.map((item) => ({ ...item, caller })),
-      signal,
-    );
+    return this.upserts.submit({ items: items.map((item) => ({ ...item, caller })), audit: this.audit }, signal);
   }
 
   upsert(table: TableDef, key: RecordKey, body: unknown, pre: Preconditions = {}) {
@@ -615,8 +675,29 @@ export class CallerRecords implements RecordOperations {
     return this.transaction((writer) => writer.remove(table, key, pre));
   }
 
-  /** Runs `fn` in one transaction: all its writes commit together or not at all. */
+  /**
+   * Runs `fn` in one transaction: all its writes commit together or not at all, and with
+   * them the request's audit record when they stored anything.
+   */
   transaction<T>(fn: (writer: RecordWriter, client: Queryable) => Promise<T>): Promise<T> {
-    return withTransaction(this.pool, (client) => fn(new RecordWriter(client, this.caller, true), client));
+    const { audit } = this;
+    if (!audit) return withTransaction(this.pool, (client) => fn(new RecordWriter(client, this.caller, true), client));
+    let wrote = false;
+    const tracking: WriteAudit = {
+      stored: (table, ids) => {
+        wrote = true;
+        audit.stored(table, ids);
+      },
+      row: () => audit.row(),
+      settled: (committed) => audit.settled(committed),
+    };
+    const committing: WriteAudit[] = [];
+    const result = withTransaction(this.pool, async (client) => {
+      const value = await fn(new RecordWriter(client, this.caller, true, undefined, tracking), client);
+      if (wrote) committing.push(audit);
+      await insertAuditRows(client, committing);
+      return value;
+    });
+    return settleAudits(committing, result);
   }
 }

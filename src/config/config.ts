@@ -142,6 +142,24 @@ const ConfigSchema = z.object({
   TOKEN_REQUESTS_PER_MINUTE: z.coerce.number().int().positive().default(60),
   /** Minutes an organisation's database pool may stay idle before it is closed (the default organisation's never is). */
   ORGANIZATION_POOL_IDLE_MINUTES: z.coerce.number().int().positive().default(10),
+  /**
+   * The audit log (issue 12): every API call as an Azure Monitor ApiEvent in CIEventsAudit
+   * / CIEventsOperational, a write's record committed with the write. `off` logs nothing.
+   */
+  AUDIT_LOG: z.enum(["on", "off"]).default("on"),
+  /** The records' `resourceId`; `{organizationId}` is replaced by the organisation's id. */
+  AUDIT_RESOURCE_ID: z
+    .string()
+    .regex(/^\/\S+$/, "must be a resource path such as /SUBSCRIPTIONS/<id>/RESOURCEGROUPS/<group>/PROVIDERS/<name>/…")
+    .default(
+      "/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000000/RESOURCEGROUPS/SELF-HOSTED/PROVIDERS/CIF.ANALYTICS/ORGANIZATIONS/{organizationId}",
+    ),
+  /** Longest an operational record (a read, a refusal) waits in memory before it is written. */
+  AUDIT_FLUSH_MS: z.coerce.number().int().min(10).max(1000).default(1000),
+  /** Records held in memory while their database is away; beyond it the oldest are dropped. */
+  AUDIT_MAX_BUFFERED: z.coerce.number().int().positive().default(100_000),
+  /** Days the audit tables keep a record. */
+  AUDIT_RETENTION_DAYS: z.coerce.number().int().positive().max(3650).default(90),
   /** AUTH_MODE=none: the user recorded as owner / created-by / modified-by. */
   CALLER_USER_ID: z.string().regex(GUID, "must be a GUID").default("6f3c1a52-2b9e-4f0a-9d51-3c2e8a7b4d10"),
   BUSINESS_UNIT_ID: z.string().regex(GUID, "must be a GUID").default("0b7c5e1d-8a3f-4c26-b9d4-1e5f7a2c9e30"),

@@ -17,5 +17,10 @@ export const privilegeName = ({ verb, table }: PrivilegeNeed): string => `prv${v
 
 /** Every record privilege of every table. */
 export const ALL_PRIVILEGES: readonly string[] = TABLES.flatMap((table) =>
-  PRIVILEGE_VERBS.map((verb) => privilegeName({ verb, table })),
+  privilegeVerbsOf(table).map((verb) => privilegeName({ verb, table })),
 );
+
+/** The verbs a table has privileges for: a read-only table (the audit log) has only Read. */
+export function privilegeVerbsOf(table: TableDef): readonly PrivilegeVerb[] {
+  return table.readOnly ? ["Read"] : PRIVILEGE_VERBS;
+}

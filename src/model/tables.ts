@@ -98,6 +98,11 @@ export interface TableDef {
   columns: readonly ColumnDef[];
   parents: readonly ParentLinkDef[];
   indexes: readonly IndexDef[];
+  /**
+   * Only the service writes it (the audit log): the Web API serves reads, refuses every
+   * write with 405, and roles can hold only its Read privilege.
+   */
+  readOnly?: boolean;
 }
 
 // ---------------------------------------------------------------------------
@@ -517,6 +522,109 @@ const ciProvider: TableDef = {
   indexes: [],
 };
 
+// ---------------------------------------------------------------------------
+// The audit and operational log (src/audit/): Azure Monitor's CIEventsAudit and
+// CIEventsOperational tables of Log Analytics (shared/reference/analytics-and-audit.md B.3),
+// one row per record, the record itself in `record` as it is forwarded.
+
+const logColumns = (table: string, schemaName: string): ColumnDef[] => [
+  primaryKeyColumn(`${table}id`, `${schemaName}Id`, "Event Id"),
+  dateTime("timegenerated", "TimeGenerated", "Time Generated", { ...readOnly, notNull: true }),
+  text("category", "Category", "Category", 20, { ...readOnly, notNull: true }),
+  text("operationname", "OperationName", "Operation Name", 200, { ...readOnly, notNull: true }),
+  text("resulttype", "ResultType", "Result Type", 20, readOnly),
+  text("resultsignature", "ResultSignature", "Result Signature", 10, readOnly),
+  column("durationms", "DurationMs", "Duration (ms)", "bigint", readOnly),
+  text("calleripaddress", "CallerIPAddress", "Caller IP Address", 64, readOnly),
+  text("correlationid", "CorrelationId", "Correlation Id", 100, readOnly),
+  text("level", "Level", "Level", 20, readOnly),
+  memo("uri", "Uri", "URI", 2000, readOnly),
+  text("eventtype", "EventType", "Event Type", 20, { ...readOnly, notNull: true }),
+  text("method", "Method", "Method", 10, readOnly),
+  memo("path", "Path", "Path", 2000, readOnly),
+  text("origin", "Origin", "Origin", 400, readOnly),
+  text("operationstatus", "OperationStatus", "Operation Status", 20, readOnly),
+  text("useragent", "UserAgent", "User Agent", 400, readOnly),
+  text("instanceid", "InstanceId", "Instance Id", 100, readOnly),
+  text("callerobjectid", "CallerObjectId", "Caller Object Id", 100, readOnly),
+  text("userrole", "UserRole", "User Role", 200, readOnly),
+  text("requiredroles", "RequiredRoles", "Required Roles", 400, readOnly),
+  memo("claims", "Claims", "Claims", 8000, readOnly),
+  text("tenantid", "TenantId", "Tenant Id", 100, readOnly),
+  text("tenantname", "TenantName", "Tenant Name", 100, readOnly),
+  text("resourceid", "ResourceId", "Resource Id", 400, readOnly),
+  memo("writtenrecords", "WrittenRecords", "Records Written", 1_000_000, readOnly),
+  memo("record", "Record", "Record", 1_000_000, { ...readOnly, notNull: true }),
+  // The forwarding order: rows of transactions below every open one's id are final, so a
+  // cursor on (transactionid, versionnumber) never skips a row that commits late.
+  column("transactionid", "TransactionId", "Transaction Id", "bigint", {
+    ...readOnly,
+    notNull: true,
+    defaultValue: 'dbgenerated("(pg_current_xact_id())::text::bigint")',
+  }),
+  column("versionnumber", "VersionNumber", "Version Number", "bigint", {
+    ...readOnly,
+    notNull: true,
+    defaultValue: "autoincrement()",
+  }),
+];
+
+const logIndexes = (): IndexDef[] => [
+  { columns: ["transactionid", "versionnumber"], purpose: "forwarding reads the log in commit order from a cursor" },
+  { columns: ["timegenerated"], purpose: "retention purges and time-range queries" },
+];
+
+const ciEventsAudit: TableDef = {
+  webApi: true,
+  readOnly: true,
+  logicalName: "cieventsaudit",
+  schemaName: "CIEventsAudit",
+  entitySetName: "CIEventsAudit",
+  displayName: "Audit Event",
+  displayCollectionName: "Audit Events (CIEventsAudit)",
+  primaryKey: "cieventsauditid",
+  primaryName: "operationname",
+  ownership: "organization",
+  columns: logColumns("cieventsaudit", "CIEventsAudit"),
+  parents: [],
+  indexes: logIndexes(),
+};
+
+const ciEventsOperational: TableDef = {
+  webApi: true,
+  readOnly: true,
+  logicalName: "cieventsoperational",
+  schemaName: "CIEventsOperational",
+  entitySetName: "CIEventsOperational",
+  displayName: "Operational Event",
+  displayCollectionName: "Operational Events (CIEventsOperational)",
+  primaryKey: "cieventsoperationalid",
+  primaryName: "operationname",
+  ownership: "organization",
+  columns: [
+    ...logColumns("cieventsoperational", "CIEventsOperational"),
+    text("operationtype", "OperationType", "Operation Type", 100, readOnly),
+    text("workflowjobid", "WorkflowJobId", "Workflow Job Id", 100, readOnly),
+    text("workflowtype", "WorkflowType", "Workflow Type", 20, readOnly),
+    text("workflowstatus", "WorkflowStatus", "Workflow Status", 20, readOnly),
+    text("workflowsubmissionkind", "WorkflowSubmissionKind", "Workflow Submission Kind", 20, readOnly),
+    text("submittedby", "SubmittedBy", "Submitted By", 100, readOnly),
+    dateTime("submittedtime", "SubmittedTime", "Submitted Time", readOnly),
+    dateTime("starttime", "StartTime", "Start Time", readOnly),
+    dateTime("endtime", "EndTime", "End Time", readOnly),
+    column("taskscount", "TasksCount", "Tasks Count", "integer", readOnly),
+    text("identifier", "Identifier", "Identifier", 200, readOnly),
+    text("friendlyname", "FriendlyName", "Friendly Name", 200, readOnly),
+    memo("error", "Error", "Error", 2000, readOnly),
+    memo("additionalinformation", "AdditionalInformation", "Additional Information", 4000, readOnly),
+  ],
+  parents: [],
+  indexes: logIndexes(),
+};
+
+/** The audit log's tables, by category. */
+export const LOG_TABLES = { Audit: ciEventsAudit, Operational: ciEventsOperational } as const;
+
 /** In dependency order: parents before children. */
 export const TABLES: readonly TableDef[] = [
   ciProvider,
@@ -525,6 +633,8 @@ export const TABLES: readonly TableDef[] = [
   sessionData,
   sessionParticipantData,
   kpiEventData,
+  ciEventsAudit,
+  ciEventsOperational,
 ];
 
 /** The tables that are entity sets of the Web API. */

@@ -21,6 +21,8 @@ export type StageName = "parse" | "plan" | "authorize" | "execute" | "respond";
 
 export type Observation = { part?: BatchPartRef } & (
   | { kind: "received"; method: string; target: string; caller: Caller }
+  /** The organisation the request reached (before its token is checked). */
+  | { kind: "organization"; id: string; name: string }
   /** Who the request is from, once its token is checked (for audit: principal, roles and the token's claims). */
   | {
       kind: "caller";
@@ -33,6 +35,12 @@ export type Observation = { part?: BatchPartRef } & (
   | { kind: "stage"; stage: StageName; ms: number }
   /** A stable name such as `msdyn_kpieventsdata.Create`, `$batch` or `msdyn_LogAnalyticsEvent`. */
   | { kind: "operation"; name: string; entitySet?: string }
+  /**
+   * What the planned operation needs, before it is authorized: its privileges
+   * (`prv<Verb><table>`) and the status it answers when it succeeds (the audit record
+   * committed with a write carries it).
+   */
+  | { kind: "requirements"; privileges: readonly string[]; successStatus: number }
   | { kind: "correlation"; correlationId: string }
   | { kind: "written"; entitySet: string; ids: readonly string[] }
   /** A line worth logging, with its fields (e.g. what an action stored). */

@@ -121,7 +121,18 @@ function navigationPathsOf(table: TableDef): Record<string, Schema> {
   );
 }
 
+/** A read-only table (the audit log) answers GET only. */
 function pathsOf(table: TableDef): Record<string, Schema> {
+  const paths = allPathsOf(table);
+  if (!table.readOnly) return paths;
+  return Object.fromEntries(
+    Object.entries(paths)
+      .map(([path, methods]) => [path, "get" in methods ? { get: methods.get } : undefined] as const)
+      .filter(([, methods]) => methods !== undefined),
+  ) as Record<string, Schema>;
+}
+
+function allPathsOf(table: TableDef): Record<string, Schema> {
   const body = { required: true, content: { "application/json": { schema: ref(table.logicalName) } } };
   const row = { description: "The row", content: { "application/json": { schema: ref(table.logicalName) } } };
   const base = `/api/data/{version}/${table.entitySetName}`;

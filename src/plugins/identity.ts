@@ -132,6 +132,7 @@ export const identityPlugin = fp(
       const organization = await identityServices.organizations.resolve(`${request.protocol}://${request.host}`, prefixName);
       // An unknown prefix is a path that does not exist.
       if (!organization) throw resourceNotFound(prefixName ?? request.host);
+      request.observe({ kind: "organization", id: organization.id, name: organization.name });
       const identity =
         config.AUTH_MODE === "none"
           ? openIdentity(organization, config.CALLER_USER_ID)
@@ -146,7 +147,13 @@ export const identityPlugin = fp(
         claims: identity.claims,
       });
       const database = await identityServices.organizations.databaseOf(organization);
-      request.odata = new RequestContexts(database.records.as(identity.caller), database.pool, app.operations, identity.access);
+      request.odata = new RequestContexts(
+        database.records.as(identity.caller),
+        database.pool,
+        app.operations,
+        identity.access,
+        request.audit,
+      );
     });
 
     app.addHook("onClose", async () => {

@@ -6,8 +6,12 @@ export function allowedMethods(path: string, operations: Operations): string[] {
   if (path === "" || path === "$metadata") return ["GET", "HEAD"];
   if (path === "$batch") return ["POST"];
   const parsed = parseODataRequest({ method: "OPTIONS", target: path, headers: {}, root: "" }, operations);
-  if (parsed.kind === "operation") return parsed.definition.kind === "Function" ? ["GET", "HEAD"] : ["POST"];
-  const { key, property, count, navigation } = parsed.resource;
+  if (parsed.kind === "operation") {
+    if (parsed.table?.readOnly && parsed.definition.kind === "Action") return ["GET", "HEAD"];
+    return parsed.definition.kind === "Function" ? ["GET", "HEAD"] : ["POST"];
+  }
+  const { table, key, property, count, navigation } = parsed.resource;
+  if (table.readOnly) return ["GET", "HEAD"];
   if (count) return ["GET", "HEAD"];
   if (!key) return ["GET", "HEAD", "POST"];
   if (property) return ["GET", "HEAD", "PUT", "DELETE"];

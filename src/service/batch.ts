@@ -17,6 +17,7 @@ import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
 import { assertJsonDepth } from "../odata/json-depth.js";
 import { ODATA_JSON } from "../odata/media-types.js";
 import { parsePrefer } from "../odata/prefer.js";
+import { type WriteAudit, insertAuditRows, settleAudits } from "../channel-analytics/write-audit.js";
 import { type BatchPartRef, type Observer, forPart } from "../observe/observation.js";
 import { handleODataRequest } from "./handle-request.js";
 import type { ODataRequest, RequestContext } from "./odata-request.js";
@@ -89,21 +90,21 @@ export async function runBatch(input: BatchInput, contexts: RequestContexts, obs
 
   const execute = async (
     part: BatchRequest,
-    contextFor: (observe: Observer) => RequestContext,
+    contextFor: (observe: Observer, ref: BatchPartRef) => RequestContext,
     references: Map<string, string>,
     changeSet?: number,
-  ): Promise<BatchResponsePart> => {
+  ): Promise<BatchResponsePart & { ref: BatchPartRef }> => {
     const ref: BatchPartRef = { index: ++index, contentId: part.contentId, url: part.url, changeSet };
     const observePart = forPart(observe, ref);
     const started = performance.now();
     observePart({ kind: "received", method: part.method, target: part.url, caller: contexts.caller });
-    const response = await executePart(part, contextFor(observePart), references).catch((error: unknown) => {
+    const response = await executePart(part, contextFor(observePart, ref), references).catch((error: unknown) => {
       observePart({ kind: "outcome", status: 500, ms: performance.now() - started });
       throw error;
     });
     const errorCode = response.status >= 400 ? errorCodeOf(response.body) : undefined;
     observePart({ kind: "outcome", status: response.status, ms: performance.now() - started, errorCode });
-    return response;
+    return { ...response, ref };
   };
 
   const executePart = async (
@@ -157,23 +158,29 @@ export async function runBatch(input: BatchInput, contexts: RequestContexts, obs
   for (const item of items) {
     if (failed && !continueOnError) break;
     if (item.kind === "request") {
-      const response = await execute(item.request, (o) => contexts.standalone(o), new Map());
+      const response = await execute(item.request, (o, ref) => contexts.standalone(o, undefined, ref), new Map());
       results.push({ kind: "response", response });
       failed ||= response.status >= 400;
       continue;
     }
     const changeSet = ++changeSets;
+    // The parts' audit records commit with the change set (src/channel-analytics/write-audit.ts).
+    const audits: WriteAudit[] = [];
     try {
-      const responses = await contexts.inTransaction(observe, async (transactionContext) => {
+      const committed = contexts.inTransaction(observe, async (transactionContext) => {
         const references = new Map<string, string>();
         const done: BatchResponsePart[] = [];
         for (const part of item.requests) {
           const response = await execute(part, (o) => ({ ...transactionContext, observe: o }), references, changeSet);
           if (response.status >= 400) throw new ChangeSetFailed(response);
           done.push(response);
+          const audit = contexts.auditOf(response.ref);
+          if (audit) audits.push(audit);
         }
+        await insertAuditRows(transactionContext.db, audits);
         return done;
       });
+      const responses = await settleAudits(audits, committed);
       results.push({ kind: "changeSet", responses });
     } catch (error) {
       if (!(error instanceof ChangeSetFailed)) throw error;

@@ -13,11 +13,12 @@ import { ODataError } from "../odata/errors.js";
 import type { ODataResponse } from "../odata/response.js";
 import type { Observer, StageName } from "../observe/observation.js";
 import { CORRELATION_HEADER, type ODataRequest, type RequestContext } from "./odata-request.js";
-import { authorize } from "./pipeline/authorize.js";
+import { privilegeName } from "../model/privileges.js";
+import { privilegesOf } from "./pipeline/authorize.js";
 import { executePlan } from "./pipeline/execute.js";
 import { parseODataRequest } from "./pipeline/parse.js";
 import { planRequest } from "./pipeline/plan.js";
-import { respond } from "./pipeline/respond.js";
+import { respond, successStatusOf } from "./pipeline/respond.js";
 
 export async function handleODataRequest(request: ODataRequest, context: RequestContext): Promise<ODataResponse> {
   let correlationId: string | undefined;
@@ -44,7 +45,9 @@ export async function handleODataRequest(request: ODataRequest, context: Request
     const parsed = timed("parse", () => parseODataRequest(request, context.operations));
     const plan = timed("plan", () => planRequest(parsed, request));
     observe({ kind: "operation", name: plan.operationName, entitySet: plan.table?.entitySetName });
-    timed("authorize", () => authorize(plan, context.access));
+    const needs = privilegesOf(plan);
+    observe({ kind: "requirements", privileges: needs.map(privilegeName), successStatus: successStatusOf(plan) });
+    timed("authorize", () => context.access.require(needs));
     const result = await timed("execute", () => executePlan(plan, { ...context, observe }));
     const response = timed("respond", () => respond(plan, result));
     if (correlationId) response.headers[CORRELATION_HEADER] = correlationId;

@@ -75,6 +75,12 @@ export class OrganizationDirectory {
     return organization ?? undefined;
   }
 
+  /** An organisation by its id (its `tid`), or undefined. */
+  async byId(id: string): Promise<Organization | undefined> {
+    const row = await this.store.organizationById(id);
+    return row ? toOrganization(row) : undefined;
+  }
+
   async defaultOrganization(): Promise<Organization> {
     const row = await this.store.defaultOrganization();
     if (!row) throw new Error("the default organisation has not been created");

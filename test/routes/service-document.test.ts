@@ -6,24 +6,29 @@ import { ODATA_JSON } from "../helpers/records.js";
 describe("service basics", () => {
   const t = useTestApp();
 
-  it.each(["v9.0", "v9.1", "v9.2"])("GET /api/data/%s/ lists the six entity sets", async (version) => {
-    const res = await t.app.inject({ method: "GET", url: `/api/data/${version}/`, headers: { host: "example.test:8080" } });
+  it.each(["v9.0", "v9.1", "v9.2"])(
+    "GET /api/data/%s/ lists the six entity sets and the two audit log tables",
+    async (version) => {
+      const res = await t.app.inject({ method: "GET", url: `/api/data/${version}/`, headers: { host: "example.test:8080" } });
 
-    expect(res.statusCode).toBe(200);
-    expect(res.headers["odata-version"]).toBe("4.0");
-    expect(res.headers["content-type"]).toBe(ODATA_JSON);
-    const body = res.json();
-    expect(body["@odata.context"]).toBe(`http://example.test:8080/api/data/${version}/$metadata`);
-    expect(body.value).toEqual(TABLES.map((t) => ({ name: t.entitySetName, kind: "EntitySet", url: t.entitySetName })));
-    expect(body.value.map((v: { name: string }) => v.name).sort()).toEqual([
-      "msdyn_ciproviders",
-      "msdyn_conversationsdata",
-      "msdyn_kpieventdefinitions",
-      "msdyn_kpieventsdata",
-      "msdyn_sessionparticipantsdata",
-      "msdyn_sessionsdata",
-    ]);
-  });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers["odata-version"]).toBe("4.0");
+      expect(res.headers["content-type"]).toBe(ODATA_JSON);
+      const body = res.json();
+      expect(body["@odata.context"]).toBe(`http://example.test:8080/api/data/${version}/$metadata`);
+      expect(body.value).toEqual(TABLES.map((t) => ({ name: t.entitySetName, kind: "EntitySet", url: t.entitySetName })));
+      expect(body.value.map((v: { name: string }) => v.name).sort()).toEqual([
+        "CIEventsAudit",
+        "CIEventsOperational",
+        "msdyn_ciproviders",
+        "msdyn_conversationsdata",
+        "msdyn_kpieventdefinitions",
+        "msdyn_kpieventsdata",
+        "msdyn_sessionparticipantsdata",
+        "msdyn_sessionsdata",
+      ]);
+    },
+  );
 
   it("answers an unknown API version or resource with a Dataverse 404", async () => {
     const version = await t.app.inject({ method: "GET", url: "/api/data/v8.0/" });

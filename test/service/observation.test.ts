@@ -25,10 +25,12 @@ describe("the request observer", () => {
     const id = createdId(res);
     const list = observed(String(res.headers["x-request-id"]));
     expect(list.map((o) => (o.kind === "stage" ? `stage:${o.stage}` : o.kind))).toEqual([
+      "organization",
       "caller",
       "stage:parse",
       "stage:plan",
       "operation",
+      "requirements",
       "stage:authorize",
       "written",
       "stage:execute",
@@ -37,7 +39,8 @@ describe("the request observer", () => {
     ]);
     expect(list).toContainEqual({ kind: "operation", name: "msdyn_ciproviders.Create", entitySet: "msdyn_ciproviders" });
     // The caller (AUTH_MODE=none: the configured administrator) rides on the observations.
-    expect(list[0]).toMatchObject({ kind: "caller", principalId: t.config.CALLER_USER_ID, roles: ["Administrator"] });
+    expect(list[1]).toMatchObject({ kind: "caller", principalId: t.config.CALLER_USER_ID, roles: ["Administrator"] });
+    expect(list).toContainEqual({ kind: "requirements", privileges: ["prvCreatemsdyn_ciprovider"], successStatus: 204 });
     expect(list).toContainEqual({ kind: "written", entitySet: "msdyn_ciproviders", ids: [id] });
     expect(list.at(-1)).toMatchObject({ kind: "outcome", status: 204 });
   });

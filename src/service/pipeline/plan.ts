@@ -11,7 +11,7 @@ import type { NavigationProperty } from "../../model/navigation.js";
 import { propertyName } from "../../model/properties.js";
 import type { ColumnDef, TableDef } from "../../model/tables.js";
 import { FORMATTED_VALUE, wantsAnnotation } from "../../odata/annotations.js";
-import { ErrorCodes, badRequest, methodNotAllowed } from "../../odata/errors.js";
+import { ErrorCodes, ODataError, badRequest, methodNotAllowed } from "../../odata/errors.js";
 import type { Preferences } from "../../odata/prefer.js";
 import {
   type ApplyPlan,
@@ -70,6 +70,15 @@ export type Plan = {
 );
 
 const ENTITY_METHODS = ["GET", "PATCH", "DELETE"];
+
+/** The audit log's tables: written by the service alone, so that a record cannot be forged or erased. */
+const readOnlyTable = (method: string, table: TableDef) =>
+  new ODataError(
+    405,
+    ErrorCodes.notSupported,
+    `The HTTP method '${method}' is not supported by '${table.entitySetName}': it is read-only (the service writes it).`,
+    { allow: "GET" },
+  );
 const PROPERTY_METHODS = ["GET", "PUT", "DELETE"];
 
 export function planRequest(parsed: ParsedRequest, request: ODataRequest): Plan {
@@ -86,12 +95,14 @@ export function planRequest(parsed: ParsedRequest, request: ODataRequest): Plan 
     const { definition, table, name } = parsed;
     const expected = definition.kind === "Function" ? "GET" : "POST";
     if (method !== expected) throw methodNotAllowed(method, name, [expected]);
+    if (table?.readOnly && definition.kind === "Action") throw readOnlyTable(method, table);
     const operationName = table ? `${table.entitySetName}.${definition.name}` : definition.name;
     return { op: "operation", operationName, shape, definition, table, body: request.body };
   }
 
   const { table, key, property, count, navigation } = parsed.resource;
   const set = table.entitySetName;
+  if (table.readOnly && method !== "GET") throw readOnlyTable(method, table);
   const select = () => parseSelect(table, single(query, "$select"));
   /** `return=representation`: the written row comes back, with its `$select`. */
   const representation = () => {

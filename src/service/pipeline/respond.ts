@@ -24,6 +24,27 @@ const collectionContext = (root: string, table: TableDef, select?: readonly Colu
 
 const entityUrl = (root: string, table: TableDef, row: Row) => `${root}${table.entitySetName}(${String(row[table.primaryKey])})`;
 
+/**
+ * The status a plan answers when it succeeds, before it runs: what the audit record
+ * committed with a write says. It must agree with `respond` (a test holds them together).
+ */
+export function successStatusOf(plan: Plan): number {
+  const representation = plan.shape.prefer.returnRepresentation;
+  switch (plan.op) {
+    case "operation":
+      return plan.definition.successStatus;
+    case "create":
+      return representation ? 201 : 204;
+    case "upsert":
+      return representation ? 200 : 204;
+    case "writeProperty":
+    case "delete":
+      return 204;
+    default:
+      return 200;
+  }
+}
+
 export function respond(plan: Plan, result: Result): ODataResponse {
   const { shape } = plan;
   const headers: Record<string, string> = {};

@@ -1,0 +1,176 @@
+/**
+ * One API call as an `ApiEvent` record (azure-monitor.ts), and any record as its row of
+ * CIEventsAudit / CIEventsOperational. Pure: what the call was is gathered by
+ * request-audit.ts from the request and its observations.
+ */
+import type { ColumnValues } from "../channel-analytics/record-input.js";
+import { ROLE_NAMES, ROLE_PRIVILEGES } from "../identity/roles.js";
+import { LOG_TABLES } from "../model/tables.js";
+import { type ApiEventRecord, type LogCategory, type LogLevel, type LogRecord, azureTime } from "./azure-monitor.js";
+
+/** What is known of one call (a request, or one `$batch` part) when its record is made. */
+export interface ApiCall {
+  eventId: string;
+  received: Date;
+  /** 0–9999: the ten-thousandths of a millisecond after `received`, for the schema's seven decimals. */
+  subMillisecond: number;
+  durationMs: number;
+  method: string;
+  /** Relative: `/api/data/v9.2/msdyn_kpieventsdata`. */
+  path: string;
+  uri: string;
+  status: number;
+  operationName: string;
+  userAgent?: string;
+  origin?: string;
+  callerIpAddress?: string;
+  correlationId?: string;
+  errorCode?: string;
+  organization: { id: string; name: string };
+  caller?: { principalId: string; roles: readonly string[]; claims?: Readonly<Record<string, unknown>> };
+  /** The privileges the operation needed, when it was planned. */
+  privileges?: readonly string[];
+  written: ReadonlyMap<string, ReadonlySet<string>>;
+  batchPart?: { index: number; contentId?: string; changeSet?: number };
+}
+
+export interface ApiEventOptions {
+  /** The resource id with `{organizationId}` to fill in. */
+  resourceIdTemplate: string;
+}
+
+/** Longest text kept of a value a client sent (paths, headers); the rest is cut. */
+const MAX_VALUE = 256;
+const MAX_URI = 1000;
+
+/** Cuts a client's text: never logged whole when long. */
+export function cut(value: string, max = MAX_VALUE): string {
+  return value.length <= max ? value : `${value.slice(0, max - 1)}…`;
+}
+
+/** Claims that carry nothing about who called but could help replay or forge: left out. */
+const SECRET_CLAIM = /secret|password|passwd|assertion|token|nonce|^at_hash$|^c_hash$|^uti$|^rh$|^aio$|^xms_/i;
+
+/** The token's claims less anything secret, each value cut. */
+export function publicClaims(claims: Readonly<Record<string, unknown>> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(claims ?? {})) {
+    if (SECRET_CLAIM.test(name)) continue;
+    if (typeof value === "string") out[name] = cut(value);
+    else if (typeof value === "number" || typeof value === "boolean") out[name] = value;
+    else if (Array.isArray(value)) out[name] = (value as unknown[]).slice(0, 20).map((v) => (typeof v === "string" ? cut(v) : v));
+  }
+  return out;
+}
+
+/** The roles that hold every privilege the operation needs (all of them when it needs none). */
+export function requiredRoles(privileges: readonly string[] | undefined): string[] {
+  if (privileges === undefined) return [];
+  return ROLE_NAMES.filter((role) => privileges.every((p) => ROLE_PRIVILEGES[role].has(p)));
+}
+
+/** Audit: calls that change something (POST, PUT, PATCH, DELETE); Operational: the rest. */
+export const categoryOf = (method: string): LogCategory =>
+  ["POST", "PUT", "PATCH", "DELETE"].includes(method.toUpperCase()) ? "Audit" : "Operational";
+
+const resultTypeOf = (status: number) => (status < 400 ? "Success" : status < 500 ? "ClientError" : "Failure");
+const levelOf = (status: number): LogLevel => (status < 400 ? "Informational" : status < 500 ? "Warning" : "Error");
+
+export const resourceIdOf = (template: string, organizationId: string) =>
+  template.replaceAll("{organizationId}", organizationId.toUpperCase());
+
+export function apiEvent(call: ApiCall, options: ApiEventOptions): ApiEventRecord {
+  const { status } = call;
+  const resultType = resultTypeOf(status);
+  const written = [...call.written].filter(([, ids]) => ids.size > 0);
+  return {
+    time: azureTime(call.received, call.subMillisecond),
+    resourceId: resourceIdOf(options.resourceIdTemplate, call.organization.id),
+    operationName: call.operationName,
+    category: categoryOf(call.method),
+    resultType,
+    resultSignature: String(status),
+    durationMs: Math.max(0, Math.round(call.durationMs)),
+    ...(call.callerIpAddress ? { callerIpAddress: call.callerIpAddress } : {}),
+    ...(call.correlationId ? { correlationId: cut(call.correlationId, 100) } : {}),
+    ...(call.caller
+      ? {
+          identity: {
+            Authorization: { UserRole: call.caller.roles.join(","), RequiredRoles: requiredRoles(call.privileges) },
+            Claims: publicClaims(call.caller.claims),
+          },
+        }
+      : {}),
+    level: levelOf(status),
+    uri: cut(call.uri, MAX_URI),
+    properties: {
+      eventType: "ApiEvent",
+      eventId: call.eventId,
+      userAgent: call.userAgent ? cut(call.userAgent) : "unknown",
+      method: call.method,
+      path: cut(call.path, MAX_URI),
+      origin: call.origin ? cut(call.origin) : "unknown",
+      operationStatus: resultType === "Failure" ? "Error" : resultType,
+      tenantId: call.organization.id,
+      tenantName: call.organization.name,
+      ...(call.caller ? { callerObjectId: call.caller.principalId } : {}),
+      instanceId: call.organization.id,
+      ...(written.length ? { writtenRecords: Object.fromEntries(written.map(([set, ids]) => [set, [...ids]])) } : {}),
+      ...(call.batchPart ? { batchPart: call.batchPart } : {}),
+      ...(call.errorCode ? { errorCode: call.errorCode } : {}),
+    },
+  };
+}
+
+const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
+const date = (text: string | undefined) => (text ? new Date(text) : null);
+
+/** A record as its row of the category's table: Log Analytics' columns, and the record itself. */
+export function logRow(record: LogRecord): ColumnValues {
+  const table = LOG_TABLES[record.category];
+  const row: ColumnValues = new Map<string, unknown>([
+    [table.primaryKey, record.properties.eventId],
+    ["timegenerated", new Date(record.time)],
+    ["category", record.category],
+    ["operationname", record.operationName],
+    ["resulttype", record.resultType],
+    ["resultsignature", "resultSignature" in record ? record.resultSignature : null],
+    ["durationms", record.durationMs ?? null],
+    ["calleripaddress", "callerIpAddress" in record ? (record.callerIpAddress ?? null) : null],
+    ["correlationid", "correlationId" in record ? (record.correlationId ?? null) : null],
+    ["level", record.level],
+    ["uri", "uri" in record ? record.uri : null],
+    ["eventtype", record.properties.eventType],
+    ["resourceid", record.resourceId],
+    ["instanceid", record.properties.instanceId],
+    ["record", JSON.stringify(record)],
+  ]);
+  if (record.properties.eventType === "ApiEvent") {
+    const api = record as ApiEventRecord;
+    const p = api.properties;
+    row.set("method", p.method);
+    row.set("path", p.path);
+    row.set("origin", p.origin);
+    row.set("operationstatus", p.operationStatus);
+    row.set("useragent", p.userAgent);
+    row.set("callerobjectid", p.callerObjectId ?? null);
+    row.set("userrole", api.identity?.Authorization.UserRole ?? null);
+    row.set("requiredroles", json(api.identity?.Authorization.RequiredRoles));
+    row.set("claims", json(api.identity?.Claims));
+    row.set("tenantid", p.tenantId);
+    row.set("tenantname", p.tenantName);
+    row.set("writtenrecords", json(p.writtenRecords));
+  } else if (record.category === "Operational") {
+    const p = record.properties;
+    row.set("operationtype", p.operationType);
+    row.set("workflowjobid", p.workflowJobId);
+    row.set("starttime", date(p.startTimestamp));
+    row.set("endtime", date(p.endTimestamp));
+    row.set("submittedtime", date(p.submittedTimestamp));
+    row.set("identifier", p.identifier ?? null);
+    row.set("friendlyname", p.friendlyName ?? null);
+    row.set("error", p.error ?? null);
+    row.set("additionalinformation", json(p.additionalInfo));
+  }
+  return row;
+}

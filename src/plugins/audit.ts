@@ -1,0 +1,108 @@
+/**
+ * The audit log (issue 12) as an observation subscriber: every request under /api/ gets
+ * a RequestAudit (src/audit/request-audit.ts), which the identity plugin hands to the
+ * request's record operations, so that a write commits its Audit record with it; the
+ * rest is written within AUDIT_FLUSH_MS. AUDIT_LOG=off subscribes nothing.
+ */
+import type { FastifyRequest } from "fastify";
+import fp from "fastify-plugin";
+import { AuditLog } from "../audit/audit-log.js";
+import type { RequestAudit } from "../audit/request-audit.js";
+import { ignoreObservations } from "../observe/observation.js";
+import { parseODataRequest } from "../service/pipeline/parse.js";
+import { planRequest } from "../service/pipeline/plan.js";
+import { organizationPrefixOf, requestPlace } from "./identity.js";
+
+declare module "fastify" {
+  interface FastifyInstance {
+    /** Undefined with AUDIT_LOG=off. */
+    auditLog?: AuditLog;
+  }
+  interface FastifyRequest {
+    /** The request's audit, for requests under /api/ while the audit log is on. */
+    audit?: RequestAudit;
+  }
+}
+
+const ODATA_PATH = /^\/api\/data\/v9\.\d+\/(.*)$/;
+
+const audited = (request: FastifyRequest) => request.url.startsWith("/api/") || request.routeOptions.url?.startsWith("/api/");
+
+export const auditPlugin = fp(
+  async (app) => {
+    const { config } = app;
+    app.decorateRequest("audit", undefined);
+    if (config.AUDIT_LOG === "off") return;
+
+    const organizationPools = new Map<string, Promise<import("pg").Pool>>();
+    const auditLog = new AuditLog({
+      resourceIdTemplate: config.AUDIT_RESOURCE_ID,
+      organization: { id: config.ORGANIZATION_ID, name: "default" },
+      flushMs: config.AUDIT_FLUSH_MS,
+      maxBuffered: config.AUDIT_MAX_BUFFERED,
+      log: app.log,
+      nameOf: (method, path, route) => operationNameOf(app.operations, method, path, route),
+      poolOf: (organizationId) => {
+        let pool = organizationPools.get(organizationId);
+        if (!pool) {
+          pool = (async () => {
+            const { organizations } = app.identity;
+            const organization = await organizations.byId(organizationId);
+            if (!organization) throw new Error(`no organisation ${organizationId}`);
+            return (await organizations.databaseOf(organization)).pool;
+          })();
+          // A failure is not kept: the next flush asks again.
+          pool.catch(() => organizationPools.delete(organizationId));
+          organizationPools.set(organizationId, pool);
+        }
+        return pool;
+      },
+    });
+    app.decorate("auditLog", auditLog);
+
+    app.observers.push((request) => {
+      if (!audited(request)) return ignoreObservations;
+      const place = requestPlace(request, config.PUBLIC_URL);
+      const prefix = organizationPrefixOf(request) ?? "";
+      const audit = auditLog.begin({
+        method: request.method,
+        url: `${prefix}${request.url}`,
+        uri: `${place.base}${prefix}${request.url}`,
+        base: `${place.base}${prefix}${request.url.replace(/^(\/api\/data\/v9\.\d+\/).*$/, "$1")}`,
+        userAgent: request.headers["user-agent"],
+        origin: request.headers.origin,
+        callerIpAddress: request.ip,
+        requestId: request.id,
+        route: request.routeOptions.url,
+      });
+      request.audit = audit;
+      return audit.observe;
+    });
+
+    // After the requests have drained (graceful close), what is buffered is written.
+    app.addHook("onClose", async () => auditLog.close());
+  },
+  { name: "audit", dependencies: ["observation", "odata-service"] },
+);
+
+/**
+ * A stable name for a call refused before it was planned (401, 404): the name its plan
+ * would have had (`msdyn_kpieventsdata.Create`), else the method and the route.
+ */
+function operationNameOf(
+  operations: Parameters<typeof parseODataRequest>[1],
+  method: string,
+  path: string,
+  route: string | undefined,
+): string {
+  const odata = ODATA_PATH.exec(path.replace(/^\/org\/[^/]+/, ""));
+  if (odata) {
+    try {
+      const request = { method, target: odata[1]!, headers: {}, root: "" };
+      return planRequest(parseODataRequest(request, operations), request).operationName;
+    } catch {
+      // Not a path the pipeline would plan: named by method and path below.
+    }
+  }
+  return `${method} ${route ?? path}`;
+}
