@@ -24,6 +24,7 @@ import { requestLogPlugin } from "./plugins/request-log.js";
 import { requestBodyPlugin } from "./plugins/request-body.js";
 import { swaggerPlugin } from "./plugins/swagger.js";
 import { adminRoutes } from "./routes/admin.js";
+import { logDestinationRoutes } from "./routes/log-destinations.js";
 import { batchRoutes } from "./routes/batch.js";
 import { entitySetRoutes } from "./routes/entity-sets.js";
 import { healthRoutes } from "./routes/health.js";
@@ -113,6 +114,7 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
   await app.register(healthRoutes);
   await app.register(oauthRoutes);
   await app.register(adminRoutes, { prefix: "/api/admin" });
+  await app.register(logDestinationRoutes, { prefix: "/api/admin/log-destinations" });
   await app.register(serviceDocumentRoutes, { prefix: "/api/data/:version" });
   await app.register(metadataRoutes, { prefix: "/api/data/:version" });
   await app.register(entitySetRoutes, { prefix: "/api/data/:version" });

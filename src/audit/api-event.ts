@@ -6,7 +6,14 @@
 import type { ColumnValues } from "../channel-analytics/record-input.js";
 import { ROLE_NAMES, ROLE_PRIVILEGES } from "../identity/roles.js";
 import { LOG_TABLES } from "../model/tables.js";
-import { type ApiEventRecord, type LogCategory, type LogLevel, type LogRecord, azureTime } from "./azure-monitor.js";
+import {
+  type ApiEventRecord,
+  type LogCategory,
+  type LogLevel,
+  type LogRecord,
+  type WorkflowEventRecord,
+  azureTime,
+} from "./azure-monitor.js";
 
 /** What is known of one call (a request, or one `$batch` part) when its record is made. */
 export interface ApiCall {
@@ -173,4 +180,51 @@ export function logRow(record: LogRecord): ColumnValues {
     row.set("additionalinformation", json(p.additionalInfo));
   }
   return row;
+}
+
+/** One step of background work (forwarding, retention, export jobs), as a WorkflowEvent. */
+export interface WorkflowStep {
+  eventId: string;
+  /** e.g. `Forwarding`, `Retention`. */
+  operationType: string;
+  /** `Workflow` for the whole run, `Task` for a step of it. */
+  scope: "Workflow" | "Task";
+  phase: "Started" | "Completed";
+  resultType: WorkflowEventRecord["resultType"];
+  workflowJobId: string;
+  organizationId: string;
+  submitted: Date;
+  started: Date;
+  ended?: Date;
+  identifier?: string;
+  friendlyName?: string;
+  error?: string;
+  additionalInfo?: Record<string, unknown>;
+}
+
+export function workflowEvent(step: WorkflowStep, options: ApiEventOptions): WorkflowEventRecord {
+  const at = step.ended ?? step.started;
+  return {
+    time: azureTime(at),
+    resourceId: resourceIdOf(options.resourceIdTemplate, step.organizationId),
+    operationName: `${step.operationType}.${step.scope}${step.phase}`,
+    category: "Operational",
+    resultType: step.resultType,
+    ...(step.ended ? { durationMs: step.ended.getTime() - step.started.getTime() } : {}),
+    level: step.resultType === "Failure" ? "Error" : "Informational",
+    properties: {
+      eventType: "WorkflowEvent",
+      eventId: step.eventId,
+      workflowJobId: step.workflowJobId,
+      operationType: step.operationType,
+      startTimestamp: azureTime(step.started),
+      ...(step.ended ? { endTimestamp: azureTime(step.ended) } : {}),
+      submittedTimestamp: azureTime(step.submitted),
+      instanceId: step.organizationId,
+      ...(step.identifier ? { identifier: step.identifier } : {}),
+      ...(step.friendlyName ? { friendlyName: step.friendlyName } : {}),
+      ...(step.error ? { error: cut(step.error, 1000) } : {}),
+      ...(step.additionalInfo ? { additionalInfo: step.additionalInfo } : {}),
+    },
+  };
 }

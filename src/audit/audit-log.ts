@@ -43,6 +43,11 @@ export class AuditLog {
     this.timer.unref();
   }
 
+  /** An organisation's database, as the options give it. */
+  poolOf(organizationId: string): Promise<pg.Pool> {
+    return this.options.poolOf(organizationId);
+  }
+
   begin(facts: RequestFacts): RequestAudit {
     return new RequestAudit(facts, this.options, (organizationId, record) => this.append(organizationId, record));
   }

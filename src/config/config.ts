@@ -158,6 +158,10 @@ const ConfigSchema = z.object({
   AUDIT_FLUSH_MS: z.coerce.number().int().min(10).max(1000).default(1000),
   /** Records held in memory while their database is away; beyond it the oldest are dropped. */
   AUDIT_MAX_BUFFERED: z.coerce.number().int().positive().default(100_000),
+  /** How often each log destination is given what it has not had yet. */
+  AUDIT_FORWARD_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
+  /** Records per send to a destination. */
+  AUDIT_FORWARD_BATCH: z.coerce.number().int().min(1).max(10_000).default(500),
   /** Days the audit tables keep a record. */
   AUDIT_RETENTION_DAYS: z.coerce.number().int().positive().max(3650).default(90),
   /** AUTH_MODE=none: the user recorded as owner / created-by / modified-by. */

@@ -6,7 +6,10 @@
  */
 import type { FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
+import pg from "pg";
 import { AuditLog } from "../audit/audit-log.js";
+import { Forwarder } from "../audit/forwarder.js";
+import { poolOptions } from "../db/database.js";
 import type { RequestAudit } from "../audit/request-audit.js";
 import { ignoreObservations } from "../observe/observation.js";
 import { parseODataRequest } from "../service/pipeline/parse.js";
@@ -17,6 +20,7 @@ declare module "fastify" {
   interface FastifyInstance {
     /** Undefined with AUDIT_LOG=off. */
     auditLog?: AuditLog;
+    logForwarder?: Forwarder;
   }
   interface FastifyRequest {
     /** The request's audit, for requests under /api/ while the audit log is on. */
@@ -34,7 +38,7 @@ export const auditPlugin = fp(
     app.decorateRequest("audit", undefined);
     if (config.AUDIT_LOG === "off") return;
 
-    const organizationPools = new Map<string, Promise<import("pg").Pool>>();
+    const organizationPools = new Map<string, Promise<pg.Pool>>();
     const auditLog = new AuditLog({
       resourceIdTemplate: config.AUDIT_RESOURCE_ID,
       organization: { id: config.ORGANIZATION_ID, name: "default" },
@@ -60,6 +64,22 @@ export const auditPlugin = fp(
     });
     app.decorate("auditLog", auditLog);
 
+    // Forwarding holds a control connection while a destination stores a batch: a pool of
+    // its own, opened on first use, so a slow destination never takes the requests' connections.
+    let forwardingPool: pg.Pool | undefined;
+    const forwarder = new Forwarder({
+      resourceIdTemplate: config.AUDIT_RESOURCE_ID,
+      control: () => app.db.pool,
+      forwardingPool: () => (forwardingPool ??= new pg.Pool(poolOptions(app.db.url, { ...config, DB_POOL_SIZE: 4 }))),
+      poolOf: (organizationId) => auditLog.poolOf(organizationId),
+      emit: (organizationId, record) => auditLog.append(organizationId, record),
+      intervalMs: config.AUDIT_FORWARD_INTERVAL_MS,
+      batchSize: config.AUDIT_FORWARD_BATCH,
+      log: app.log,
+    });
+    app.decorate("logForwarder", forwarder);
+    app.addHook("onReady", async () => forwarder.start());
+
     app.observers.push((request) => {
       if (!audited(request)) return ignoreObservations;
       const place = requestPlace(request, config.PUBLIC_URL);
@@ -80,7 +100,11 @@ export const auditPlugin = fp(
     });
 
     // After the requests have drained (graceful close), what is buffered is written.
-    app.addHook("onClose", async () => auditLog.close());
+    app.addHook("onClose", async () => {
+      await forwarder.stop();
+      await auditLog.close();
+      await forwardingPool?.end();
+    });
   },
   { name: "audit", dependencies: ["observation", "odata-service"] },
 );

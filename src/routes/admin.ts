@@ -65,7 +65,7 @@ const NewOrganization = z
 const security = [{ bearer: [] }];
 
 /** The administrator making the request; anyone else gets Dataverse's 403. */
-function administrator(request: FastifyRequest): RequestIdentity {
+export function administrator(request: FastifyRequest): RequestIdentity {
   const identity = request.identity!;
   identity.access.requireRole("Administrator", "systemuser");
   return identity;
