@@ -96,9 +96,9 @@ export class Forwarder {
   async tick(): Promise<void> {
     let destinations: DestinationRow[];
     try {
-      ({ rows: destinations } = await this.options.control().query<DestinationRow>(
-        `SELECT id, organization_id, name, resource_type, settings, categories FROM ${DESTINATIONS}`,
-      ));
+      ({ rows: destinations } = await this.options
+        .control()
+        .query<DestinationRow>(`SELECT id, organization_id, name, resource_type, settings, categories FROM ${DESTINATIONS}`));
     } catch (error) {
       this.options.log.warn({ err: error }, "log forwarding: the destinations could not be read");
       return;
@@ -212,7 +212,8 @@ export class Forwarder {
     health.failures++;
     // 1 s, 2 s, 4 s … up to a minute between tries.
     health.retryAt = Date.now() + Math.min(60_000, 1000 * 2 ** Math.min(health.failures - 1, 6));
-    void this.options.control()
+    void this.options
+      .control()
       .query(
         `UPDATE ${CURSORS} SET last_error = left($2, 2000), failing_since = coalesce(failing_since, now()) WHERE destination_id = $1`,
         [row.id, message],
