@@ -4,7 +4,6 @@
  * request's record operations, so that a write commits its Audit record with it; the
  * rest is written within AUDIT_FLUSH_MS. AUDIT_LOG=off subscribes nothing.
  */
-import type { FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import pg from "pg";
 import { AuditLog } from "../audit/audit-log.js";
@@ -14,7 +13,7 @@ import type { RequestAudit } from "../audit/request-audit.js";
 import { ignoreObservations } from "../observe/observation.js";
 import { parseODataRequest } from "../service/pipeline/parse.js";
 import { planRequest } from "../service/pipeline/plan.js";
-import { organizationPrefixOf, requestPlace } from "./identity.js";
+import { isApiRequest, organizationPrefixOf, requestPlace } from "./identity.js";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -30,15 +29,12 @@ declare module "fastify" {
 
 const ODATA_PATH = /^\/api\/data\/v9\.\d+\/(.*)$/;
 
-const audited = (request: FastifyRequest) => request.url.startsWith("/api/") || request.routeOptions.url?.startsWith("/api/");
-
 export const auditPlugin = fp(
   async (app) => {
     const { config } = app;
     app.decorateRequest("audit", undefined);
     if (config.AUDIT_LOG === "off") return;
 
-    const organizationPools = new Map<string, Promise<pg.Pool>>();
     const auditLog = new AuditLog({
       resourceIdTemplate: config.AUDIT_RESOURCE_ID,
       organization: { id: config.ORGANIZATION_ID, name: "default" },
@@ -46,20 +42,12 @@ export const auditPlugin = fp(
       maxBuffered: config.AUDIT_MAX_BUFFERED,
       log: app.log,
       nameOf: (method, path, route) => operationNameOf(app.operations, method, path, route),
-      poolOf: (organizationId) => {
-        let pool = organizationPools.get(organizationId);
-        if (!pool) {
-          pool = (async () => {
-            const { organizations } = app.identity;
-            const organization = await organizations.byId(organizationId);
-            if (!organization) throw new Error(`no organisation ${organizationId}`);
-            return (await organizations.databaseOf(organization)).pool;
-          })();
-          // A failure is not kept: the next flush asks again.
-          pool.catch(() => organizationPools.delete(organizationId));
-          organizationPools.set(organizationId, pool);
-        }
-        return pool;
+      // Asked each time: the directory keeps the pools open, and closes idle ones.
+      poolOf: async (organizationId) => {
+        const { organizations } = app.identity;
+        const organization = await organizations.byId(organizationId);
+        if (!organization) throw new Error(`no organisation ${organizationId}`);
+        return (await organizations.databaseOf(organization)).pool;
       },
     });
     app.decorate("auditLog", auditLog);
@@ -81,7 +69,7 @@ export const auditPlugin = fp(
     app.addHook("onReady", async () => forwarder.start());
 
     app.observers.push((request) => {
-      if (!audited(request)) return ignoreObservations;
+      if (!isApiRequest(request)) return ignoreObservations;
       const place = requestPlace(request, config.PUBLIC_URL);
       const prefix = organizationPrefixOf(request) ?? "";
       const audit = auditLog.begin({

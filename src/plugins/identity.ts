@@ -74,8 +74,10 @@ export function requestPlace(request: FastifyRequest, publicUrl: string | undefi
  * By the route matched as well as the URL: the router decodes the path, so `/%61pi/…`
  * reaches the /api/ routes too.
  */
-const requiresIdentity = (request: FastifyRequest) =>
-  request.method !== "OPTIONS" && (request.url.startsWith("/api/") || request.routeOptions.url?.startsWith("/api/") === true);
+export const isApiRequest = (request: FastifyRequest) =>
+  request.url.startsWith("/api/") || request.routeOptions.url?.startsWith("/api/") === true;
+
+const requiresIdentity = (request: FastifyRequest) => request.method !== "OPTIONS" && isApiRequest(request);
 
 /**
  * Every Authorization header sent: Node keeps only the first in `headers.authorization`,

@@ -77,8 +77,13 @@ export class OrganizationDirectory {
 
   /** An organisation by its id (its `tid`), or undefined. */
   async byId(id: string): Promise<Organization | undefined> {
+    const key = `id\n${id}`;
+    const cached = this.found.get(key);
+    if (cached) return cached.organization ?? undefined;
     const row = await this.store.organizationById(id);
-    return row ? toOrganization(row) : undefined;
+    const organization = row ? toOrganization(row) : null;
+    this.found.set(key, { organization });
+    return organization ?? undefined;
   }
 
   async defaultOrganization(): Promise<Organization> {
