@@ -93,11 +93,13 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
   await app.register(observationPlugin);
   await app.register(requestLogPlugin);
   await app.register(odataServicePlugin);
-  await app.register(auditPlugin);
   await app.register(swaggerPlugin);
   await app.register(loadSheddingPlugin);
   // After load shedding (a shed request costs no token check), before the body is read.
   await app.register(identityPlugin);
+  // After identity: plugins close in reverse order, and the audit log's last flush needs the
+  // organisation directory still open.
+  await app.register(auditPlugin);
   await app.register(serviceProtectionPlugin, {
     limits: serviceProtectionLimits(config),
     keyOf: (request) => request.identity && `${request.identity.organization.id}\n${request.identity.principalId}`,

@@ -58,7 +58,14 @@ export const auditPlugin = fp(
     const forwarder = new Forwarder({
       resourceIdTemplate: config.AUDIT_RESOURCE_ID,
       control: () => app.db.pool,
-      forwardingPool: () => (forwardingPool ??= new pg.Pool(poolOptions(app.db.url, { ...config, DB_POOL_SIZE: 4 }))),
+      forwardingPool: () => {
+        if (!forwardingPool) {
+          forwardingPool = new pg.Pool(poolOptions(app.db.url, { ...config, DB_POOL_SIZE: 4 }));
+          // As the main pool: an idle connection the server closes is reported, not fatal.
+          forwardingPool.on("error", (error) => app.db.outage.failed(error));
+        }
+        return forwardingPool;
+      },
       poolOf: (organizationId) => auditLog.poolOf(organizationId),
       emit: (organizationId, record) => auditLog.append(organizationId, record),
       intervalMs: config.AUDIT_FORWARD_INTERVAL_MS,
@@ -66,6 +73,7 @@ export const auditPlugin = fp(
       log: app.log,
     });
     app.decorate("logForwarder", forwarder);
+
     app.addHook("onReady", async () => forwarder.start());
 
     app.observers.push((request) => {
@@ -94,7 +102,7 @@ export const auditPlugin = fp(
       await forwardingPool?.end();
     });
   },
-  { name: "audit", dependencies: ["observation", "odata-service"] },
+  { name: "audit", dependencies: ["observation", "odata-service", "identity"] },
 );
 
 /**

@@ -43,6 +43,7 @@ export class OrganizationDirectory {
   private readonly found = new LRUCache<string, { organization: Organization | null }>({ max: 10_000, ttl: 30_000 });
   private readonly databases = new Map<string, Promise<OpenDatabase>>();
   private readonly main: OpenDatabase;
+  private closed = false;
 
   constructor(
     private readonly store: ControlStore,
@@ -86,6 +87,11 @@ export class OrganizationDirectory {
     return organization ?? undefined;
   }
 
+  /** Every organisation, the default one included. */
+  async list(): Promise<Organization[]> {
+    return (await this.store.listOrganizations()).map(toOrganization);
+  }
+
   async defaultOrganization(): Promise<Organization> {
     const row = await this.store.defaultOrganization();
     if (!row) throw new Error("the default organisation has not been created");
@@ -104,6 +110,8 @@ export class OrganizationDirectory {
   }
 
   private open(name: string): Promise<OpenDatabase> {
+    // A pool opened after close() would be one nobody ends.
+    if (this.closed) return Promise.reject(new Error(`the organisation directory is closed (database ${name})`));
     let opening = this.databases.get(name);
     if (!opening) {
       opening = (async () => {
@@ -169,6 +177,7 @@ export class OrganizationDirectory {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const open = await Promise.all(this.databases.values());
     this.databases.clear();
     await Promise.all(

@@ -221,6 +221,7 @@ describe("forwarding the logs to Azure Storage and JetStream", () => {
       const storage = (await destinations()).find((d) => d.name === "storage")!;
       return storage.status === "Failing" && storage.forwarding.some((f) => f.backlog > 0 && f.lastError);
     }, "storage listed as failing, with a backlog");
+    await t.app.auditLog!.flush(); // the failure's WorkflowEvent was buffered as it was told
     const { rows: failures } = await t.testDb.pool.query(
       "SELECT record FROM cieventsoperational WHERE operationname = 'Forwarding.TaskCompleted' AND resulttype = 'Failure' AND friendlyname = 'storage'",
     );
@@ -247,10 +248,16 @@ describe("forwarding the logs to Azure Storage and JetStream", () => {
       const storage = (await destinations()).find((d) => d.name === "storage")!;
       return storage.status === "Healthy" && storage.forwarding.every((f) => f.backlog === 0);
     }, "storage healthy again, no backlog");
-    const { rows: recoveries } = await t.testDb.pool.query(
-      "SELECT 1 FROM cieventsoperational WHERE operationname = 'Forwarding.TaskCompleted' AND resulttype = 'Successful' AND friendlyname = 'storage'",
-    );
-    expect(recoveries.length).toBe(1);
+    // The recovery is told once the pass that drained the backlog ends, then buffered (AUDIT_FLUSH_MS).
+    const recoveries = async () => {
+      await t.app.auditLog!.flush();
+      const { rows } = await t.testDb.pool.query(
+        "SELECT 1 FROM cieventsoperational WHERE operationname = 'Forwarding.TaskCompleted' AND resulttype = 'Successful' AND friendlyname = 'storage'",
+      );
+      return rows.length;
+    };
+    await eventually(async () => (await recoveries()) > 0, "the recovery logged as a WorkflowEvent");
+    expect(await recoveries()).toBe(1);
   });
 
   it("stops forwarding to a removed destination; another organisation's id is missing", async () => {

@@ -12,7 +12,8 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+/** Runs `fn` with a client of the server's maintenance database (outside every pool). */
+export async function withAdminClient<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: inject("adminUrl") });
   await client.connect();
   try {
@@ -29,7 +30,7 @@ export async function createTestDatabase({ migrated = true } = {}): Promise<Test
   // Cloning a template fails while another session is connected to it; retry briefly.
   for (let attempt = 0; ; attempt++) {
     try {
-      await admin((c) => c.query(`CREATE DATABASE "${name}"${template}`));
+      await withAdminClient((c) => c.query(`CREATE DATABASE "${name}"${template}`));
       break;
     } catch (error) {
       if ((error as { code?: string }).code !== "55006" || attempt > 50) throw error;
@@ -44,7 +45,7 @@ export async function createTestDatabase({ migrated = true } = {}): Promise<Test
     pool,
     async drop() {
       await pool.end();
-      await admin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+      await withAdminClient((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
     },
   };
 }

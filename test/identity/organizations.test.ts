@@ -11,9 +11,10 @@ import { randomUUID } from "node:crypto";
 import fc from "fast-check";
 import type { LightMyRequestResponse } from "fastify";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { OrganizationDirectory } from "../../src/service/organizations.js";
 import { useTestApp } from "../helpers/app.js";
+import { withAdminClient } from "../helpers/database.js";
 import { withDatabase } from "../helpers/database-url.js";
 import { type TestPrincipal, bearer, testDataDir, testPrincipal, tokenOf } from "../helpers/identity.js";
 import { type Body, OBJECT_DOES_NOT_EXIST } from "../helpers/records.js";
@@ -32,17 +33,6 @@ type Org = "A" | "B";
 const B_NAME = "tenant-b";
 const B_PREFIX = `/org/${B_NAME}`;
 const B_HOST = "tenant-b.localhost";
-
-/** Runs `fn` with a client of the server's maintenance database (outside the app's pools). */
-async function withAdminClient<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: inject("adminUrl") });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
 
 describe("organisations: one database each", () => {
   const t = useTestApp({ AUTH_MODE: "builtin", DATA_DIR: testDataDir() });
