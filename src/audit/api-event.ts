@@ -174,6 +174,11 @@ export function logRow(record: LogRecord): ColumnValues {
     row.set("starttime", date(p.startTimestamp));
     row.set("endtime", date(p.endTimestamp));
     row.set("submittedtime", date(p.submittedTimestamp));
+    row.set("taskscount", p.tasksCount ?? null);
+    row.set("submittedby", p.submittedBy ?? null);
+    row.set("workflowtype", p.workflowType ?? null);
+    row.set("workflowsubmissionkind", p.workflowSubmissionKind ?? null);
+    row.set("workflowstatus", p.workflowStatus ?? null);
     row.set("identifier", p.identifier ?? null);
     row.set("friendlyname", p.friendlyName ?? null);
     row.set("error", p.error ?? null);
@@ -196,6 +201,11 @@ export interface WorkflowStep {
   submitted: Date;
   started: Date;
   ended?: Date;
+  /** Of a `Workflow` event: how it was started, how many tasks, how it stands. */
+  workflow?: Pick<
+    WorkflowEventRecord["properties"],
+    "tasksCount" | "submittedBy" | "workflowType" | "workflowSubmissionKind" | "workflowStatus"
+  >;
   identifier?: string;
   friendlyName?: string;
   error?: string;
@@ -221,6 +231,7 @@ export function workflowEvent(step: WorkflowStep, options: ApiEventOptions): Wor
       ...(step.ended ? { endTimestamp: azureTime(step.ended) } : {}),
       submittedTimestamp: azureTime(step.submitted),
       instanceId: step.organizationId,
+      ...step.workflow,
       ...(step.identifier ? { identifier: step.identifier } : {}),
       ...(step.friendlyName ? { friendlyName: step.friendlyName } : {}),
       ...(step.error ? { error: cut(step.error, 1000) } : {}),

@@ -68,6 +68,13 @@ export interface WorkflowEventRecord {
     endTimestamp?: string;
     submittedTimestamp: string;
     instanceId: string;
+    /** Workflow events only. */
+    tasksCount?: number;
+    submittedBy?: string;
+    workflowType?: "full" | "incremental";
+    workflowSubmissionKind?: "OnDemand" | "Scheduled";
+    workflowStatus?: "Running" | "Successful" | "Failure";
+    /** Task events only. */
     identifier?: string;
     friendlyName?: string;
     error?: string;

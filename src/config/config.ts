@@ -164,6 +164,10 @@ const ConfigSchema = z.object({
   AUDIT_FORWARD_BATCH: z.coerce.number().int().min(1).max(10_000).default(500),
   /** Days the audit tables keep a record. */
   AUDIT_RETENTION_DAYS: z.coerce.number().int().positive().max(3650).default(90),
+  /** Minutes between retention runs (the first runs this long after start). */
+  AUDIT_RETENTION_INTERVAL_MINUTES: z.coerce.number().positive().max(10_080).default(60),
+  /** Rows a retention run deletes per statement (each its own transaction). */
+  AUDIT_RETENTION_BATCH: z.coerce.number().int().min(1).max(100_000).default(5000),
   /** AUTH_MODE=none: the user recorded as owner / created-by / modified-by. */
   CALLER_USER_ID: z.string().regex(GUID, "must be a GUID").default("6f3c1a52-2b9e-4f0a-9d51-3c2e8a7b4d10"),
   BUSINESS_UNIT_ID: z.string().regex(GUID, "must be a GUID").default("0b7c5e1d-8a3f-4c26-b9d4-1e5f7a2c9e30"),

@@ -8,6 +8,7 @@ import fp from "fastify-plugin";
 import pg from "pg";
 import { AuditLog } from "../audit/audit-log.js";
 import { Forwarder } from "../audit/forwarder.js";
+import { Retention } from "../audit/retention.js";
 import { poolOptions } from "../db/database.js";
 import type { RequestAudit } from "../audit/request-audit.js";
 import { ignoreObservations } from "../observe/observation.js";
@@ -20,6 +21,7 @@ declare module "fastify" {
     /** Undefined with AUDIT_LOG=off. */
     auditLog?: AuditLog;
     logForwarder?: Forwarder;
+    logRetention?: Retention;
   }
   interface FastifyRequest {
     /** The request's audit, for requests under /api/ while the audit log is on. */
@@ -74,7 +76,23 @@ export const auditPlugin = fp(
     });
     app.decorate("logForwarder", forwarder);
 
-    app.addHook("onReady", async () => forwarder.start());
+    const retention = new Retention({
+      resourceIdTemplate: config.AUDIT_RESOURCE_ID,
+      organizations: async () => (await app.identity.organizations.list()).map((o) => o.id),
+      poolOf: (organizationId) => auditLog.poolOf(organizationId),
+      emit: (organizationId, record) => auditLog.append(organizationId, record),
+      retentionDays: config.AUDIT_RETENTION_DAYS,
+      intervalMs: config.AUDIT_RETENTION_INTERVAL_MINUTES * 60_000,
+      batchSize: config.AUDIT_RETENTION_BATCH,
+      // About a million rows per table per run; a bigger backlog goes over the next runs.
+      maxBatches: Math.max(1, Math.ceil(1_000_000 / config.AUDIT_RETENTION_BATCH)),
+      log: app.log,
+    });
+    app.decorate("logRetention", retention);
+    app.addHook("onReady", async () => {
+      forwarder.start();
+      retention.start();
+    });
 
     app.observers.push((request) => {
       if (!isApiRequest(request)) return ignoreObservations;
@@ -97,7 +115,7 @@ export const auditPlugin = fp(
 
     // After the requests have drained (graceful close), what is buffered is written.
     app.addHook("onClose", async () => {
-      await forwarder.stop();
+      await Promise.all([forwarder.stop(), retention.stop()]);
       await auditLog.close();
       await forwardingPool?.end();
     });
