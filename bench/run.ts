@@ -2,12 +2,15 @@
  * `npm run bench`: the service against the database's own ceilings, in one run, on a fresh
  * database (issue 6). Phases:
  *   1. POST msdyn_kpieventsdata, one event per request        vs 2. the same INSERT through pg
+ *      (1a: on a second server without authentication; 1b: on one without the audit log)
  *   3. CreateMultiple, 1,000 events per request                vs 4. the same rows through COPY
  *   5. msdyn_LogAnalyticsEvent (10 events) and msdyn_InitLogAnalytics
  *   6. a filtered page by msdyn_conversationid over ≥ 1,000,000 events (a few dashboards;
- *      6b: the same with the ingestion phases' 32 connections)
+ *      6b: the same with the ingestion phases' 32 connections; 6c: as 6, on a second server
+ *      without the audit log)
  *   7. an empty Fastify route (the framework's ceiling)
  *   8. the server's peak RSS
+ *   9. the forwarding lag of all of it to a JetStream log destination (BENCH_NATS_URL)
  * The service runs as its own process (as `npm start`), the load generator (autocannon) in
  * another, and this one only orchestrates, runs the database ceilings and reports.
  * Everything listens on 127.0.0.1; the server, the load generator and the database are
@@ -20,6 +23,7 @@ import path from "node:path";
 import pg from "pg";
 import { loadConfig } from "../src/config/config.js";
 import { type CeilingResult, copyCeiling, insertCeiling } from "./lib/ceilings.js";
+import { type ForwardingLag, ForwardingLagProbe } from "./lib/forwarding-lag.js";
 import { type PhaseProfile, type PhaseWindow, formatPhaseProfile, monotonicUs, summariseProfile } from "./lib/cpu-profile.js";
 import { type BenchDatabase, createBenchDatabase } from "./lib/database.js";
 import { LOAD_STARTING, type LoadResult, type LoadSpec } from "./lib/load-spec.js";
@@ -361,6 +365,33 @@ async function main(): Promise<void> {
   const origin = server.baseUrl;
   authorization = { authorization: `Bearer ${await administratorToken(origin, dataDir)}` };
 
+  /**
+   * A phase on a second server on the same database, started as the first but for `env`
+   * (1a, 1b, 6c): started, measured and stopped by its own pid. Its tokens name its own
+   * origin (issuer and audience), so when it authenticates it gets one of its own.
+   */
+  const measureOnSecondServer = async (name: string, env: Record<string, string>, spec: LoadSpec): Promise<Measured> => {
+    const second = await startNodeProcess("src/server.ts", { ...serverEnv, ...env });
+    onCleanup(name, () => second.stop());
+    const previous = { target, targetExit };
+    try {
+      await waitUntilServing(second, `${second.baseUrl}/readyz`);
+      watch(second);
+      const token: Record<string, string> = spec.noAuthorization
+        ? {}
+        : { authorization: `Bearer ${await administratorToken(second.baseUrl, dataDir)}` };
+      return await measure({ ...spec, origin: second.baseUrl, headers: { ...token, ...spec.headers } }, settings);
+    } finally {
+      ({ target, targetExit } = previous);
+      await second.stop();
+    }
+  };
+
+  // 9. Every call of every phase below is forwarded to a JetStream destination as it runs.
+  const lagProbe = await ForwardingLagProbe.start(origin, authorization, settings.natsUrl, tag);
+  if ("unavailable" in lagProbe) log(`WARNING: forwarding lag not measured: ${lagProbe.unavailable}`);
+  else onCleanup("log destination", () => lagProbe.stop());
+
   // Parents: an enabled provider, and conversations each with a session and a participant.
   const providerId = createdId(
     await expectOk(
@@ -436,6 +467,15 @@ async function main(): Promise<void> {
     body: JSON.stringify(kpiEvent(conversations, nextEvent + i)),
   }));
   nextEvent += singlePool.length;
+  const singleSpec: LoadSpec = {
+    label: "1. POST msdyn_kpieventsdata",
+    origin,
+    method: "POST",
+    requests: singlePool,
+    connections: settings.connections,
+    durationSeconds: settings.singleSeconds,
+    timeoutSeconds: 30,
+  };
   await expectOk("POST msdyn_kpieventsdata", http(origin, "POST", singlePool[0]!.path, singlePool[0]!.body));
   // 2. Its ceiling is measured in two halves, just before and just after, so that both see
   // the same machine.
@@ -444,43 +484,26 @@ async function main(): Promise<void> {
   log(`2. INSERT through pg, first half: ${(await pgCeiling.run(settings.pgSeconds / 2)).toFixed(0)} rows/s`);
   await checkpoint(db);
   const beforeSingle = await countEvents(db);
-  const single = await measure(
-    {
-      label: "1. POST msdyn_kpieventsdata",
-      origin,
-      method: "POST",
-      requests: singlePool,
-      connections: settings.connections,
-      durationSeconds: settings.singleSeconds,
-      timeoutSeconds: 30,
-    },
-    settings,
-  );
+  const single = await measure(singleSpec, settings);
   const storedBySingle = (await countEvents(db)) - beforeSingle;
   // 1a. The same requests without authentication, side by side: a second server on the same
   // database with AUTH_MODE=none (the cost of the bearer token check is the difference).
-  const open = await startNodeProcess("src/server.ts", { ...serverEnv, AUTH_MODE: "none" });
-  onCleanup("server without authentication", () => open.stop());
-  await waitUntilServing(open, `${open.baseUrl}/readyz`);
-  const previousTarget = target;
-  target = open;
-  const singleOpen = await measure(
-    {
-      label: "1a. POST msdyn_kpieventsdata without authentication",
-      origin: open.baseUrl,
-      method: "POST",
-      requests: singlePool,
-      connections: settings.connections,
-      durationSeconds: settings.singleSeconds,
-      timeoutSeconds: 30,
-      noAuthorization: true,
-    },
-    settings,
+  const singleOpen = await measureOnSecondServer(
+    "server without authentication",
+    { AUTH_MODE: "none" },
+    { ...singleSpec, label: "1a. POST msdyn_kpieventsdata without authentication", noAuthorization: true },
   );
-  target = previousTarget;
-  await open.stop();
   const authRatio = single.okPerSecond / singleOpen.okPerSecond;
   log(`1/1a: single-event ingest with a bearer token at ${authRatio.toFixed(2)} × without`);
+  // 1b. The same requests, with a token, on a server with AUDIT_LOG=off (issue 12: the
+  // cost of committing each write's Audit record in its own transaction is the difference).
+  const singleUnaudited = await measureOnSecondServer(
+    "server without the audit log",
+    { AUDIT_LOG: "off" },
+    { ...singleSpec, label: "1b. POST msdyn_kpieventsdata without the audit log (AUDIT_LOG=off)" },
+  );
+  const auditRatio = single.okPerSecond / singleUnaudited.okPerSecond;
+  log(`1/1b: single-event ingest with the audit log at ${auditRatio.toFixed(2)} × without`);
   // The ceiling below must write what the service writes: compare with a row it stored.
   const sample = (
     await db.query<Record<string, unknown>>(`SELECT * FROM msdyn_kpieventdata WHERE msdyn_conversationid = $1 LIMIT 1`, [
@@ -669,18 +692,24 @@ async function main(): Promise<void> {
   const expectedRows = Math.min(settings.queryPageSize, Math.floor(settings.queryEvents / q));
   if (pageRows !== expectedRows)
     throw new Error(`the query answered ${pageRows} rows, expected ${expectedRows}: ${firstPage.text.slice(0, 500)}`);
-  const query = await measure(
-    {
-      label: `6. GET $filter=msdyn_conversationid eq …&$top=${settings.queryPageSize}`,
-      origin,
-      method: "GET",
-      requests: queryPool,
-      connections: settings.queryConnections,
-      durationSeconds: settings.querySeconds,
-      timeoutSeconds: 30,
-    },
-    settings,
+  const querySpec: LoadSpec = {
+    label: `6. GET $filter=msdyn_conversationid eq …&$top=${settings.queryPageSize}`,
+    origin,
+    method: "GET",
+    requests: queryPool,
+    connections: settings.queryConnections,
+    durationSeconds: settings.querySeconds,
+    timeoutSeconds: 30,
+  };
+  const query = await measure(querySpec, settings);
+  // 6c. The same page on a server with AUDIT_LOG=off: the cost of each read's Operational record.
+  const queryUnaudited = await measureOnSecondServer(
+    "server without the audit log (query)",
+    { AUDIT_LOG: "off" },
+    { ...querySpec, label: "6c. the same GET without the audit log (AUDIT_LOG=off)" },
   );
+  const queryAuditRatio = query.okPerSecond / queryUnaudited.okPerSecond;
+  log(`6/6c: the GET page with Operational logging at ${queryAuditRatio.toFixed(2)} × without`);
   // The same query under the ingestion phases' load, for the record: at 32 connections the
   // server's CPU (serialising 50 rows of 40 columns) bounds it, not the query.
   const queryLoaded = await measure(
@@ -695,6 +724,18 @@ async function main(): Promise<void> {
     },
     settings,
   );
+
+  // 9. The forwarding lag of everything above, read back from the streams.
+  let lag: ForwardingLag | undefined;
+  if (!("unavailable" in lagProbe)) {
+    lag = await lagProbe.measure(180_000);
+    log(
+      `9. forwarding lag (answered → stored in JetStream): p50 ${lag.p50} ms, p99 ${lag.p99} ms, max ${lag.max} ms over ` +
+        `${lag.messages.toLocaleString("en-US")} records (${lag.uniqueEvents.toLocaleString("en-US")} distinct, ` +
+        `${lag.forwarded.toLocaleString("en-US")} forwarded, backlog ${lag.backlog}); drained ${lag.drainSeconds.toFixed(1)} s after the load`,
+    );
+    await lagProbe.stop();
+  }
 
   // -------------------------------------------------------------------------
   // 8. Peak RSS of the server's node process, then stop it (writing its CPU profile).
@@ -775,6 +816,12 @@ async function main(): Promise<void> {
       singleOpen,
       `${singleOpen.connections} conn, ${singleOpen.durationSeconds} s; (1)/(1a) = ${authRatio.toFixed(2)}`,
     ),
+    fromLoad(
+      "1b. the same without the audit log",
+      perSecond(singleUnaudited.okPerSecond),
+      singleUnaudited,
+      `${singleUnaudited.connections} conn, ${singleUnaudited.durationSeconds} s; (1)/(1b) = ${auditRatio.toFixed(2)}`,
+    ),
     fromCeiling(
       "2. INSERT via pg (ceiling)",
       pgInsert,
@@ -806,6 +853,12 @@ async function main(): Promise<void> {
       `${query.connections} conn; $top=${settings.queryPageSize} of ${storedEvents.toLocaleString("en-US")} events`,
     ),
     fromLoad(
+      "6c. the same without the audit log",
+      formatRate(queryUnaudited.okPerSecond, "req/s"),
+      queryUnaudited,
+      `${queryUnaudited.connections} conn; (6)/(6c) = ${queryAuditRatio.toFixed(2)}`,
+    ),
+    fromLoad(
       "6b. the same query",
       formatRate(queryLoaded.okPerSecond, "req/s"),
       queryLoaded,
@@ -817,6 +870,17 @@ async function main(): Promise<void> {
       emptyRoute,
       `${emptyRoute.connections} conn; (1)/(7) = ${(single.okPerSecond / emptyRoute.okPerSecond).toFixed(2)}`,
     ),
+    ...(lag
+      ? [
+          {
+            phase: "9. forwarding lag",
+            rate: `${lag.uniqueEvents.toLocaleString("en-US")} records`,
+            p50: lag.p50,
+            p99: lag.p99,
+            note: `answered → in JetStream; max ${lag.max} ms, drained ${lag.drainSeconds.toFixed(1)} s after the load`,
+          },
+        ]
+      : []),
     { phase: "8. server peak RSS", rate: `${(peakRss / MB).toFixed(1)} MB`, note: "VmHWM of the server's node process" },
   );
 
@@ -832,6 +896,12 @@ async function main(): Promise<void> {
       goal: "≥ 0.9",
       actual: `${authRatio.toFixed(2)} (${single.okPerSecond.toFixed(0)} / ${singleOpen.okPerSecond.toFixed(0)})`,
       pass: authRatio >= 0.9 && clean(single) && clean(singleOpen),
+    },
+    {
+      name: "single-event ingest with the audit log ≥ 0.85 × without",
+      goal: "(1)/(1b) ≥ 0.85",
+      actual: `${auditRatio.toFixed(2)} (${single.okPerSecond.toFixed(0)} / ${singleUnaudited.okPerSecond.toFixed(0)})`,
+      pass: auditRatio >= 0.85 && clean(single) && clean(singleUnaudited),
     },
     {
       name: "single-event ingest p99",
@@ -863,6 +933,20 @@ async function main(): Promise<void> {
       actual: `${query.latency.p99} ms over ${storedEvents.toLocaleString("en-US")}`,
       pass: query.latency.p99 <= 15 && storedEvents >= 1_000_000 && clean(query),
     },
+    {
+      name: "a GET page with Operational logging ≥ 0.9 × without",
+      goal: "(6)/(6c) ≥ 0.90",
+      actual: `${queryAuditRatio.toFixed(2)} (${query.okPerSecond.toFixed(0)} / ${queryUnaudited.okPerSecond.toFixed(0)})`,
+      pass: queryAuditRatio >= 0.9 && clean(query) && clean(queryUnaudited),
+    },
+    {
+      name: "forwarding lag p99 under the benchmark's load",
+      goal: "≤ 5,000 ms, every forwarded record in the stream",
+      actual: lag
+        ? `${lag.p99} ms over ${lag.uniqueEvents.toLocaleString("en-US")} of ${lag.forwarded.toLocaleString("en-US")} forwarded`
+        : "not measured (no NATS server)",
+      pass: !!lag && lag.p99 <= 5000 && lag.backlog === 0 && lag.uniqueEvents === lag.forwarded,
+    },
     { name: "peak RSS", goal: "≤ 300 MB", actual: `${(peakRss / MB).toFixed(1)} MB`, pass: peakRss <= 300 * MB },
   ];
 
@@ -888,6 +972,9 @@ async function main(): Promise<void> {
     phases: {
       single: { ...single, storedEvents: storedBySingle },
       singleWithoutAuthentication: singleOpen,
+      singleWithoutAuditLog: singleUnaudited,
+      queryWithoutAuditLog: queryUnaudited,
+      forwardingLag: lag ?? null,
       pgInsert,
       ceilingColumns: { server: serverColumns, ceiling: ceilingColumns, same: sameColumns },
       bulk: { ...bulk, eventsPerRequest: settings.bulkSize, eventsPerSecond: bulkEventsPerSecond, storedEvents: storedByBulk },
@@ -903,6 +990,8 @@ async function main(): Promise<void> {
       bulkToCopy: bulkRatio,
       singleToEmptyRoute: single.okPerSecond / emptyRoute.okPerSecond,
       singleWithTokenToWithout: authRatio,
+      singleWithAuditToWithout: auditRatio,
+      queryWithAuditToWithout: queryAuditRatio,
     },
     peakRssBytes: peakRss,
     targets,

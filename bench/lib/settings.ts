@@ -53,6 +53,8 @@ export interface Settings {
   serverLogLevel: string;
   /** When set, the server runs with `--cpu-prof` and writes its profile into this folder. */
   cpuProfileDir?: string;
+  /** The NATS JetStream server the forwarding lag is measured through (issue 12). */
+  natsUrl: string;
 }
 
 export function loadSettings(): Settings {
@@ -76,5 +78,6 @@ export function loadSettings(): Settings {
     queryPageSize: integer("BENCH_QUERY_PAGE_SIZE", 50),
     serverLogLevel: process.env.BENCH_LOG_LEVEL || "warn",
     cpuProfileDir: process.env.BENCH_CPU_PROF || undefined,
+    natsUrl: process.env.BENCH_NATS_URL || "nats://127.0.0.1:4222",
   };
 }
