@@ -84,8 +84,20 @@ export interface WorkflowEventRecord {
 
 export type LogRecord = ApiEventRecord | WorkflowEventRecord;
 
-/** The id consumers de-duplicate by. */
-export const eventIdOf = (record: LogRecord): string => record.properties.eventId;
+/**
+ * A record as the log stores it and destinations deliver it: its JSON, sent as it is
+ * (never parsed and written again on the way), and its eventId.
+ */
+export interface SerializedRecord {
+  /** The id consumers de-duplicate by (`properties.eventId`). */
+  eventId: string;
+  json: string;
+}
+
+export const serialized = (record: LogRecord): SerializedRecord => ({
+  eventId: record.properties.eventId,
+  json: JSON.stringify(record),
+});
 
 /** `2024-05-01T13:05:12.1234567Z`: the schema's seven decimals (the last four from `subMillisecond`, 0–9999). */
 export function azureTime(date: Date, subMillisecond = 0): string {
@@ -101,6 +113,6 @@ export function azureTime(date: Date, subMillisecond = 0): string {
  * carries `properties.eventId` so its consumers can drop them).
  */
 export interface LogDestination {
-  send(category: LogCategory, records: readonly LogRecord[]): Promise<void>;
+  send(category: LogCategory, records: readonly SerializedRecord[]): Promise<void>;
   close(): Promise<void>;
 }

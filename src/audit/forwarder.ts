@@ -20,7 +20,7 @@ import { withTransaction } from "../db/transactions.js";
 import { LOG_TABLES } from "../model/tables.js";
 import { type ApiEventOptions, workflowEvent } from "./api-event.js";
 import type { AuditLogger } from "./audit-log.js";
-import type { LogCategory, LogRecord, WorkflowEventRecord } from "./azure-monitor.js";
+import type { LogCategory, WorkflowEventRecord } from "./azure-monitor.js";
 import { type DestinationType, type OpenDestination, openDestination } from "./destinations/index.js";
 
 const CURSORS = "cif_control.log_cursor";
@@ -162,8 +162,8 @@ export class Forwarder {
       if (!locked[0]!.locked) return 0;
       const cursor = await this.cursorOf(client, row.id, category, pool);
       const table = LOG_TABLES[category];
-      const { rows } = await pool.query<{ transactionid: string; versionnumber: string; record: string }>(
-        `SELECT transactionid::text, versionnumber::text, record FROM ${table.logicalName}
+      const { rows } = await pool.query<{ transactionid: string; versionnumber: string; id: string; record: string }>(
+        `SELECT transactionid::text, versionnumber::text, ${table.primaryKey}::text AS id, record FROM ${table.logicalName}
           WHERE (transactionid, versionnumber) > ($1::bigint, $2::bigint)
             AND transactionid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
           ORDER BY transactionid, versionnumber LIMIT $3`,
@@ -172,7 +172,7 @@ export class Forwarder {
       if (rows.length === 0) return 0;
       await destination.send(
         category,
-        rows.map((r) => JSON.parse(r.record) as LogRecord),
+        rows.map((r) => ({ eventId: r.id, json: r.record })),
       );
       const last = rows.at(-1)!;
       await client.query(

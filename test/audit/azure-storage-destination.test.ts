@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import net from "node:net";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ApiEventRecord, LogRecord, WorkflowEventRecord } from "../../src/audit/azure-monitor.js";
+import { type ApiEventRecord, type LogRecord, type WorkflowEventRecord, serialized } from "../../src/audit/azure-monitor.js";
 import {
   AzureStorageDestination,
   type AzureStorageError,
@@ -127,8 +127,8 @@ describe("the Azure Storage destination", () => {
     const audit = [apiEvent(resourceId, 1), apiEvent(resourceId, 2)];
     const operational = [workflowEvent(resourceId, 3)];
     const before = new Date();
-    await dest.send("Audit", audit);
-    await dest.send("Operational", operational);
+    await dest.send("Audit", audit.map(serialized));
+    await dest.send("Operational", operational.map(serialized));
     const after = new Date();
 
     const sentHours = [before, after].map((d) => d.toISOString().slice(0, 13)); // 2024-05-01T13
@@ -154,10 +154,10 @@ describe("the Azure Storage destination", () => {
     let now = new Date("2024-01-02T03:59:59.999Z");
     const dest = destination({ resourceId, containers: { Audit: "hours-audit" } }, { now: () => now });
     const first = [apiEvent(resourceId, 1)]; // record time 2020-01-01T00
-    await dest.send("Audit", first);
+    await dest.send("Audit", first.map(serialized));
     now = new Date("2024-01-02T04:00:00.000Z");
     const second = [apiEvent(resourceId, 2)];
-    await dest.send("Audit", second);
+    await dest.send("Audit", second.map(serialized));
 
     const prefix = `resourceId=${resourceId.toUpperCase()}/y=2024/m=01/d=02`;
     expect((await blobsOf("hours-audit", resourceId)).sort()).toEqual([
@@ -173,8 +173,8 @@ describe("the Azure Storage destination", () => {
     const dest = destination({ resourceId }, { now: () => new Date("2024-05-01T13:05:12Z") });
     const first = [apiEvent(resourceId, 1), apiEvent(resourceId, 2)];
     const second = [apiEvent(resourceId, 3)];
-    await dest.send("Audit", first);
-    await dest.send("Audit", second);
+    await dest.send("Audit", first.map(serialized));
+    await dest.send("Audit", second.map(serialized));
 
     const names = await blobsOf("insight-logs-audit", resourceId);
     expect(names).toEqual([`resourceId=${resourceId.toUpperCase()}/y=2024/m=05/d=01/h=13/m=00/PT1H.json`]);
@@ -189,7 +189,7 @@ describe("the Azure Storage destination", () => {
     const dest = destination({ resourceId, containers: { Operational: "big-operational" } });
     // Five 1.5 MiB lines: two fit a 4 MiB block, so 3 blocks (a byte cut would make 2, no cut 1).
     const records = [1, 2, 3, 4, 5].map((n) => eventOfSize(resourceId, n, 1.5 * MiB));
-    await dest.send("Operational", records);
+    await dest.send("Operational", records.map(serialized));
 
     const [name] = await blobsOf("big-operational", resourceId);
     const { records: stored, properties } = await read("big-operational", name!);
@@ -202,7 +202,7 @@ describe("the Azure Storage destination", () => {
     const resourceId = newResourceId();
     const dest = destination({ resourceId, containers: { Audit: "oversize-audit" } });
     const records = [apiEvent(resourceId, 1), eventOfSize(resourceId, 2, 4 * MiB + 1)];
-    const error = (await dest.send("Audit", records).catch((e: unknown) => e)) as AzureStorageError;
+    const error = (await dest.send("Audit", records.map(serialized)).catch((e: unknown) => e)) as AzureStorageError;
     expect(error.message).toMatch(/record 1 \(eventId big-2\).*4194305 bytes, over the 4194304-byte append-block limit/);
     expect(error.retryable).toBe(false);
     expect(await blobsOf("oversize-audit", resourceId)).toEqual([]);
@@ -213,7 +213,7 @@ describe("the Azure Storage destination", () => {
     const dest = destination({ resourceId, containers: { Audit: "order-audit" } });
     const big = [1, 2, 3].map((n) => eventOfSize(resourceId, n, 3 * MiB)); // 3 blocks
     const small = [apiEvent(resourceId, 4)];
-    await Promise.all([dest.send("Audit", big), dest.send("Audit", small)]);
+    await Promise.all([dest.send("Audit", big.map(serialized)), dest.send("Audit", small.map(serialized))]);
     const [name] = await blobsOf("order-audit", resourceId);
     expect(eventIds((await read("order-audit", name!)).records)).toEqual(eventIds([...big, ...small]));
   });
@@ -224,20 +224,20 @@ describe("the Azure Storage destination", () => {
     const options = { now: () => now, maxBlocksPerBlob: 3 };
     const dest = destination({ resourceId, containers: { Audit: "budget-audit" } }, options);
     const sent = [1, 2, 3].map((n) => [apiEvent(resourceId, n)]);
-    for (const records of sent) await dest.send("Audit", records);
+    for (const records of sent) await dest.send("Audit", records.map(serialized));
     const late = [apiEvent(resourceId, 4)];
-    await expect(dest.send("Audit", late)).rejects.toThrow(
+    await expect(dest.send("Audit", late.map(serialized))).rejects.toThrow(
       /budget-audit\/resourceId=.*\/h=13\/m=00\/PT1H\.json is full \(3 of 3 blocks.*next hour's blob/,
     );
     // The count comes from the blob, not from memory: a new destination knows it is full too.
-    await expect(destination({ resourceId, containers: { Audit: "budget-audit" } }, options).send("Audit", late)).rejects.toThrow(
-      /is full \(3 of 3 blocks/,
-    );
+    await expect(
+      destination({ resourceId, containers: { Audit: "budget-audit" } }, options).send("Audit", late.map(serialized)),
+    ).rejects.toThrow(/is full \(3 of 3 blocks/);
     const h13 = `resourceId=${resourceId.toUpperCase()}/y=2024/m=05/d=01/h=13/m=00/PT1H.json`;
     expect(eventIds((await read("budget-audit", h13)).records)).toEqual(eventIds(sent.flat()));
 
     now = new Date("2024-05-01T14:00:00Z");
-    await dest.send("Audit", late);
+    await dest.send("Audit", late.map(serialized));
     expect(eventIds((await read("budget-audit", h13.replace("h=13", "h=14"))).records)).toEqual(eventIds(late));
   });
 
@@ -245,14 +245,14 @@ describe("the Azure Storage destination", () => {
     const resourceId = newResourceId();
     const dest = destination({ resourceId, containers: { Audit: "outage-audit" } });
     const before = [apiEvent(resourceId, 1)];
-    await dest.send("Audit", before);
+    await dest.send("Audit", before.map(serialized));
 
     await azurite.stop();
     const retried = [apiEvent(resourceId, 2), apiEvent(resourceId, 3)];
     const started = Date.now();
     let error: Error | undefined;
     try {
-      await dest.send("Audit", retried);
+      await dest.send("Audit", retried.map(serialized));
     } catch (e) {
       error = e as Error;
     } finally {
@@ -263,7 +263,7 @@ describe("the Azure Storage destination", () => {
     expect(error?.message).not.toContain(DEV_KEY);
     expect(error?.message).not.toMatch(/AccountKey/i);
 
-    await dest.send("Audit", retried);
+    await dest.send("Audit", retried.map(serialized));
     const [name] = await blobsOf("outage-audit", resourceId);
     expect(eventIds((await read("outage-audit", name!)).records)).toEqual(eventIds([...before, ...retried]));
   });
@@ -281,7 +281,9 @@ describe("the Azure Storage destination", () => {
         timeoutMs: 300,
       });
       const started = Date.now();
-      await expect(dest.send("Audit", [apiEvent("/x", 1)])).rejects.toThrow(/insight-logs-audit\/.*: no answer within 300 ms/);
+      await expect(dest.send("Audit", [apiEvent("/x", 1)].map(serialized))).rejects.toThrow(
+        /insight-logs-audit\/.*: no answer within 300 ms/,
+      );
       expect(Date.now() - started).toBeLessThan(3_000);
       await dest.close();
     } finally {
@@ -297,7 +299,9 @@ describe("the Azure Storage destination", () => {
       resourceId: newResourceId(),
       retry: { maxTries: 1 },
     });
-    const error = (await dest.send("Operational", [workflowEvent("/x", 1)]).catch((e: unknown) => e)) as AzureStorageError;
+    const error = (await dest
+      .send("Operational", [workflowEvent("/x", 1)].map(serialized))
+      .catch((e: unknown) => e)) as AzureStorageError;
     expect(error.message).toMatch(
       /could not store 1 records in insight-logs-operational\/resourceId=.*: HTTP 403 AuthorizationFailure/,
     );
@@ -311,11 +315,11 @@ describe("the Azure Storage destination", () => {
     const resourceId = newResourceId();
     const dest = destination({ resourceId, containers: { Audit: "close-audit" } });
     const records = [apiEvent(resourceId, 1)];
-    const sending = dest.send("Audit", records);
+    const sending = dest.send("Audit", records.map(serialized));
     await dest.close();
     await sending;
     expect(await blobsOf("close-audit", resourceId)).toHaveLength(1);
-    await expect(dest.send("Audit", records)).rejects.toThrow(/closed/);
+    await expect(dest.send("Audit", records.map(serialized))).rejects.toThrow(/closed/);
   });
 
   it("describes itself by account, endpoint and containers, with no key and no SAS signature", () => {

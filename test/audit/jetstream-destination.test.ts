@@ -7,7 +7,13 @@ import net from "node:net";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ApiEventRecord, LogCategory, LogRecord, WorkflowEventRecord } from "../../src/audit/azure-monitor.js";
+import {
+  type ApiEventRecord,
+  type LogCategory,
+  type LogRecord,
+  type WorkflowEventRecord,
+  serialized,
+} from "../../src/audit/azure-monitor.js";
 import { JetStreamDestination, jetStreamSettings, type JetStreamSettings } from "../../src/audit/destinations/jetstream.js";
 
 const NATS = "127.0.0.1:4222";
@@ -140,7 +146,7 @@ function outageProxy() {
 async function sendUntilStored(d: JetStreamDestination, category: LogCategory, records: LogRecord[]): Promise<boolean> {
   for (let attempt = 0; attempt < 15; attempt++) {
     if (
-      await d.send(category, records).then(
+      await d.send(category, records.map(serialized)).then(
         () => true,
         () => false,
       )
@@ -182,8 +188,8 @@ describe("JetStream log destination", () => {
     const { destination: d, streams: names, subjectPrefix } = destination();
     const audit = [apiEvent(), apiEvent(), apiEvent()];
     const operational = [apiEvent("Operational"), workflowEvent()];
-    await d.send("Audit", audit);
-    await d.send("Operational", operational);
+    await d.send("Audit", audit.map(serialized));
+    await d.send("Operational", operational.map(serialized));
 
     for (const [stream, subject, records] of [
       [names.Audit, `${subjectPrefix}.audit`, audit],
@@ -204,22 +210,22 @@ describe("JetStream log destination", () => {
 
   it("creates missing streams with a duplicate window of two minutes by default, or the configured one", async () => {
     const byDefault = destination();
-    await byDefault.destination.send("Audit", [apiEvent()]);
+    await byDefault.destination.send("Audit", [apiEvent()].map(serialized));
     expect((await jsm.streams.info(byDefault.streams.Audit)).config.duplicate_window).toBe(120 * 1e9);
 
     const configured = destination({ duplicateWindowSeconds: 600 });
-    await configured.destination.send("Operational", [workflowEvent()]);
+    await configured.destination.send("Operational", [workflowEvent()].map(serialized));
     expect((await jsm.streams.info(configured.streams.Operational)).config.duplicate_window).toBe(600 * 1e9);
   });
 
   it("stores each event once when the same records are sent again: a consumer reads every event exactly once", async () => {
     const { destination: d, streams: names } = destination();
     const records: LogRecord[] = Array.from({ length: 600 }, (_, i) => (i % 2 ? workflowEvent() : apiEvent("Operational")));
-    await d.send("Operational", records);
+    await d.send("Operational", records.map(serialized));
     // The retry after a failure that was in fact stored, partly overlapping a new batch.
-    await d.send("Operational", records);
+    await d.send("Operational", records.map(serialized));
     const more = [workflowEvent(), workflowEvent()];
-    await d.send("Operational", [...records.slice(-10), ...more]);
+    await d.send("Operational", [...records.slice(-10), ...more].map(serialized));
 
     const expected = [...records, ...more].map((r) => r.properties.eventId);
     expect((await jsm.streams.info(names.Operational)).state.messages).toBe(expected.length);
@@ -243,7 +249,7 @@ describe("JetStream log destination", () => {
       description: "made by the operator",
       duplicate_window: 30 * 1e9,
     });
-    await d.send("Audit", [apiEvent()]);
+    await d.send("Audit", [apiEvent()].map(serialized));
     const info = await jsm.streams.info(names.Audit);
     expect(info.state.messages).toBe(1);
     expect(info.config).toMatchObject({
@@ -256,23 +262,23 @@ describe("JetStream log destination", () => {
 
   it("recreates its stream when it was deleted, after failing the send that found it missing", async () => {
     const { destination: d, streams: names, subjectPrefix } = destination();
-    await d.send("Audit", [apiEvent()]);
+    await d.send("Audit", [apiEvent()].map(serialized));
     await jsm.streams.delete(names.Audit);
-    await expect(d.send("Audit", [apiEvent()])).rejects.toThrow(
+    await expect(d.send("Audit", [apiEvent()].map(serialized))).rejects.toThrow(
       `stream ${names.Audit} (subject ${subjectPrefix}.audit) not acknowledged: no responders`,
     );
-    await d.send("Audit", [apiEvent()]);
+    await d.send("Audit", [apiEvent()].map(serialized));
     expect((await jsm.streams.info(names.Audit)).state.messages).toBe(1);
   });
 
   it("refuses to publish into another stream that took over its subject", async () => {
     const { destination: d, streams: names, subjectPrefix } = destination();
-    await d.send("Audit", [apiEvent()]);
+    await d.send("Audit", [apiEvent()].map(serialized));
     await jsm.streams.delete(names.Audit);
     const other = `${names.Audit}_OTHER`;
     streams.add(other);
     await jsm.streams.add({ name: other, subjects: [`${subjectPrefix}.audit`] });
-    await expect(d.send("Audit", [apiEvent()])).rejects.toThrow(
+    await expect(d.send("Audit", [apiEvent()].map(serialized))).rejects.toThrow(
       new RegExp(`to stream ${names.Audit} .* not acknowledged: expected stream does not match`),
     );
     expect((await jsm.streams.info(other)).state.messages).toBe(0);
@@ -281,7 +287,7 @@ describe("JetStream log destination", () => {
   it("refuses an existing stream that does not capture its subject, naming both, and leaves the stream alone", async () => {
     const { destination: d, streams: names, subjectPrefix } = destination({ token: TOKEN });
     await jsm.streams.add({ name: names.Audit, subjects: [`${subjectPrefix}.other`] });
-    const error = await d.send("Audit", [apiEvent()]).then(
+    const error = await d.send("Audit", [apiEvent()].map(serialized)).then(
       () => undefined,
       (e: Error) => e,
     );
@@ -298,7 +304,7 @@ describe("JetStream log destination", () => {
     const silent = await silentListener();
     cleanups.push(silent.close);
     const { destination: d } = destination({ servers: `127.0.0.1:${silent.port}`, token: TOKEN, timeoutMs: 1000 });
-    const error = await d.send("Audit", [apiEvent()]).then(
+    const error = await d.send("Audit", [apiEvent()].map(serialized)).then(
       () => undefined,
       (e: Error) => e,
     );
@@ -312,7 +318,7 @@ describe("JetStream log destination", () => {
     const probe = await silentListener();
     await probe.close(); // the port is now free: nothing listens on it
     const { destination: d } = destination({ servers: `127.0.0.1:${probe.port}`, user: "bob", pass: TOKEN });
-    const error = await d.send("Audit", [apiEvent()]).then(
+    const error = await d.send("Audit", [apiEvent()].map(serialized)).then(
       () => undefined,
       (e: Error) => e,
     );
@@ -326,11 +332,11 @@ describe("JetStream log destination", () => {
     cleanups.push(proxy.stop);
     const { destination: d, streams: names } = destination({ servers: `127.0.0.1:${proxy.port}`, timeoutMs: 1000 });
     const before = [apiEvent(), apiEvent()];
-    await d.send("Audit", before);
+    await d.send("Audit", before.map(serialized));
 
     proxy.loseReplies();
     const lost = [apiEvent(), apiEvent(), apiEvent()];
-    await expect(d.send("Audit", lost)).rejects.toThrow(
+    await expect(d.send("Audit", lost.map(serialized))).rejects.toThrow(
       new RegExp(`3 of 3 records to stream ${names.Audit} .* not acknowledged: no reply within 1000 ms`),
     );
     // The server did store them: only the PubAcks were lost.
@@ -348,11 +354,11 @@ describe("JetStream log destination", () => {
     cleanups.push(proxy.stop);
     const { destination: d, streams: names } = destination({ servers: `127.0.0.1:${proxy.port}`, timeoutMs: 1000 });
     const before = [apiEvent(), apiEvent()];
-    await d.send("Audit", before);
+    await d.send("Audit", before.map(serialized));
 
     await proxy.stop();
     const during = [apiEvent(), apiEvent(), apiEvent()];
-    await expect(d.send("Audit", during)).rejects.toThrow(
+    await expect(d.send("Audit", during.map(serialized))).rejects.toThrow(
       new RegExp(
         `records to stream ${names.Audit} .* not acknowledged: no reply within 1000 ms \\(the connection to NATS is lost`,
       ),
@@ -415,14 +421,16 @@ describe("JetStream log destination", () => {
     const { destination: d, streams: names } = destination();
     const record = apiEvent();
     record.properties.eventId = "";
-    await expect(d.send("Audit", [apiEvent(), record])).rejects.toThrow(/record at index 1 .* has no properties\.eventId/);
+    await expect(d.send("Audit", [apiEvent(), record].map(serialized))).rejects.toThrow(
+      /record at index 1 .* has no properties\.eventId/,
+    );
     await expect(jsm.streams.info(names.Audit)).rejects.toThrow(/stream not found/);
   });
 
   it("refuses to send after close()", async () => {
     const { destination: d } = destination();
-    await d.send("Audit", [apiEvent()]);
+    await d.send("Audit", [apiEvent()].map(serialized));
     await d.close();
-    await expect(d.send("Audit", [apiEvent()])).rejects.toThrow(/the destination is closed/);
+    await expect(d.send("Audit", [apiEvent()].map(serialized))).rejects.toThrow(/the destination is closed/);
   });
 });

@@ -19,7 +19,7 @@
  */
 import { BlobServiceClient, type ContainerClient, RestError, type StoragePipelineOptions } from "@azure/storage-blob";
 import { z } from "zod";
-import type { LogCategory, LogDestination, LogRecord } from "../azure-monitor.js";
+import type { LogCategory, LogDestination, SerializedRecord } from "../azure-monitor.js";
 
 /** Azure's limit on one Append Block request (service versions before 2022-11-02). */
 export const MAX_APPEND_BLOCK_BYTES = 4 * 1024 * 1024;
@@ -160,7 +160,7 @@ export class AzureStorageDestination implements LogDestination {
     };
   }
 
-  send(category: LogCategory, records: readonly LogRecord[]): Promise<void> {
+  send(category: LogCategory, records: readonly SerializedRecord[]): Promise<void> {
     if (this.#closed) return Promise.reject(new AzureStorageError("Azure Storage destination is closed", false));
     const blobName = blobNameFor(this.#settings.resourceId, this.#now());
     const run = () => this.#write(category, blobName, records);
@@ -175,7 +175,7 @@ export class AzureStorageDestination implements LogDestination {
     await this.#tail;
   }
 
-  async #write(category: LogCategory, blobName: string, records: readonly LogRecord[]): Promise<void> {
+  async #write(category: LogCategory, blobName: string, records: readonly SerializedRecord[]): Promise<void> {
     if (records.length === 0) return;
     const containerName = this.#settings.containers[category];
     const where = `${containerName}/${blobName}`;
@@ -223,16 +223,16 @@ export class AzureStorageDestination implements LogDestination {
 }
 
 /** JSON Lines in blocks of at most 4 MiB, each ending at a line end. */
-function packBlocks(records: readonly LogRecord[], where: string): Buffer[] {
+function packBlocks(records: readonly SerializedRecord[], where: string): Buffer[] {
   const blocks: Buffer[] = [];
   let lines: string[] = [];
   let bytes = 0;
   records.forEach((record, index) => {
-    const line = `${JSON.stringify(record)}\n`;
+    const line = `${record.json}\n`;
     const size = Buffer.byteLength(line);
     if (size > MAX_APPEND_BLOCK_BYTES) {
       throw new AzureStorageError(
-        `Azure Storage: cannot store record ${index} (eventId ${record.properties.eventId}) in ${where}: it is ${size} bytes, over the ${MAX_APPEND_BLOCK_BYTES}-byte append-block limit`,
+        `Azure Storage: cannot store record ${index} (eventId ${record.eventId}) in ${where}: it is ${size} bytes, over the ${MAX_APPEND_BLOCK_BYTES}-byte append-block limit`,
         false,
       );
     }

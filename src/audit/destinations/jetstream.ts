@@ -16,7 +16,7 @@ import {
 } from "@nats-io/jetstream";
 import { connect, errors, headers, type NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
-import { eventIdOf, type LogCategory, type LogDestination, type LogRecord } from "../azure-monitor.js";
+import type { LogCategory, LogDestination, SerializedRecord } from "../azure-monitor.js";
 
 /** Publishes awaiting their PubAck at once: enough to pipeline, bounded so a big batch cannot flood the buffer. */
 const MAX_IN_FLIGHT = 256;
@@ -118,10 +118,10 @@ export class JetStreamDestination implements LogDestination {
     };
   }
 
-  async send(category: LogCategory, records: readonly LogRecord[]): Promise<void> {
+  async send(category: LogCategory, records: readonly SerializedRecord[]): Promise<void> {
     if (records.length === 0) return;
     const { stream, subject } = this.targets[category];
-    const missing = records.findIndex((record) => !eventIdOf(record));
+    const missing = records.findIndex((record) => !record.eventId);
     // Without an id the stream cannot drop the repeats a retry makes.
     if (missing >= 0) throw this.error(`the record at index ${missing} for stream ${stream} has no properties.eventId`);
 
@@ -138,8 +138,8 @@ export class JetStreamDestination implements LogDestination {
         h.set("Content-Type", "application/json");
         try {
           // expect.streamName: the server refuses the message unless it lands in our stream.
-          await js.publish(subject, JSON.stringify(record), {
-            msgID: eventIdOf(record),
+          await js.publish(subject, record.json, {
+            msgID: record.eventId,
             headers: h,
             timeout: this.timeoutMs,
             expect: { streamName: stream },
@@ -197,6 +197,9 @@ export class JetStreamDestination implements LogDestination {
         timeout: this.timeoutMs,
         // Keep reconnecting through an outage; sends meanwhile fail by their ack timeout.
         maxReconnectAttempts: -1,
+        // Otherwise every publish builds two Error objects with stack traces in advance
+        // (most of the client's cost under load); our errors name the stream and subject.
+        noAsyncTraces: true,
         ...this.auth,
       });
     } catch (error) {
