@@ -1,19 +1,11 @@
 /**
- * One API call as an `ApiEvent` record (azure-monitor.ts), and any record as its row of
- * CIEventsAudit / CIEventsOperational. Pure: what the call was is gathered by
+ * One API call as an `ApiEvent` record (azure-monitor.ts), and a step of background work
+ * as a `WorkflowEvent`; their rows of CIEventsAudit / CIEventsOperational are made from
+ * them in SQL (the columns' `fromRecord` in model/tables.ts). Pure: what the call was is gathered by
  * request-audit.ts from the request and its observations.
  */
-import type { ColumnValues } from "../channel-analytics/record-input.js";
 import { ROLE_NAMES, ROLE_PRIVILEGES } from "../identity/roles.js";
-import { LOG_TABLES } from "../model/tables.js";
-import {
-  type ApiEventRecord,
-  type LogCategory,
-  type LogLevel,
-  type LogRecord,
-  type WorkflowEventRecord,
-  azureTime,
-} from "./azure-monitor.js";
+import { type ApiEventRecord, type LogCategory, type LogLevel, type WorkflowEventRecord, azureTime } from "./azure-monitor.js";
 
 /** What is known of one call (a request, or one `$batch` part) when its record is made. */
 export interface ApiCall {
@@ -60,8 +52,18 @@ const SECRET_CLAIM = /secret|password|passwd|assertion|token|nonce|^at_hash$|^c_
 
 /** The token's claims less anything secret, each value cut. */
 export function publicClaims(claims: Readonly<Record<string, unknown>> | undefined): Record<string, unknown> {
+  if (!claims) return {};
+  // A verified token's claims are one object for every request with that token (it is cached).
+  let kept = publicClaimsOf.get(claims);
+  if (!kept) publicClaimsOf.set(claims, (kept = filterClaims(claims)));
+  return kept;
+}
+
+const publicClaimsOf = new WeakMap<object, Record<string, unknown>>();
+
+function filterClaims(claims: Readonly<Record<string, unknown>>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(claims ?? {})) {
+  for (const [name, value] of Object.entries(claims)) {
     if (SECRET_CLAIM.test(name)) continue;
     if (typeof value === "string") out[name] = cut(value);
     else if (typeof value === "number" || typeof value === "boolean") out[name] = value;
@@ -73,8 +75,17 @@ export function publicClaims(claims: Readonly<Record<string, unknown>> | undefin
 /** The roles that hold every privilege the operation needs (all of them when it needs none). */
 export function requiredRoles(privileges: readonly string[] | undefined): string[] {
   if (privileges === undefined) return [];
-  return ROLE_NAMES.filter((role) => privileges.every((p) => ROLE_PRIVILEGES[role].has(p)));
+  // The operations need few distinct sets of privileges: each is worked out once.
+  const key = privileges.join(" ");
+  let roles = requiredRolesOf.get(key);
+  if (!roles) {
+    roles = ROLE_NAMES.filter((role) => privileges.every((p) => ROLE_PRIVILEGES[role].has(p)));
+    if (requiredRolesOf.size < 1000) requiredRolesOf.set(key, roles);
+  }
+  return roles;
 }
+
+const requiredRolesOf = new Map<string, string[]>();
 
 /** Audit: calls that change something (POST, PUT, PATCH, DELETE); Operational: the rest. */
 export const categoryOf = (method: string): LogCategory =>
@@ -83,8 +94,18 @@ export const categoryOf = (method: string): LogCategory =>
 const resultTypeOf = (status: number) => (status < 400 ? "Success" : status < 500 ? "ClientError" : "Failure");
 const levelOf = (status: number): LogLevel => (status < 400 ? "Informational" : status < 500 ? "Warning" : "Error");
 
-export const resourceIdOf = (template: string, organizationId: string) =>
-  template.replaceAll("{organizationId}", organizationId.toUpperCase());
+export function resourceIdOf(template: string, organizationId: string): string {
+  const key = `${template}\n${organizationId}`;
+  let id = resourceIds.get(key);
+  if (id === undefined) {
+    id = template.replaceAll("{organizationId}", organizationId.toUpperCase());
+    // Bounded: one per organisation, and organisations are few.
+    if (resourceIds.size < 10_000) resourceIds.set(key, id);
+  }
+  return id;
+}
+
+const resourceIds = new Map<string, string>();
 
 export function apiEvent(call: ApiCall, options: ApiEventOptions): ApiEventRecord {
   const { status } = call;
@@ -127,64 +148,6 @@ export function apiEvent(call: ApiCall, options: ApiEventOptions): ApiEventRecor
       ...(call.errorCode ? { errorCode: call.errorCode } : {}),
     },
   };
-}
-
-const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
-const date = (text: string | undefined) => (text ? new Date(text) : null);
-
-/** A record as its row of the category's table: Log Analytics' columns, and the record itself. */
-export function logRow(record: LogRecord): ColumnValues {
-  const table = LOG_TABLES[record.category];
-  const row: ColumnValues = new Map<string, unknown>([
-    [table.primaryKey, record.properties.eventId],
-    ["timegenerated", new Date(record.time)],
-    ["category", record.category],
-    ["operationname", record.operationName],
-    ["resulttype", record.resultType],
-    ["resultsignature", "resultSignature" in record ? record.resultSignature : null],
-    ["durationms", record.durationMs ?? null],
-    ["calleripaddress", "callerIpAddress" in record ? (record.callerIpAddress ?? null) : null],
-    ["correlationid", "correlationId" in record ? (record.correlationId ?? null) : null],
-    ["level", record.level],
-    ["uri", "uri" in record ? record.uri : null],
-    ["eventtype", record.properties.eventType],
-    ["resourceid", record.resourceId],
-    ["instanceid", record.properties.instanceId],
-    ["record", JSON.stringify(record)],
-  ]);
-  if (record.properties.eventType === "ApiEvent") {
-    const api = record as ApiEventRecord;
-    const p = api.properties;
-    row.set("method", p.method);
-    row.set("path", p.path);
-    row.set("origin", p.origin);
-    row.set("operationstatus", p.operationStatus);
-    row.set("useragent", p.userAgent);
-    row.set("callerobjectid", p.callerObjectId ?? null);
-    row.set("userrole", api.identity?.Authorization.UserRole ?? null);
-    row.set("requiredroles", json(api.identity?.Authorization.RequiredRoles));
-    row.set("claims", json(api.identity?.Claims));
-    row.set("tenantid", p.tenantId);
-    row.set("tenantname", p.tenantName);
-    row.set("writtenrecords", json(p.writtenRecords));
-  } else if (record.category === "Operational") {
-    const p = record.properties;
-    row.set("operationtype", p.operationType);
-    row.set("workflowjobid", p.workflowJobId);
-    row.set("starttime", date(p.startTimestamp));
-    row.set("endtime", date(p.endTimestamp));
-    row.set("submittedtime", date(p.submittedTimestamp));
-    row.set("taskscount", p.tasksCount ?? null);
-    row.set("submittedby", p.submittedBy ?? null);
-    row.set("workflowtype", p.workflowType ?? null);
-    row.set("workflowsubmissionkind", p.workflowSubmissionKind ?? null);
-    row.set("workflowstatus", p.workflowStatus ?? null);
-    row.set("identifier", p.identifier ?? null);
-    row.set("friendlyname", p.friendlyName ?? null);
-    row.set("error", p.error ?? null);
-    row.set("additionalinformation", json(p.additionalInfo));
-  }
-  return row;
 }
 
 /** One step of background work (forwarding, retention, export jobs), as a WorkflowEvent. */

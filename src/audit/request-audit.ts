@@ -3,17 +3,16 @@
  * gathered from the request's observations (src/observe/observation.ts).
  *
  * A write's record is committed with the write (CallerRecords, the group commits and the
- * change sets insert `draft.row()` in the transaction that stores the write, then call
+ * change sets insert `draft.recordText()` in the transaction that stores the write, then call
  * `settled`). When the response has gone, every event whose record did not commit that
  * way (reads, refusals, rolled-back change sets, the `$batch` envelope) is handed to
  * `emit`, which buffers it for at most a second (audit-log.ts).
  */
 import { randomUUID } from "node:crypto";
-import type { ColumnValues } from "../channel-analytics/record-input.js";
 import type { WriteAudit } from "../channel-analytics/write-audit.js";
 import type { TableDef } from "../model/tables.js";
 import type { BatchPartRef, Observation } from "../observe/observation.js";
-import { type ApiCall, type ApiEventOptions, apiEvent, logRow } from "./api-event.js";
+import { type ApiCall, type ApiEventOptions, apiEvent } from "./api-event.js";
 import type { ApiEventRecord } from "./azure-monitor.js";
 
 /** What the HTTP layer knows of the request when it arrives. */
@@ -86,8 +85,18 @@ export class EventDraft implements WriteAudit {
     );
   }
 
-  row(): ColumnValues {
-    return logRow(this.record());
+  recordText(storing?: { table: TableDef; ids: readonly string[] }): string {
+    if (!storing?.ids.length) return JSON.stringify(this.record());
+    // Named for this record only: whether they are stored is known once the statement has run.
+    const set = storing.table.entitySetName;
+    const before = this.written.get(set);
+    this.written.set(set, new Set([...(before ?? []), ...storing.ids]));
+    try {
+      return JSON.stringify(this.record());
+    } finally {
+      if (before) this.written.set(set, before);
+      else this.written.delete(set);
+    }
   }
 
   settled(committed: boolean): void {

@@ -18,14 +18,19 @@
  */
 import pg from "pg";
 import { GroupCommit, type Settled, settle } from "../db/group-commit.js";
-import { withTransaction } from "../db/transactions.js";
-import { tableByLogicalName } from "../model/tables.js";
+import { LOG_TABLES, tableByLogicalName } from "../model/tables.js";
 import { explainRefusedRows } from "./integrity-errors.js";
-import { type GroupOutcome, KpiEventRuleError, type Returning, insertKpiEventGroups } from "./kpi-event-rules.js";
+import {
+  type GroupRecords,
+  type GroupOutcome,
+  KpiEventRuleError,
+  type Returning,
+  insertKpiEventGroups,
+} from "./kpi-event-rules.js";
 import type { RowScope } from "./provider-scope.js";
 import type { ColumnValues } from "./record-input.js";
 import type { Queryable, Row } from "./store/record-store.js";
-import { type WriteAudit, insertAuditRows, settleAudits } from "./write-audit.js";
+import type { WriteAudit } from "./write-audit.js";
 
 const KPI_EVENT = tableByLogicalName("msdyn_kpieventdata");
 
@@ -45,25 +50,32 @@ async function explainRefusal(error: unknown, rows: readonly ColumnValues[], db:
   return refusal ? new KpiEventRuleError(refusal.index, refusal.error) : error;
 }
 
-/** Stores one group on `db`; inside a transaction under a savepoint, so a refusal leaves the transaction usable. */
+/**
+ * Stores one group on `db`; inside a transaction under a savepoint, so a refusal leaves the
+ * transaction usable. `audit` (outside a transaction only): the request's record, inserted
+ * by the same statement when the group is stored, and settled.
+ */
 export async function writeKpiEventGroup(
   db: Queryable,
   rows: ColumnValues[],
   returning: Returning,
   inTransaction: boolean,
   scope?: RowScope,
+  audit?: WriteAudit,
 ): Promise<Row[]> {
   if (inTransaction) await db.query("SAVEPOINT kpi_events");
   let outcome: GroupOutcome;
   try {
-    [outcome] = (await insertKpiEventGroups(db, [rows], returning, [scope])) as [GroupOutcome];
+    [outcome] = (await insertKpiEventGroups(db, [rows], returning, [scope], auditCompanions([rows], [audit]))) as [GroupOutcome];
   } catch (error) {
+    audit?.settled(false);
     if (inTransaction) await db.query("ROLLBACK TO SAVEPOINT kpi_events");
     throw await explainRefusal(error, rows, db);
   }
   if (inTransaction) await db.query("RELEASE SAVEPOINT kpi_events");
   if ("refused" in outcome) throw outcome.refused;
   if ("failed" in outcome) throw outcome.failed;
+  settleStored(audit, rows);
   return outcome.stored;
 }
 
@@ -74,21 +86,36 @@ interface Group {
   audit?: WriteAudit;
 }
 
-/** One group on the pool; with its audit record, both in one transaction. */
+/** One group on the pool, its audit record in the same statement. */
 function writeGroupAlone(pool: pg.Pool, group: Group): Promise<Row[]> {
   const { rows, returning, scope, audit } = group;
-  if (!audit) return writeKpiEventGroup(pool, rows, returning, false, scope);
-  const committed = withTransaction(pool, async (client) => {
-    // Under a savepoint, so that a refusal can still be explained on this connection.
-    const stored = await writeKpiEventGroup(client, rows, returning, true, scope);
-    audit.stored(KPI_EVENT, idsOf(stored));
-    await insertAuditRows(client, [audit]);
-    return stored;
-  });
-  return settleAudits([audit], committed);
+  return writeKpiEventGroup(pool, rows, returning, false, scope, audit);
 }
 
-const idsOf = (rows: readonly Row[]) => rows.map((row) => String(row[KPI_EVENT.primaryKey]));
+/** The audit records of the groups that have an audit, each naming its group's events as stored. */
+function auditCompanions(
+  groups: ReadonlyArray<readonly ColumnValues[]>,
+  audits: ReadonlyArray<WriteAudit | undefined>,
+): GroupRecords | undefined {
+  const texts: string[] = [];
+  const groupOf: number[] = [];
+  audits.forEach((audit, g) => {
+    if (!audit) return;
+    texts.push(audit.recordText({ table: KPI_EVENT, ids: idsOf(groups[g]!) }));
+    groupOf.push(g);
+  });
+  return texts.length ? { table: LOG_TABLES.Audit, texts, groups: groupOf } : undefined;
+}
+
+/** A stored group's audit: its events written, its record committed with them. */
+function settleStored(audit: WriteAudit | undefined, rows: readonly ColumnValues[]): void {
+  if (!audit) return;
+  audit.stored(KPI_EVENT, idsOf(rows));
+  audit.settled(true);
+}
+
+// Every new event carries its primary key before it is stored.
+const idsOf = (rows: readonly ColumnValues[]) => rows.map((values) => String(values.get(KPI_EVENT.primaryKey)));
 
 /** Group commit on the pool (see the top of this file and src/db/group-commit.ts). */
 export class KpiEventBatcher implements KpiEventSink {
@@ -120,31 +147,30 @@ export class KpiEventBatcher implements KpiEventSink {
   }
 
   /**
-   * The batch's statement; with the audit records of the groups it stores, in the same
-   * transaction (a group the rules refuse commits no record: the subscriber logs its refusal).
+   * The batch's statement, with the audit records of the groups it stores (a group the
+   * rules refuse commits no record: the subscriber logs its refusal).
    */
   private async insertBatch(groups: Group[], returning: Returning): Promise<GroupOutcome[]> {
-    const insert = (db: Queryable) =>
-      insertKpiEventGroups(
-        db,
-        groups.map((g) => g.rows),
+    const rows = groups.map((g) => g.rows);
+    const audits = groups.map((g) => g.audit);
+    let outcomes: GroupOutcome[];
+    try {
+      outcomes = await insertKpiEventGroups(
+        this.pool,
+        rows,
         returning,
         groups.map((g) => g.scope),
+        auditCompanions(rows, audits),
       );
-    if (!groups.some((g) => g.audit)) return insert(this.pool);
-    const committing: WriteAudit[] = [];
-    const outcomes = withTransaction(this.pool, async (client) => {
-      const result = await insert(client);
-      result.forEach((outcome, i) => {
-        const { audit } = groups[i]!;
-        if (!audit || !("stored" in outcome)) return;
-        audit.stored(KPI_EVENT, idsOf(outcome.stored));
-        committing.push(audit);
-      });
-      await insertAuditRows(client, committing);
-      return result;
+    } catch (error) {
+      // Nothing of the statement committed (a group retried on its own settles again).
+      for (const audit of audits) audit?.settled(false);
+      throw error;
+    }
+    outcomes.forEach((outcome, i) => {
+      if ("stored" in outcome) settleStored(groups[i]!.audit, groups[i]!.rows);
     });
-    return settleAudits(committing, outcomes);
+    return outcomes;
   }
 
   private async store(groups: Group[]): Promise<Array<Settled<Row[]>>> {

@@ -13,8 +13,9 @@ import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
 import { ident, prepared } from "../db/sql.js";
 import type { ColumnValues } from "./record-input.js";
 import { type Queryable, type Row, rowsSource } from "./store/record-store.js";
-import { tableByLogicalName } from "../model/tables.js";
+import { type TableDef, tableByLogicalName } from "../model/tables.js";
 import { type RowScope, fillProviderColumn, kpiEventScopeRefusal, kpiEventScopeSql } from "./provider-scope.js";
+import { logInsertSql, recordsParam } from "./write-audit.js";
 
 /** Logged by the CIF client whatever the provider's analytics flag says. */
 export const AGENT_BEHAVIOUR_EVENTS: readonly string[] = [
@@ -245,6 +246,19 @@ export type GroupOutcome = { stored: Row[] } | { refused: KpiEventRuleError } | 
 const KPI_EVENT = tableByLogicalName("msdyn_kpieventdata");
 
 /**
+ * Log records (the requests' audit records) that the statement inserts with the events,
+ * each belonging to a group: only the records of groups that are stored are inserted, so
+ * they commit with those groups' events and with nothing else.
+ */
+export interface GroupRecords {
+  table: TableDef;
+  /** Each record's JSON. */
+  texts: readonly string[];
+  /** Per record, the index of its group. */
+  groups: readonly number[];
+}
+
+/**
  * Creates groups of new KPI events in ONE statement: the lookup of every event's
  * definition and provider, the rules, and one INSERT (the foreign keys check the parents).
  * A group is stored whole or not at all: when the rules refuse one of its events, none of
@@ -258,12 +272,16 @@ const KPI_EVENT = tableByLogicalName("msdyn_kpieventdata");
  * so the groups of other callers in the statement are not affected), and their
  * msdyn_ProviderId is filled with it when not given. Without any scope the statement is
  * the unscoped one.
+ *
+ * `companions`: log records of the stored groups, in the same statement (so a group's
+ * events and its audit record need no transaction of their own: one round trip).
  */
 export async function insertKpiEventGroups(
   db: Queryable,
   groups: ReadonlyArray<readonly ColumnValues[]>,
   returning: Returning,
   scopes: ReadonlyArray<RowScope | undefined> = [],
+  companions?: GroupRecords,
 ): Promise<GroupOutcome[]> {
   const scoped = scopes.some((scope) => scope !== undefined);
   const rows = groups.flat();
@@ -298,6 +316,17 @@ export async function insertKpiEventGroups(
   const filled = FILLED_BY_KPI_RULES;
   const source = rowsSource(KPI_EVENT, rows, params.length + 1, filled);
   params.push(...source.values);
+  let companionCte = "";
+  if (companions && companions.texts.length > 0) {
+    params.push(recordsParam(companions.texts), companions.groups);
+    const insert = logInsertSql(
+      companions.table,
+      params.length - 1,
+      `JOIN unnest($${params.length}::int[]) WITH ORDINALITY AS cg(grp, n) ON cg.n = r.n`,
+      "cg.grp NOT IN (SELECT grp FROM refused)",
+    );
+    companionCte = `, companions AS (${insert})`;
+  }
   // The stored rows are read back (by primary key) only when asked for.
   if (returning === "row") params.push(rows.map((values) => values.get(KPI_EVENT.primaryKey)));
   const pk = ident(KPI_EVENT.primaryKey);
@@ -315,7 +344,7 @@ export async function insertKpiEventGroups(
     `ins AS (INSERT INTO msdyn_kpieventdata (${[...source.names, ...filled].map(ident).join(", ")}) ` +
     `SELECT ${source.expressions.join(", ")}, admitted.definition_id, admitted.definition_name ` +
     `FROM ${source.from} JOIN admitted ON admitted.n = r.n ` +
-    `RETURNING ${returning === "key" ? pk : "*"}) ` +
+    `RETURNING ${returning === "key" ? pk : "*"})${companionCte} ` +
     `SELECT ${lookupColumns.map((c) => `v.${c} AS ${LOOKUP_PREFIX}${c}`).join(", ")}, ` +
     `v.grp NOT IN (SELECT grp FROM refused) AS ${LOOKUP_PREFIX}stored` +
     (returning === "row"

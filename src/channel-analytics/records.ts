@@ -688,7 +688,7 @@ export class CallerRecords implements RecordOperations {
         wrote = true;
         audit.stored(table, ids);
       },
-      row: () => audit.row(),
+      recordText: (storing) => audit.recordText(storing),
       settled: (committed) => audit.settled(committed),
     };
     const committing: WriteAudit[] = [];

@@ -49,6 +49,11 @@ export interface ColumnDef {
   options?: readonly OptionDef[];
   /** For lookups: the logical name of the table the GUID points at. */
   lookupTarget?: string;
+  /**
+   * Of a log table: where in the row's JSON record the value is (`["properties", "method"]`);
+   * `[]` is the record itself. The rows are made from the records in SQL (recordsSource).
+   */
+  fromRecord?: readonly string[];
 }
 
 /** A parent link enforced by a composite foreign key. */
@@ -525,36 +530,40 @@ const ciProvider: TableDef = {
 // ---------------------------------------------------------------------------
 // The audit and operational log (src/audit/): Azure Monitor's CIEventsAudit and
 // CIEventsOperational tables of Log Analytics (shared/reference/analytics-and-audit.md B.3),
-// one row per record, the record itself in `record` as it is forwarded.
+// one row per record, the record itself in `record` as it is forwarded, each other column
+// filled from the record's field at its `fromRecord` path.
+
+/** A read-only column of a log table, filled from the record at `path`. */
+const fromLog = (...path: string[]): ColumnOptions => ({ ...readOnly, fromRecord: path });
 
 const logColumns = (table: string, schemaName: string): ColumnDef[] => [
-  primaryKeyColumn(`${table}id`, `${schemaName}Id`, "Event Id"),
-  dateTime("timegenerated", "TimeGenerated", "Time Generated", { ...readOnly, notNull: true }),
-  text("category", "Category", "Category", 20, { ...readOnly, notNull: true }),
-  text("operationname", "OperationName", "Operation Name", 200, { ...readOnly, notNull: true }),
-  text("resulttype", "ResultType", "Result Type", 20, readOnly),
-  text("resultsignature", "ResultSignature", "Result Signature", 10, readOnly),
-  column("durationms", "DurationMs", "Duration (ms)", "bigint", readOnly),
-  text("calleripaddress", "CallerIPAddress", "Caller IP Address", 64, readOnly),
-  text("correlationid", "CorrelationId", "Correlation Id", 100, readOnly),
-  text("level", "Level", "Level", 20, readOnly),
-  memo("uri", "Uri", "URI", 2000, readOnly),
-  text("eventtype", "EventType", "Event Type", 20, { ...readOnly, notNull: true }),
-  text("method", "Method", "Method", 10, readOnly),
-  memo("path", "Path", "Path", 2000, readOnly),
-  text("origin", "Origin", "Origin", 400, readOnly),
-  text("operationstatus", "OperationStatus", "Operation Status", 20, readOnly),
-  text("useragent", "UserAgent", "User Agent", 400, readOnly),
-  text("instanceid", "InstanceId", "Instance Id", 100, readOnly),
-  text("callerobjectid", "CallerObjectId", "Caller Object Id", 100, readOnly),
-  text("userrole", "UserRole", "User Role", 200, readOnly),
-  text("requiredroles", "RequiredRoles", "Required Roles", 400, readOnly),
-  memo("claims", "Claims", "Claims", 8000, readOnly),
-  text("tenantid", "TenantId", "Tenant Id", 100, readOnly),
-  text("tenantname", "TenantName", "Tenant Name", 100, readOnly),
-  text("resourceid", "ResourceId", "Resource Id", 400, readOnly),
-  memo("writtenrecords", "WrittenRecords", "Records Written", 1_000_000, readOnly),
-  memo("record", "Record", "Record", 1_000_000, { ...readOnly, notNull: true }),
+  { ...primaryKeyColumn(`${table}id`, `${schemaName}Id`, "Event Id"), fromRecord: ["properties", "eventId"] },
+  dateTime("timegenerated", "TimeGenerated", "Time Generated", { ...fromLog("time"), notNull: true }),
+  text("category", "Category", "Category", 20, { ...fromLog("category"), notNull: true }),
+  text("operationname", "OperationName", "Operation Name", 200, { ...fromLog("operationName"), notNull: true }),
+  text("resulttype", "ResultType", "Result Type", 20, fromLog("resultType")),
+  text("resultsignature", "ResultSignature", "Result Signature", 10, fromLog("resultSignature")),
+  column("durationms", "DurationMs", "Duration (ms)", "bigint", fromLog("durationMs")),
+  text("calleripaddress", "CallerIPAddress", "Caller IP Address", 64, fromLog("callerIpAddress")),
+  text("correlationid", "CorrelationId", "Correlation Id", 100, fromLog("correlationId")),
+  text("level", "Level", "Level", 20, fromLog("level")),
+  memo("uri", "Uri", "URI", 2000, fromLog("uri")),
+  text("eventtype", "EventType", "Event Type", 20, { ...fromLog("properties", "eventType"), notNull: true }),
+  text("method", "Method", "Method", 10, fromLog("properties", "method")),
+  memo("path", "Path", "Path", 2000, fromLog("properties", "path")),
+  text("origin", "Origin", "Origin", 400, fromLog("properties", "origin")),
+  text("operationstatus", "OperationStatus", "Operation Status", 20, fromLog("properties", "operationStatus")),
+  text("useragent", "UserAgent", "User Agent", 400, fromLog("properties", "userAgent")),
+  text("instanceid", "InstanceId", "Instance Id", 100, fromLog("properties", "instanceId")),
+  text("callerobjectid", "CallerObjectId", "Caller Object Id", 100, fromLog("properties", "callerObjectId")),
+  text("userrole", "UserRole", "User Role", 200, fromLog("identity", "Authorization", "UserRole")),
+  text("requiredroles", "RequiredRoles", "Required Roles", 400, fromLog("identity", "Authorization", "RequiredRoles")),
+  memo("claims", "Claims", "Claims", 8000, fromLog("identity", "Claims")),
+  text("tenantid", "TenantId", "Tenant Id", 100, fromLog("properties", "tenantId")),
+  text("tenantname", "TenantName", "Tenant Name", 100, fromLog("properties", "tenantName")),
+  text("resourceid", "ResourceId", "Resource Id", 400, fromLog("resourceId")),
+  memo("writtenrecords", "WrittenRecords", "Records Written", 1_000_000, fromLog("properties", "writtenRecords")),
+  memo("record", "Record", "Record", 1_000_000, { ...fromLog(), notNull: true }),
   // The forwarding order: rows of transactions below every open one's id are final, so a
   // cursor on (transactionid, versionnumber) never skips a row that commits late.
   column("transactionid", "TransactionId", "Transaction Id", "bigint", {
@@ -603,20 +612,32 @@ const ciEventsOperational: TableDef = {
   ownership: "organization",
   columns: [
     ...logColumns("cieventsoperational", "CIEventsOperational"),
-    text("operationtype", "OperationType", "Operation Type", 100, readOnly),
-    text("workflowjobid", "WorkflowJobId", "Workflow Job Id", 100, readOnly),
-    text("workflowtype", "WorkflowType", "Workflow Type", 20, readOnly),
-    text("workflowstatus", "WorkflowStatus", "Workflow Status", 20, readOnly),
-    text("workflowsubmissionkind", "WorkflowSubmissionKind", "Workflow Submission Kind", 20, readOnly),
-    text("submittedby", "SubmittedBy", "Submitted By", 100, readOnly),
-    dateTime("submittedtime", "SubmittedTime", "Submitted Time", readOnly),
-    dateTime("starttime", "StartTime", "Start Time", readOnly),
-    dateTime("endtime", "EndTime", "End Time", readOnly),
-    column("taskscount", "TasksCount", "Tasks Count", "integer", readOnly),
-    text("identifier", "Identifier", "Identifier", 200, readOnly),
-    text("friendlyname", "FriendlyName", "Friendly Name", 200, readOnly),
-    memo("error", "Error", "Error", 2000, readOnly),
-    memo("additionalinformation", "AdditionalInformation", "Additional Information", 4000, readOnly),
+    text("operationtype", "OperationType", "Operation Type", 100, fromLog("properties", "operationType")),
+    text("workflowjobid", "WorkflowJobId", "Workflow Job Id", 100, fromLog("properties", "workflowJobId")),
+    text("workflowtype", "WorkflowType", "Workflow Type", 20, fromLog("properties", "workflowType")),
+    text("workflowstatus", "WorkflowStatus", "Workflow Status", 20, fromLog("properties", "workflowStatus")),
+    text(
+      "workflowsubmissionkind",
+      "WorkflowSubmissionKind",
+      "Workflow Submission Kind",
+      20,
+      fromLog("properties", "workflowSubmissionKind"),
+    ),
+    text("submittedby", "SubmittedBy", "Submitted By", 100, fromLog("properties", "submittedBy")),
+    dateTime("submittedtime", "SubmittedTime", "Submitted Time", fromLog("properties", "submittedTimestamp")),
+    dateTime("starttime", "StartTime", "Start Time", fromLog("properties", "startTimestamp")),
+    dateTime("endtime", "EndTime", "End Time", fromLog("properties", "endTimestamp")),
+    column("taskscount", "TasksCount", "Tasks Count", "integer", fromLog("properties", "tasksCount")),
+    text("identifier", "Identifier", "Identifier", 200, fromLog("properties", "identifier")),
+    text("friendlyname", "FriendlyName", "Friendly Name", 200, fromLog("properties", "friendlyName")),
+    memo("error", "Error", "Error", 2000, fromLog("properties", "error")),
+    memo(
+      "additionalinformation",
+      "AdditionalInformation",
+      "Additional Information",
+      4000,
+      fromLog("properties", "additionalInfo"),
+    ),
   ],
   parents: [],
   indexes: logIndexes(),

@@ -7,10 +7,9 @@
 import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { RecordService } from "../../src/channel-analytics/records.js";
-import type { ColumnValues } from "../../src/channel-analytics/record-input.js";
 import type { WriteAudit } from "../../src/channel-analytics/write-audit.js";
 import type { Caller } from "../../src/model/caller.js";
-import { LOG_TABLES, type TableDef, tableByLogicalName } from "../../src/model/tables.js";
+import { type TableDef, tableByLogicalName } from "../../src/model/tables.js";
 import { useTestDatabase } from "../helpers/database.js";
 
 const PROVIDER = tableByLogicalName("msdyn_ciprovider");
@@ -18,25 +17,29 @@ const CONVERSATION = tableByLogicalName("msdyn_conversationdata");
 const SESSION = tableByLogicalName("msdyn_sessiondata");
 const KPI_EVENT = tableByLogicalName("msdyn_kpieventdata");
 
-/** A WriteAudit that records what it is told; `broken`: its row is one the database refuses. */
+/** A WriteAudit that records what it is told; `broken`: its record is one the database refuses. */
 class TestAudit implements WriteAudit {
   readonly id = randomUUID();
   readonly written = new Map<string, string[]>();
   verdicts: boolean[] = [];
-  constructor(private readonly broken = false) {}
+  constructor(
+    private readonly broken = false,
+    /** Its operationName is longer than the column (200). */
+    private readonly long = false,
+  ) {}
   stored(table: TableDef, ids: readonly string[]): void {
     this.written.set(table.entitySetName, [...(this.written.get(table.entitySetName) ?? []), ...ids]);
   }
-  row(): ColumnValues {
-    return new Map<string, unknown>([
-      [LOG_TABLES.Audit.primaryKey, this.id],
-      ["timegenerated", new Date()],
-      // varchar(20): the broken record's is too long, so its INSERT fails.
-      ["category", this.broken ? "x".repeat(21) : "Audit"],
-      ["operationname", "test"],
-      ["eventtype", "ApiEvent"],
-      ["record", JSON.stringify({ written: Object.fromEntries(this.written) })],
-    ]);
+  recordText(storing?: { table: TableDef; ids: readonly string[] }): string {
+    const written = Object.fromEntries(this.written);
+    if (storing) written[storing.table.entitySetName] = [...(written[storing.table.entitySetName] ?? []), ...storing.ids];
+    return JSON.stringify({
+      // Not a time: the broken record's INSERT fails.
+      time: this.broken ? "not a time" : new Date().toISOString(),
+      category: "Audit",
+      operationName: this.long ? "o".repeat(300) : "test",
+      properties: { eventType: "ApiEvent", eventId: this.id, writtenRecords: written },
+    });
   }
   settled(committed: boolean): void {
     this.verdicts.push(committed);
@@ -189,6 +192,16 @@ describe("a write's audit record commits with the write", () => {
     expect(await auditStored(audit)).toBe(1);
     expect(audit.verdicts.at(-1)).toBe(true);
     expect([...audit.written.values()].flat().length).toBeGreaterThan(0);
+  });
+
+  it.each(paths)("$name: a record with a value too long for its column still commits, the value cut", async ({ setup }) => {
+    const path = await setup();
+    const audit = new TestAudit(false, true);
+    await path.write(audit);
+    expect(await path.count()).toBeGreaterThan(0);
+    const { rows } = await db.pool.query("SELECT operationname FROM cieventsaudit WHERE cieventsauditid = $1", [audit.id]);
+    expect(rows[0]?.operationname).toBe("o".repeat(200));
+    expect(audit.verdicts.at(-1)).toBe(true);
   });
 
   it.each(paths)("$name: a record the database refuses takes the write down with it", async ({ setup }) => {
