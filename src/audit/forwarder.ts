@@ -162,8 +162,12 @@ export class Forwarder {
       if (!locked[0]!.locked) return 0;
       const cursor = await this.cursorOf(client, row.id, category, pool);
       const table = LOG_TABLES[category];
-      const { rows } = await pool.query<{ transactionid: string; versionnumber: string; id: string; record: string }>(
-        `SELECT transactionid::text, versionnumber::text, ${table.primaryKey}::text AS id, record FROM ${table.logicalName}
+      // The text copies get names of their own: ORDER BY a name of the select list sorts by
+      // that (text) value, and "1000" < "999" would send a later transaction first, then
+      // move the cursor past earlier ones never sent.
+      const { rows } = await pool.query<{ transaction: string; version: string; id: string; record: string }>(
+        `SELECT transactionid::text AS transaction, versionnumber::text AS version, ${table.primaryKey}::text AS id, record
+           FROM ${table.logicalName}
           WHERE (transactionid, versionnumber) > ($1::bigint, $2::bigint)
             AND transactionid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
           ORDER BY transactionid, versionnumber LIMIT $3`,
@@ -179,7 +183,7 @@ export class Forwarder {
         `UPDATE ${CURSORS} SET transaction_id = $3, version_number = $4, forwarded = forwarded + $5,
            last_success_on = now(), failing_since = NULL, last_error = NULL
          WHERE destination_id = $1 AND category = $2`,
-        [row.id, category, last.transactionid, last.versionnumber, rows.length],
+        [row.id, category, last.transaction, last.version, rows.length],
       );
       return rows.length;
     });
