@@ -388,7 +388,7 @@ async function main(): Promise<void> {
   };
 
   // 9. Every call of every phase below is forwarded to a JetStream destination as it runs.
-  const lagProbe = await ForwardingLagProbe.start(origin, authorization, settings.natsUrl, tag);
+  const lagProbe = await ForwardingLagProbe.start(origin, authorization, settings.natsUrl, tag, db);
   if ("unavailable" in lagProbe) log(`WARNING: forwarding lag not measured: ${lagProbe.unavailable}`);
   else onCleanup("log destination", () => lagProbe.stop());
 
@@ -732,7 +732,8 @@ async function main(): Promise<void> {
     log(
       `9. forwarding lag (answered → stored in JetStream): p50 ${lag.p50} ms, p99 ${lag.p99} ms, max ${lag.max} ms over ` +
         `${lag.messages.toLocaleString("en-US")} records (${lag.uniqueEvents.toLocaleString("en-US")} distinct, ` +
-        `${lag.forwarded.toLocaleString("en-US")} forwarded, backlog ${lag.backlog}); drained ${lag.drainSeconds.toFixed(1)} s after the load`,
+        `${lag.inStreams.toLocaleString("en-US")} in the streams, ${lag.forwarded.toLocaleString("en-US")} forwarded by the server's count; ` +
+        `of ${lag.stored.toLocaleString("en-US")} records stored meanwhile ${lag.missing} in no stream; backlog ${lag.backlog}); drained ${lag.drainSeconds.toFixed(1)} s after the load`,
     );
     await lagProbe.stop();
   }
@@ -941,11 +942,11 @@ async function main(): Promise<void> {
     },
     {
       name: "forwarding lag p99 under the benchmark's load",
-      goal: "≤ 5,000 ms, every forwarded record in the stream",
+      goal: "≤ 5,000 ms, every record stored meanwhile in the stream",
       actual: lag
-        ? `${lag.p99} ms over ${lag.uniqueEvents.toLocaleString("en-US")} of ${lag.forwarded.toLocaleString("en-US")} forwarded`
+        ? `${lag.p99} ms over ${lag.uniqueEvents.toLocaleString("en-US")} records; ${lag.missing} of ${lag.stored.toLocaleString("en-US")} stored missing`
         : "not measured (no NATS server)",
-      pass: !!lag && lag.p99 <= 5000 && lag.backlog === 0 && lag.uniqueEvents === lag.forwarded,
+      pass: !!lag && lag.p99 <= 5000 && lag.backlog === 0 && lag.stored > 0 && lag.missing === 0,
     },
     { name: "peak RSS", goal: "≤ 300 MB", actual: `${(peakRss / MB).toFixed(1)} MB`, pass: peakRss <= 300 * MB },
   ];

@@ -7,11 +7,34 @@
  */
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type pg from "pg";
+
+const LOG_TABLES = ["cieventsaudit", "cieventsoperational"] as const;
+type Marks = Record<(typeof LOG_TABLES)[number], string>;
+
+/** The highest versionnumber of each log table: rows above a mark were stored after it. */
+async function marks(db: pg.Pool): Promise<Marks> {
+  const out = {} as Marks;
+  for (const table of LOG_TABLES) {
+    const { rows } = await db.query<{ v: string }>(`SELECT coalesce(max(versionnumber), 0)::text AS v FROM ${table}`);
+    out[table] = rows[0]!.v;
+  }
+  return out;
+}
 
 export interface ForwardingLag {
   /** Records read back from the streams, and how many distinct event ids among them. */
   messages: number;
   uniqueEvents: number;
+  /** What the streams themselves hold (their message counts), read or not. */
+  inStreams: number;
+  /**
+   * Records the database stored while the destination existed (between the marks taken
+   * when it was added and once the load had drained), and how many of them are in no
+   * stream: the completeness check (0 missing), independent of when counters were read.
+   */
+  stored: number;
+  missing: number;
   /** What the server says it forwarded, and what was left when the reading began. */
   forwarded: number;
   backlog: number;
@@ -38,6 +61,8 @@ export class ForwardingLagProbe {
     private readonly headers: Record<string, string>,
     private readonly id: string,
     private readonly streams: readonly string[],
+    private readonly db: pg.Pool,
+    private readonly start: Marks,
   ) {}
 
   /** Adds the destination; undefined (with the reason) when no NATS server answers at `servers`. */
@@ -46,6 +71,8 @@ export class ForwardingLagProbe {
     headers: Record<string, string>,
     servers: string,
     tag: string,
+    /** The organisation's database, whose log tables the streams are checked against. */
+    db: pg.Pool,
   ): Promise<ForwardingLagProbe | { unavailable: string }> {
     let nc: NatsConnection;
     try {
@@ -70,7 +97,8 @@ export class ForwardingLagProbe {
       throw new Error(`adding the JetStream log destination answered ${res.status}: ${text.slice(0, 500)}`);
     }
     const { id } = JSON.parse(text) as { id: string };
-    return new ForwardingLagProbe(nc, origin, headers, id, Object.values(streams));
+    // After the destination exists: every row stored from now on is forwarded to it.
+    return new ForwardingLagProbe(nc, origin, headers, id, Object.values(streams), db, await marks(db));
   }
 
   private async view(): Promise<DestinationView> {
@@ -92,6 +120,14 @@ export class ForwardingLagProbe {
       view = await this.view();
     }
     const drainSeconds = (Date.now() - started) / 1000;
+    // The end mark, then one more drained view: what was stored up to the mark is forwarded.
+    const end = await marks(this.db);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    view = await this.view();
+    while (backlogOf(view) > 0 && Date.now() - started < timeoutMs) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      view = await this.view();
+    }
     const problems = view.forwarding.filter((f) => f.lastError).map((f) => `${f.category}: ${f.lastError}`);
     if (problems.length) throw new Error(`forwarding to JetStream failed: ${problems.join("; ")}`);
 
@@ -99,9 +135,11 @@ export class ForwardingLagProbe {
     const jsm = await jetstreamManager(this.nc);
     const lags: number[] = [];
     const ids = new Set<string>();
+    let inStreams = 0;
     for (const stream of this.streams) {
       const info = await jsm.streams.info(stream).catch(() => undefined);
       const total = info?.state.messages ?? 0;
+      inStreams += total;
       if (total === 0) continue;
       const messages = await (await js.consumers.get(stream)).consume();
       let read = 0;
@@ -117,11 +155,24 @@ export class ForwardingLagProbe {
       }
       await messages.close();
     }
+    let stored = 0;
+    let missing = 0;
+    for (const table of LOG_TABLES) {
+      const { rows } = await this.db.query<{ id: string }>(
+        `SELECT ${table}id::text AS id FROM ${table} WHERE versionnumber > $1 AND versionnumber <= $2`,
+        [this.start[table], end[table]],
+      );
+      stored += rows.length;
+      missing += rows.filter((row) => !ids.has(row.id)).length;
+    }
     lags.sort((a, b) => a - b);
     const at = (q: number) => (lags.length ? Math.round(lags[Math.min(lags.length - 1, Math.floor(q * lags.length))]!) : NaN);
     return {
       messages: lags.length,
       uniqueEvents: ids.size,
+      inStreams,
+      stored,
+      missing,
       forwarded: view.forwarding.reduce((n, f) => n + f.forwarded, 0),
       backlog: backlogOf(view),
       p50: at(0.5),
