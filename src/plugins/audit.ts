@@ -1,6 +1,6 @@
 /**
- * The audit log (issue 12) as an observation subscriber: every request under /api/ gets
- * a RequestAudit (src/audit/request-audit.ts), which the identity plugin hands to the
+ * The audit log (issue 12) as an observation subscriber: every request under /api/, and
+ * every call of the built-in issuer's token endpoint, gets a RequestAudit (src/audit/request-audit.ts), which the identity plugin hands to the
  * request's record operations, so that a write commits its Audit record with it; the
  * rest is written within AUDIT_FLUSH_MS. AUDIT_LOG=off subscribes nothing.
  */
@@ -14,7 +14,7 @@ import type { RequestAudit } from "../audit/request-audit.js";
 import { ignoreObservations } from "../observe/observation.js";
 import { parseODataRequest } from "../service/pipeline/parse.js";
 import { planRequest } from "../service/pipeline/plan.js";
-import { isApiRequest, organizationPrefixOf, requestPlace } from "./identity.js";
+import { TOKEN_OPERATION, TOKEN_ROUTE, isApiRequest, isTokenRequest, organizationPrefixOf, requestPlace } from "./identity.js";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -95,13 +95,16 @@ export const auditPlugin = fp(
     });
 
     app.observers.push((request) => {
-      if (!isApiRequest(request)) return ignoreObservations;
+      const token = isTokenRequest(request);
+      if (!token && !isApiRequest(request)) return ignoreObservations;
       const place = requestPlace(request, config.PUBLIC_URL);
       const prefix = organizationPrefixOf(request) ?? "";
+      // A token request's query string is never logged: a careless client may put its secret there.
+      const url = token ? request.url.split("?")[0]! : request.url;
       const audit = auditLog.begin({
         method: request.method,
-        url: `${prefix}${request.url}`,
-        uri: `${place.base}${prefix}${request.url}`,
+        url: `${prefix}${url}`,
+        uri: `${place.base}${prefix}${url}`,
         base: `${place.base}${prefix}${request.url.replace(/^(\/api\/data\/v9\.\d+\/).*$/, "$1")}`,
         userAgent: request.headers["user-agent"],
         origin: request.headers.origin,
@@ -133,6 +136,7 @@ function operationNameOf(
   path: string,
   route: string | undefined,
 ): string {
+  if (route === TOKEN_ROUTE) return TOKEN_OPERATION;
   const odata = ODATA_PATH.exec(path.replace(/^\/org\/[^/]+/, ""));
   if (odata) {
     try {

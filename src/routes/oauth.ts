@@ -7,6 +7,7 @@
  */
 import formBody from "@fastify/formbody";
 import rateLimit from "@fastify/rate-limit";
+import { decodeJwt } from "jose";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
@@ -19,7 +20,7 @@ import {
   organizationUrl,
   toOrganization,
 } from "../identity/organizations.js";
-import { requestPlace } from "../plugins/identity.js";
+import { TOKEN_OPERATION, TOKEN_ROUTE, requestPlace } from "../plugins/identity.js";
 
 const TenantParams = z.object({ tenant: z.string().max(100).describe("The organisation's id (tid) or name") });
 
@@ -66,7 +67,7 @@ export const oauthRoutes: FastifyPluginAsyncZod = async (app) => {
   const base = (request: FastifyRequest) => requestPlace(request, app.config.PUBLIC_URL).base;
 
   app.post(
-    "/:tenant/oauth2/v2.0/token",
+    TOKEN_ROUTE,
     {
       config: { rateLimit: { max: app.config.TOKEN_REQUESTS_PER_MINUTE, timeWindow: 60_000 } },
       schema: {
@@ -93,8 +94,11 @@ export const oauthRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const { tenant } = request.params;
+      // Audited as an Audit record (a POST), without the form: it holds the secret.
+      request.observe({ kind: "operation", name: TOKEN_OPERATION });
       const organization = await organizationOf(tenant);
       if (!organization) return unknownTenant(reply, tenant);
+      request.observe({ kind: "organization", id: organization.id, name: organization.name });
       const form = request.body ?? {};
       // The scope names the organisation URL; through a path prefix it is `<server>/org/<name>`.
       const scope = typeof form.scope === "string" ? form.scope : "";
@@ -102,10 +106,12 @@ export const oauthRoutes: FastifyPluginAsyncZod = async (app) => {
       const place = { base: base(request), prefix: scope.startsWith(`${prefixed}/`) ? `/org/${organization.name}` : undefined };
       try {
         const token = await app.identity.issuer.issue(form, organization, organizationUrl(organization, place), base(request));
+        observeClient(request, token.access_token, organization);
         return reply.header("cache-control", "no-store").header("pragma", "no-cache").send(token);
       } catch (error) {
         if (!(error instanceof TokenRequestError)) throw error;
         request.log.info({ tenant: organization.name, error: error.error }, "token request refused");
+        request.errorCode = error.error;
         return reply.code(error.status as 400 | 401).send(error.toBody());
       }
     },
@@ -182,3 +188,19 @@ export const oauthRoutes: FastifyPluginAsyncZod = async (app) => {
     },
   );
 };
+
+/** The client a token was issued to, from the token's own claims (ours: just signed). */
+function observeClient(request: FastifyRequest, accessToken: string, organization: Organization): void {
+  const claims = decodeJwt(accessToken);
+  const principalId = typeof claims.oid === "string" ? claims.oid : undefined;
+  if (!principalId) return;
+  const roles = Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === "string") : [];
+  request.observe({
+    kind: "caller",
+    caller: { userId: principalId, businessUnitId: organization.businessUnitId, organizationId: organization.id },
+    principalId,
+    roles,
+    organization: organization.name,
+    claims,
+  });
+}

@@ -9,7 +9,7 @@ import type { LightMyRequestResponse } from "fastify";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { ApiEventRecord } from "../../src/audit/azure-monitor.js";
 import { useTestApp } from "../helpers/app.js";
-import { type TestPrincipal, testDataDir, testPrincipal, tokenOf } from "../helpers/identity.js";
+import { INJECT_BASE, type TestPrincipal, testDataDir, testPrincipal, tokenOf } from "../helpers/identity.js";
 import { createdId, definitionId } from "../helpers/records.js";
 import { type ApiClient, apiClient, batchRequest } from "../helpers/tenancy.js";
 
@@ -246,6 +246,51 @@ describe("the audit log", () => {
     const [record] = await recordsOf(correlationId, { flush: false });
     expect(record).toMatchObject({ operationName: "msdyn_LogAnalyticsEvent", category: "Audit", resultSignature: "200" });
     expect(record!.properties.writtenRecords?.msdyn_kpieventsdata).toHaveLength(1);
+  });
+
+  it("logs each call of the token endpoint as an Audit record: the client, the outcome, never the secret or the token", async () => {
+    const tokenCall = (secret: string, query = "") =>
+      t.app.inject({
+        method: "POST",
+        url: `/${admin.tenant}/oauth2/v2.0/token${query}`,
+        headers: { host: "localhost:80", "content-type": "application/x-www-form-urlencoded" },
+        payload: new URLSearchParams({
+          grant_type: "client_credentials",
+          client_id: admin.clientId,
+          client_secret: secret,
+          scope: `${INJECT_BASE}/.default`,
+        }).toString(),
+      });
+    const issued = await tokenCall(admin.clientSecret);
+    expect(issued.statusCode, issued.body).toBe(200);
+    const granted = await onlyRecordOf(issued);
+    expect(granted).toMatchObject({
+      operationName: "oauth2.Token",
+      category: "Audit",
+      resultType: "Success",
+      resultSignature: "200",
+      identity: { Authorization: { UserRole: "Administrator" } },
+      properties: { method: "POST", callerObjectId: admin.id, tenantId: organization.id },
+    });
+
+    const wrongSecret = `wrong-${randomUUID()}`;
+    const refused = await tokenCall(wrongSecret, `?client_secret=${wrongSecret}`);
+    expect(refused.statusCode, refused.body).toBe(401);
+    const denied = await onlyRecordOf(refused);
+    expect(denied).toMatchObject({
+      operationName: "oauth2.Token",
+      category: "Audit",
+      resultType: "ClientError",
+      resultSignature: "401",
+      properties: { errorCode: "invalid_client", tenantId: organization.id },
+    });
+    expect(denied.identity).toBeUndefined();
+
+    const accessToken = issued.json<{ access_token: string }>().access_token;
+    for (const record of [granted, denied]) {
+      const text = JSON.stringify(record);
+      for (const secret of [admin.clientSecret, wrongSecret, accessToken.split(".")[2]!]) expect(text).not.toContain(secret);
+    }
   });
 
   it("keeps every secret out: no bearer token, no client secret, in any record", async () => {
