@@ -16,7 +16,7 @@
 import { SqlParams, ident } from "../../db/sql.js";
 import type { ColumnDef } from "../../model/tables.js";
 import { filterToSql } from "./filter-sql.js";
-import { type FetchEntity, type FetchFilter, type FetchPlan, allLinks, fetchError } from "../../odata/fetchxml.js";
+import { type FetchEntity, type FetchFilter, type FetchPlan, allLinks, fetchError, pagesByCookie } from "../../odata/fetchxml.js";
 import type { OrderBy } from "../../odata/query-options.js";
 import { type RowScope, scopeCondition } from "../provider-scope.js";
 import { afterSql, decodeToken, encodeToken, orderDirection, sortKeys } from "./record-query.js";
@@ -43,7 +43,6 @@ export interface FetchResult {
   records: boolean;
 }
 
-const SIMPLE_PAGING_LIMIT = 50_000;
 const DATE_PARTS = { day: "DAY", week: "WEEK", month: "MONTH", year: "YEAR" } as const;
 
 const column = (entity: FetchEntity, c: ColumnDef) => `${entity.sqlAlias}.${ident(c.name)}`;
@@ -104,12 +103,9 @@ export async function runFetchXml(
   if (plan.aggregate) {
     select = [];
     const groups: string[] = [];
-    const aliases = new Set<string>();
     for (const entity of entities) {
       for (const a of entity.attributes ?? []) {
         const key = a.alias!;
-        if (aliases.has(key)) throw fetchError(`The alias '${key}' is used twice.`);
-        aliases.add(key);
         const sql = column(entity, a.column);
         let expr: string;
         let kind: FetchOutput["kind"] = "value";
@@ -133,12 +129,11 @@ export async function runFetchXml(
         outputs.push({ key, sqlName: sqlAlias, column: a.column, kind });
       }
     }
-    if (!select.length) throw fetchError("An aggregate query needs at least one <attribute> with aggregate or groupby.");
     const orders = entities
       .flatMap((e) => e.orders)
       .map((o) => {
-        const output = outputs.find((out) => out.key === o.alias);
-        if (!output) throw fetchError(`The order alias '${o.alias}' names no attribute of the query.`);
+        // parseFetchXml checked that every order alias names an attribute.
+        const output = outputs.find((out) => out.key === o.alias)!;
         return `${ident(output.sqlName)} ${direction(o.descending)}`;
       });
     const groupBy = groups.length ? `GROUP BY ${groups.join(", ")}` : "";
@@ -150,7 +145,6 @@ export async function runFetchXml(
     const linkOrders = allLinks(plan.root).flatMap((link) =>
       link.orders.map((o) => `${column(link, o.column!)} ${direction(o.descending)}`),
     );
-    const toChildren = allLinks(plan.root).some((link) => link.navigation.collection);
     const chosen = (entity: FetchEntity) =>
       entity.attributes?.map((a) => ({ c: a.column, key: a.alias })) ?? entity.table.columns.map((c) => ({ c, key: undefined }));
     if (plan.distinct) {
@@ -169,9 +163,8 @@ export async function runFetchXml(
       }
       const order = entities.flatMap((entity) =>
         entity.orders.map((o) => {
-          const output = outputs.find((out, i) => out.column === o.column && select[i]!.startsWith(`${entity.sqlAlias}.`));
-          if (!output)
-            throw fetchError(`With distinct, <order> must name a selected attribute; '${o.column!.name}' is not selected.`);
+          // parseFetchXml checked that with distinct every order names a selected attribute.
+          const output = outputs.find((out, i) => out.column === o.column && select[i]!.startsWith(`${entity.sqlAlias}.`))!;
           return `${ident(output.sqlName)} ${direction(o.descending)}`;
         }),
       );
@@ -198,7 +191,7 @@ export async function runFetchXml(
         ...allLinks(plan.root).map((link) => `${link.sqlAlias}.${ident(link.table.primaryKey)} ASC NULLS FIRST`),
       ];
       tail = `ORDER BY ${order.join(", ")}`;
-      if (!toChildren && linkOrders.length === 0) keys = sorted;
+      if (pagesByCookie(plan)) keys = sorted;
     }
   }
 
@@ -218,14 +211,8 @@ export async function runFetchXml(
       const after = afterSql(plan.root.table, keys, last, params, "t0.");
       conditions = conditions ? `${conditions} AND ${after}` : `WHERE ${after}`;
     } else {
-      // Without a cookie for the page before (or none at all): simple paging.
+      // Without a cookie for the page before (or none at all): simple paging, bounded by parseFetchXml.
       offset = (plan.page - 1) * plan.count;
-      if (offset + plan.count > SIMPLE_PAGING_LIMIT) {
-        throw fetchError(
-          `Simple paging (page and count without the paging cookie of the page before) reaches at most ${SIMPLE_PAGING_LIMIT} rows; ` +
-            `page ${plan.page} of ${plan.count} goes past that. Pass the paging cookie of each page to the next.`,
-        );
-      }
     }
   }
   const limit = `LIMIT ${pageSize + (plan.top === undefined ? 1 : 0)}${offset ? ` OFFSET ${offset}` : ""}`;
