@@ -21,6 +21,7 @@ import { loadSheddingPlugin } from "./plugins/load-shedding.js";
 import { odataHeadersPlugin } from "./plugins/odata-headers.js";
 import { odataServicePlugin } from "./plugins/odata-service.js";
 import { requestLogPlugin } from "./plugins/request-log.js";
+import { MAX_HEADER_SIZE, clientErrorHandler, requestLimitsPlugin } from "./plugins/request-limits.js";
 import { requestBodyPlugin } from "./plugins/request-body.js";
 import { swaggerPlugin } from "./plugins/swagger.js";
 import { adminRoutes } from "./routes/admin.js";
@@ -70,7 +71,10 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
     requestTimeout: config.REQUEST_TIMEOUT_MS,
     connectionTimeout: config.CONNECTION_TIMEOUT_MS,
     keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
+    // A URL as long as Dataverse takes (src/plugins/request-limits.ts).
+    clientErrorHandler,
     http: {
+      maxHeaderSize: MAX_HEADER_SIZE,
       headersTimeout: Math.min(config.HEADERS_TIMEOUT_MS, config.REQUEST_TIMEOUT_MS),
       requestTimeout: config.REQUEST_TIMEOUT_MS,
       connectionsCheckingInterval: Math.min(1_000, config.HEADERS_TIMEOUT_MS),
@@ -92,6 +96,8 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
   await app.register(databasePlugin, { config, db });
   await app.register(observationPlugin);
   await app.register(requestLogPlugin);
+  // Before identity: an oversized URL or header is refused before any token is checked.
+  await app.register(requestLimitsPlugin);
   await app.register(odataServicePlugin);
   await app.register(swaggerPlugin);
   await app.register(loadSheddingPlugin);

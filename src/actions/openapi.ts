@@ -8,9 +8,10 @@ export function operationPaths(definitions: readonly OperationDefinition[]): Rec
   const paths: Record<string, JsonSchema> = {};
   for (const definition of definitions) {
     const method = definition.kind === "Function" ? "get" : "post";
-    const describe = (tags: string[], openApi: ReturnType<typeof definition.openApi>) => ({
+    const describe = (tags: string[], openApi: ReturnType<typeof definition.openApi>, operationId: string) => ({
       [method]: {
         tags,
+        operationId,
         summary: definition.summary,
         ...(definition.description ? { description: definition.description } : {}),
         parameters: [versionParam],
@@ -22,6 +23,7 @@ export function operationPaths(definitions: readonly OperationDefinition[]): Rec
       paths[`/api/data/{version}/${definition.name}`] = describe(
         [definition.kind === "Function" ? "odata" : "logging actions"],
         definition.openApi(),
+        definition.name,
       );
     } else {
       // The audit log's tables take no action (they are read-only).
@@ -29,6 +31,7 @@ export function operationPaths(definitions: readonly OperationDefinition[]): Rec
         paths[`/api/data/{version}/${table.entitySetName}/${DATAVERSE_NAMESPACE}.${definition.name}`] = describe(
           [table.entitySetName],
           definition.openApi(table),
+          `${table.entitySetName}.${definition.name}`,
         );
       }
     }

@@ -107,6 +107,85 @@ function parseHttpPart(text: string, index: string): BatchRequest {
   };
 }
 
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The length of the longest prefix of `bytes` with no invalid UTF-8 sequence (a sequence cut at its end is not one). */
+function validUtf8Length(bytes: Uint8Array): number {
+  const valid = (n: number) => {
+    try {
+      new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(0, n), { stream: true });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  let low = 0;
+  let high = bytes.length;
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2);
+    if (valid(mid)) low = mid;
+    else high = mid - 1;
+  }
+  return low;
+}
+
+/**
+ * The part (`2`, or `3.1` inside a change set) that holds the character at `position`,
+ * by the same framing splitParts reads: delimiter lines, and a change set's own boundary.
+ */
+function partAt(body: string, boundary: string, position: number): string | undefined {
+  let offset = 0;
+  let part = 0;
+  let inner: { boundary?: string; inHeaders: boolean; seenHeader: boolean; index: number } | undefined;
+  for (const line of body.split("\r\n")) {
+    if (offset > position) break;
+    offset += line.length + 2;
+    const trimmed = line.trimEnd();
+    if (trimmed === `--${boundary}--`) return undefined;
+    if (trimmed === `--${boundary}`) {
+      part++;
+      inner = { inHeaders: true, seenHeader: false, index: 0 };
+      continue;
+    }
+    if (!inner) continue;
+    if (inner.inHeaders) {
+      // Blank lines before a part's headers are framing (parseBatch skips them too).
+      if (line === "") inner.inHeaders = !inner.seenHeader;
+      inner.seenHeader ||= line !== "";
+      const type = /^content-type:\s*multipart\/mixed.*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(line);
+      if (type) inner.boundary = type[1] ?? type[2];
+      continue;
+    }
+    if (inner.boundary && trimmed === `--${inner.boundary}`) inner.index++;
+  }
+  if (!part) return undefined;
+  return inner?.boundary && inner.index ? `${part}.${inner.index}` : String(part);
+}
+
+/**
+ * A `$batch` body's bytes as text. Invalid UTF-8 is a 400 naming the part that holds it,
+ * as a top-level body's is, instead of text with replacement characters.
+ */
+export function decodeBatchBody(bytes: Uint8Array, contentType: string | undefined): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    const at = validUtf8Length(bytes);
+    const text = new TextDecoder("utf-8").decode(bytes);
+    // The replaced text keeps the valid prefix as it is, so the bad byte is at the prefix's length.
+    const position = new TextDecoder("utf-8").decode(bytes.subarray(0, at), { stream: true }).length;
+    let part: string | undefined;
+    try {
+      part = partAt(text, boundaryOf(contentType), position);
+    } catch {
+      part = undefined;
+    }
+    throw malformed(
+      `${part ? `part ${part}` : "the batch, outside its parts,"} is not valid UTF-8 (an invalid byte at offset ${at} of the body).`,
+    );
+  }
+}
+
 export function parseBatch(body: string, contentType: string | undefined): BatchItem[] {
   const boundary = boundaryOf(contentType);
   const items: BatchItem[] = [];

@@ -557,7 +557,7 @@ export function parseFetchXml(table: TableDef, text: string): FetchPlan {
   const root = builder.entity(entityElement, table, "t0");
   builder.resolveFilters();
   const cookie = fetch.attributes["paging-cookie"];
-  return {
+  const plan: FetchPlan = {
     root,
     top: topCount,
     count: count ?? MAX_PAGE_SIZE,
@@ -566,6 +566,61 @@ export function parseFetchXml(table: TableDef, text: string): FetchPlan {
     distinct: booleanAttribute(fetch, "distinct"),
     aggregate,
   };
+  checkPlan(plan);
+  return plan;
+}
+
+/** The limit Dataverse sets on simple paging (page and count without a paging cookie). */
+export const SIMPLE_PAGING_LIMIT = 50_000;
+
+/**
+ * Whether the query pages by keyset with a paging cookie: its rows are one per root row
+ * (no distinct, aggregate or link to children) and it sorts on root columns only. Others
+ * have no cookie, as in Dataverse, and page simply.
+ */
+export function pagesByCookie(plan: FetchPlan): boolean {
+  const links = allLinks(plan.root);
+  return (
+    !plan.aggregate &&
+    !plan.distinct &&
+    !links.some((link) => link.navigation.collection) &&
+    links.every((link) => link.orders.length === 0)
+  );
+}
+
+/** The rules that span elements, checked once the whole plan is known, so SQL is only made from a plan that holds. */
+function checkPlan(plan: FetchPlan) {
+  const entities = [plan.root, ...allLinks(plan.root)];
+  if (plan.aggregate) {
+    const aliases = new Set<string>();
+    for (const a of entities.flatMap((e) => e.attributes ?? [])) {
+      if (aliases.has(a.alias!)) throw fetchError(`The alias '${a.alias!}' is used twice.`);
+      aliases.add(a.alias!);
+    }
+    if (!aliases.size) throw fetchError("An aggregate query needs at least one <attribute> with aggregate or groupby.");
+    for (const order of entities.flatMap((e) => e.orders)) {
+      if (!aliases.has(order.alias!))
+        throw fetchError(`The order alias '${echo(order.alias!)}' names no attribute of the query.`);
+    }
+  } else if (plan.distinct) {
+    for (const entity of entities) {
+      for (const order of entity.orders) {
+        if (entity.attributes && !entity.attributes.some((a) => a.column === order.column)) {
+          throw fetchError(`With distinct, <order> must name a selected attribute; '${order.column!.name}' is not selected.`);
+        }
+      }
+    }
+  }
+  if (plan.top !== undefined) return;
+  const cookie = plan.pagingCookie;
+  if (pagesByCookie(plan) && cookie && cookie.page === plan.page - 1) return;
+  // Without a cookie for the page before (or none at all): simple paging, bounded.
+  if (plan.page * plan.count > SIMPLE_PAGING_LIMIT) {
+    throw fetchError(
+      `Simple paging (page and count without the paging cookie of the page before) reaches at most ${SIMPLE_PAGING_LIMIT} rows; ` +
+        `page ${plan.page} of ${plan.count} goes past that. Pass the paging cookie of each page to the next.`,
+    );
+  }
 }
 
 const badCookie = () =>

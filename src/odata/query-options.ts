@@ -51,7 +51,18 @@ export interface CollectionQuery {
   apply?: ApplyPlan;
 }
 
-const SUPPORTED = new Set(["$select", "$filter", "$orderby", "$top", "$count", "$skiptoken", "$expand", "$apply"]);
+/** The query options of a collection GET (OpenAPI documents each of them; a test holds them together). */
+export const SUPPORTED_QUERY_OPTIONS: ReadonlySet<string> = new Set([
+  "$select",
+  "$filter",
+  "$orderby",
+  "$top",
+  "$count",
+  "$skiptoken",
+  "$expand",
+  "$apply",
+]);
+const SUPPORTED = SUPPORTED_QUERY_OPTIONS;
 const NOT_SUPPORTED = new Set(["$skip", "$search", "$format", "$levels", "$compute", "$index", "$schemaversion"]);
 export const MAX_PAGE_SIZE = 5000;
 const MAX_EXPANDS = 15;

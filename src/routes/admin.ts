@@ -80,6 +80,7 @@ export const adminRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ["admin"],
         summary: "The organisation's principals",
+        operationId: "Admin.ListPrincipals",
         security,
         response: { 200: z.object({ value: z.array(PrincipalView) }) },
       },
@@ -96,6 +97,7 @@ export const adminRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ["admin"],
         summary: "Create an application user (its client secret is in this response only) or register an external user",
+        operationId: "Admin.CreatePrincipal",
         security,
         body: NewPrincipal,
         response: { 201: z.object({ principal: PrincipalView, clientSecret: z.string().optional() }) },
@@ -118,6 +120,7 @@ export const adminRoutes: FastifyPluginAsyncZod = async (app) => {
         schema: {
           tags: ["admin"],
           summary: `${action === "disable" ? "Disable" : "Enable"} a principal`,
+          operationId: `Admin.${action === "disable" ? "Disable" : "Enable"}Principal`,
           security,
           params: IdParams,
         },
@@ -138,6 +141,7 @@ export const adminRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ["admin"],
         summary: "Replace an application user's client secret (the old one stops working at once)",
+        operationId: "Admin.ReplacePrincipalSecret",
         security,
         params: IdParams,
         response: { 200: z.object({ clientSecret: z.string() }) },
@@ -159,6 +163,7 @@ export const adminRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ["admin"],
         summary: "The organisations (default organisation's administrators only)",
+        operationId: "Admin.ListOrganizations",
         security,
         response: { 200: z.object({ value: z.array(OrganizationView) }) },
       },
@@ -185,6 +190,7 @@ export const adminRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ["admin"],
         summary: "Create an organisation: its database, migrated, and its first administrator",
+        operationId: "Admin.CreateOrganization",
         security,
         body: NewOrganization,
         response: {

@@ -24,7 +24,15 @@ const Health = z.object({ status: z.enum(["ok", "ready", "not ready"]), reason: 
 export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     "/healthz",
-    { schema: { tags: ["health"], summary: "The process is alive", security: [], response: { 200: Health } } },
+    {
+      schema: {
+        tags: ["health"],
+        summary: "The process is alive",
+        operationId: "Healthz",
+        security: [],
+        response: { 200: Health },
+      },
+    },
     async () => ({
       status: "ok" as const,
     }),
@@ -37,6 +45,7 @@ export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ["health"],
         security: [],
         summary: "The database is reachable and every migration is applied",
+        operationId: "Readyz",
         response: { 200: Health, 503: Health },
       },
     },

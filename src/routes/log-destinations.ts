@@ -76,6 +76,7 @@ export const logDestinationRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ["admin"],
         summary: "Add a destination for the organisation's audit and operational logs",
+        operationId: "Admin.CreateLogDestination",
         description:
           "resourceType AzureStorage: settings {connectionString, containers?, retry?, timeoutMs?} (append blobs in insight-logs-audit / insight-logs-operational); " +
           "JetStream: settings {servers, streams?, subjectPrefix?, duplicateWindowSeconds?, user?/pass? or token?, timeoutMs?}. " +
@@ -139,6 +140,7 @@ export const logDestinationRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ["admin"],
         summary: "The organisation's log destinations, with their status and backlog",
+        operationId: "Admin.ListLogDestinations",
         security,
         response: { 200: z.object({ value: z.array(DestinationView) }) },
       },
@@ -196,6 +198,7 @@ export const logDestinationRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ["admin"],
         summary: "Remove a destination: forwarding to it stops (what it holds stays there)",
+        operationId: "Admin.DeleteLogDestination",
         security,
         params: IdParams,
       },

@@ -14,6 +14,7 @@ export const metadataRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ["odata"],
         summary: "CSDL of the service: entity types, navigation properties, entity sets and operations",
+        operationId: "Metadata",
         params: ApiVersionParams,
         produces: ["application/xml"],
         response: { 200: z.string().describe("CSDL XML (OData 4.0)") },

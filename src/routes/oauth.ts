@@ -74,6 +74,7 @@ export const oauthRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ["identity"],
         security: [],
         summary: "Token endpoint of the built-in issuer (client-credentials grant, as Entra's)",
+        operationId: "Identity.Token",
         description:
           "Form fields `grant_type=client_credentials`, `client_id`, `client_secret`, `scope=<organisation URL>/.default`.",
         params: TenantParams,
@@ -124,7 +125,10 @@ export const oauthRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ["identity"],
         security: [],
         summary: "OpenID Connect discovery document of the built-in issuer",
+        operationId: "Identity.OpenIdConfiguration",
         params: TenantParams,
+        // 400: an id or name that is no organisation's.
+        response: { 200: z.looseObject({}), 400: TokenError },
       },
     },
     async (request, reply) => {
@@ -153,13 +157,16 @@ export const oauthRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ["identity"],
         security: [],
         summary: "The built-in issuer's public signing keys (JWKS)",
+        operationId: "Identity.Keys",
         params: TenantParams,
+        // 400: an id or name that is no organisation's.
+        response: { 200: z.looseObject({}), 400: TokenError },
       },
     },
     async (request, reply) => {
       const organization = await organizationOf(request.params.tenant);
       if (!organization) return unknownTenant(reply, request.params.tenant);
-      return reply.header("cache-control", "public, max-age=3600").send(app.identity.issuer.jwks());
+      return reply.header("cache-control", "public, max-age=3600").send({ ...app.identity.issuer.jwks() });
     },
   );
 
@@ -170,7 +177,10 @@ export const oauthRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ["identity"],
         security: [],
         summary: "Named by 401 challenges; the built-in issuer has no interactive sign-in",
+        operationId: "Identity.Authorize",
         params: TenantParams,
+        // 400: an id or name that is no organisation's.
+        response: { 400: TokenError },
       },
     },
     async (request, reply) => {

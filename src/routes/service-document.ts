@@ -17,6 +17,7 @@ export const serviceDocumentRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ["odata"],
         summary: "Service document: the entity sets this service offers",
+        operationId: "ServiceDocument",
         params: ApiVersionParams,
         response: { 200: ServiceDocument },
       },

@@ -1,17 +1,18 @@
 /**
- * `GET {set}?fetchXml=…` as Dataverse answers it: the rows (nulls left out, link-entity
- * attributes as `<alias>_x002e_<attribute>`), and, when `Prefer:
+ * `GET {set}?fetchXml=…` in the request pipeline's stages: `planFetchXml` (plan stage)
+ * checks the query options and parses the FetchXML, so a malformed one is refused before
+ * anything is authorised or read; execute runs the parsed plan (store/fetchxml-query.ts);
+ * `fetchXmlBody` (respond stage) shapes the rows as Dataverse answers them: nulls left
+ * out, link-entity attributes as `<alias>_x002e_<attribute>`, and, when `Prefer:
  * odata.include-annotations` asks, `@Microsoft.Dynamics.CRM.morerecords` and, while more
  * rows follow, `@Microsoft.Dynamics.CRM.fetchxmlpagingcookie`, whose `pagingcookie`
  * attribute is the cookie URL-encoded twice (what dynamics-web-api's fetchAll() reads).
  */
-import type { RowScope } from "../channel-analytics/provider-scope.js";
-import { runFetchXml } from "../channel-analytics/store/fetchxml-query.js";
-import type { Queryable } from "../channel-analytics/store/record-store.js";
+import type { FetchResult } from "../channel-analytics/store/fetchxml-query.js";
 import { ErrorCodes, badRequest } from "../odata/errors.js";
 import type { TableDef } from "../model/tables.js";
 import { FORMATTED_VALUE, formattedValue, wantsAnnotation } from "../odata/annotations.js";
-import { parseFetchXml, refuseStoredQuery } from "../odata/fetchxml.js";
+import { type FetchPlan, parseFetchXml, refuseStoredQuery } from "../odata/fetchxml.js";
 import { propertyName } from "../model/properties.js";
 import { serializeValue } from "../odata/record-serializer.js";
 
@@ -23,17 +24,8 @@ type Query = Record<string, string | string[] | undefined>;
 /** True when the query string holds a FetchXML (or stored) query instead of OData options. */
 export const isFetchXmlQuery = (query: Query) => "fetchXml" in query || "savedQuery" in query || "userQuery" in query;
 
-export async function answerFetchXml(input: {
-  db: Queryable;
-  table: TableDef;
-  query: Query;
-  root: string;
-  includeAnnotations?: string;
-  formattedValues: boolean;
-  /** A channel provider's row scope, if any. */
-  scope?: RowScope;
-}): Promise<Record<string, unknown>> {
-  const { query, table } = input;
+/** The FetchXML of a query string as a plan; any fault of the options or the document is a 400 naming it. */
+export function planFetchXml(table: TableDef, query: Query): FetchPlan {
   for (const option of ["savedQuery", "userQuery"]) if (option in query) refuseStoredQuery(option);
   const text = query.fetchXml;
   if (Array.isArray(text)) throw badRequest("The query option fetchXml is given more than once.", ErrorCodes.badRequest);
@@ -44,9 +36,18 @@ export async function answerFetchXml(input: {
       ErrorCodes.badRequest,
     );
   if (!text) throw badRequest("The query option fetchXml has no value.", ErrorCodes.badRequest);
+  return parseFetchXml(table, text);
+}
 
-  const plan = parseFetchXml(table, text);
-  const result = await runFetchXml(input.db, plan, propertyName, input.scope);
+export function fetchXmlBody(input: {
+  table: TableDef;
+  plan: FetchPlan;
+  result: FetchResult;
+  root: string;
+  includeAnnotations?: string;
+  formattedValues: boolean;
+}): Record<string, unknown> {
+  const { table, plan, result } = input;
   const primaryKey = table.columns.find((c) => c.name === table.primaryKey)!;
   const value = result.rows.map((row) => {
     const out: Record<string, unknown> = {};

@@ -81,6 +81,60 @@ describe("edges", () => {
     expect(valid.statusCode, valid.body).toBe(204);
   });
 
+  describe("invalid UTF-8 inside $batch parts", () => {
+    const BAD = Buffer.from([0xc3, 0x28]);
+    const post = (name: Buffer | string) =>
+      Buffer.concat([
+        Buffer.from(
+          `Content-Type: application/http\r\n\r\nPOST ${ROOT}/msdyn_ciproviders HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{"msdyn_name":"`,
+        ),
+        Buffer.from(name),
+        Buffer.from(`"}\r\n`),
+      ]);
+    const batch = (...parts: Buffer[]) =>
+      Buffer.concat([...parts.flatMap((p) => [Buffer.from("--b\r\n"), p]), Buffer.from("--b--\r\n")]);
+    const changeSet = (...parts: Buffer[]) =>
+      Buffer.concat([
+        Buffer.from("Content-Type: multipart/mixed; boundary=cs\r\n\r\n"),
+        ...parts.flatMap((p) => [Buffer.from("--cs\r\n"), p]),
+        Buffer.from("--cs--\r\n"),
+      ]);
+    const send = (payload: Buffer) =>
+      t.app.inject({
+        method: "POST",
+        url: `${ROOT}/$batch`,
+        headers: { "content-type": "multipart/mixed; boundary=b" },
+        payload,
+      });
+    const named = async (name: string) =>
+      (
+        await t.app.inject({ method: "GET", url: `${ROOT}/msdyn_ciproviders?$filter=msdyn_name eq '${name}'&$select=msdyn_name` })
+      ).json<{ value: unknown[] }>().value;
+
+    it("is a 400 naming the part, and no part runs", async () => {
+      const first = `Batch-${Date.now()}`;
+      for (const [payload, part] of [
+        [batch(post(first), post(Buffer.concat([Buffer.from("Bad"), BAD]))), "part 2 "],
+        [batch(post(first), changeSet(post("ok"), post(BAD))), "part 2.2 "],
+        [batch(changeSet(post(BAD))), "part 1.1 "],
+      ] as const) {
+        const res = await send(payload);
+        expect(res.statusCode, res.body).toBe(400);
+        expect(res.json()).toEqual({ error: { code: "0x80048d19", message: expect.stringContaining(part) as string } });
+        expect(res.json().error.message).toContain("not valid UTF-8");
+      }
+      expect(await named(first)).toEqual([]);
+    });
+
+    it("valid multi-byte UTF-8 in a part is stored as sent", async () => {
+      const name = `Zoë ✓ 🎧 ${Date.now()}`;
+      const res = await send(batch(changeSet(post(name))));
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.body).toContain("204 No Content");
+      expect(await named(name)).toEqual([expect.objectContaining({ msdyn_name: name })]);
+    });
+  });
+
   it("POST WhoAmI() is a 405 with a code and Allow: GET", async () => {
     const res = await t.app.inject({ method: "POST", url: `${ROOT}/WhoAmI()`, payload: {} });
     expect(res.statusCode).toBe(405);

@@ -413,7 +413,8 @@ describe("FetchXML", () => {
     });
 
     it("an echoed value is cut short", async () => {
-      const long = "x".repeat(100_000);
+      // Long, yet within the 32,768 characters a URL may have (src/plugins/request-limits.ts).
+      const long = "x".repeat(30_000);
       const res = await get(entity(`<attribute name="${long}" />`));
       expectBadRequest(res, "xxxx");
       expect(res.body.length).toBeLessThan(1000);

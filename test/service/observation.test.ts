@@ -45,6 +45,18 @@ describe("the request observer", () => {
     expect(list.at(-1)).toMatchObject({ kind: "outcome", status: 204 });
   });
 
+  it("refuses a malformed fetchXml at planning, like a bad $filter: no authorize or execute stage runs", async () => {
+    for (const query of [
+      `fetchXml=${encodeURIComponent(`<fetch><entity name="msdyn_ciprovider"></fetch>`)}`,
+      `$filter=${encodeURIComponent("msdyn_name eq")}`,
+    ]) {
+      const res = await t.app.inject({ method: "GET", url: `${ROOT}/msdyn_ciproviders?${query}` });
+      expect(res.statusCode, res.body).toBe(400);
+      const stages = observed(String(res.headers["x-request-id"])).flatMap((o) => (o.kind === "stage" ? [o.stage] : []));
+      expect(stages).toEqual(["parse", "plan"]);
+    }
+  });
+
   it("reports a refusal's outcome with its status and Dataverse code", async () => {
     const res = await t.app.inject({ method: "POST", url: `${ROOT}/msdyn_ciproviders`, payload: { nope: 1 } });
     expect(res.statusCode).toBe(400);

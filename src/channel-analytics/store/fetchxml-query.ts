@@ -16,10 +16,10 @@
 import { SqlParams, ident } from "../../db/sql.js";
 import type { ColumnDef } from "../../model/tables.js";
 import { filterToSql } from "./filter-sql.js";
-import { type FetchEntity, type FetchFilter, type FetchPlan, allLinks, fetchError } from "../../odata/fetchxml.js";
+import { type FetchEntity, type FetchFilter, type FetchPlan, allLinks, fetchError, pagesByCookie } from "../../odata/fetchxml.js";
 import type { OrderBy } from "../../odata/query-options.js";
 import { type RowScope, scopeCondition } from "../provider-scope.js";
-import { afterSql, decodeToken, encodeToken, orderDirection, sortKeys } from "./record-query.js";
+import { afterSql, decodeToken, encodeToken, nullsOrder, orderDirection, sortKeys } from "./record-query.js";
 import type { Queryable, Row } from "./record-store.js";
 
 /** One value of a result row. */
@@ -31,6 +31,8 @@ export interface FetchOutput {
   column: ColumnDef;
   /** A grouped date part, or an aggregate: the value is a number (min/max keep the column's type). */
   kind: "value" | "datepart" | "count" | "number";
+  /** Never null in a result row: it sorts with plain ASC/DESC (record-query.ts orderDirection). */
+  notNull: boolean;
 }
 
 export interface FetchResult {
@@ -43,11 +45,19 @@ export interface FetchResult {
   records: boolean;
 }
 
-const SIMPLE_PAGING_LIMIT = 50_000;
 const DATE_PARTS = { day: "DAY", week: "WEEK", month: "MONTH", year: "YEAR" } as const;
 
 const column = (entity: FetchEntity, c: ColumnDef) => `${entity.sqlAlias}.${ident(c.name)}`;
-const direction = (descending: boolean) => (descending ? "DESC NULLS LAST" : "ASC NULLS FIRST");
+
+/** The entities an outer link may leave unmatched, whose columns are then null, NOT NULL or not. */
+function unmatchable(entity: FetchEntity, parentUnmatchable = false, into = new Set<FetchEntity>()): Set<FetchEntity> {
+  for (const link of entity.links) {
+    const maybe = parentUnmatchable || link.outer;
+    if (maybe) into.add(link);
+    unmatchable(link, maybe, into);
+  }
+  return into;
+}
 
 function filterSql(filter: FetchFilter, params: SqlParams): string {
   const parts = filter.items.map((item) => {
@@ -100,16 +110,17 @@ export async function runFetchXml(
   let keys: OrderBy[] | undefined;
   let sqlName = 0;
   const name = () => `c${sqlName++}`;
+  // Orders follow the rule of root-column orders: plain ASC/DESC on values that are never
+  // null (so an index can give the order), nulls first ascending and last descending otherwise.
+  const optional = unmatchable(plan.root);
+  const notNull = (entity: FetchEntity, c: ColumnDef) => c.notNull && !optional.has(entity);
 
   if (plan.aggregate) {
     select = [];
-    const groups: string[] = [];
-    const aliases = new Set<string>();
+    const groups: Array<{ expr: string; notNull: boolean }> = [];
     for (const entity of entities) {
       for (const a of entity.attributes ?? []) {
         const key = a.alias!;
-        if (aliases.has(key)) throw fetchError(`The alias '${key}' is used twice.`);
-        aliases.add(key);
         const sql = column(entity, a.column);
         let expr: string;
         let kind: FetchOutput["kind"] = "value";
@@ -117,7 +128,7 @@ export async function runFetchXml(
           // Date parts of UTC date-times, as numbers (week: the ISO 8601 week of the year).
           expr = a.dateGrouping ? `EXTRACT(${DATE_PARTS[a.dateGrouping]} FROM ${sql} AT TIME ZONE 'UTC')::int` : sql;
           if (a.dateGrouping) kind = "datepart";
-          groups.push(expr);
+          groups.push({ expr, notNull: notNull(entity, a.column) });
         } else if (a.aggregate === "count") {
           expr = "count(*)::int";
           kind = "count";
@@ -130,27 +141,27 @@ export async function runFetchXml(
         }
         const sqlAlias = name();
         select.push(`${expr} AS ${ident(sqlAlias)}`);
-        outputs.push({ key, sqlName: sqlAlias, column: a.column, kind });
+        // A count is never null; min, max, sum and avg of a group are null only if a value of it can be.
+        const never = kind === "count" || notNull(entity, a.column);
+        outputs.push({ key, sqlName: sqlAlias, column: a.column, kind, notNull: never });
       }
     }
-    if (!select.length) throw fetchError("An aggregate query needs at least one <attribute> with aggregate or groupby.");
     const orders = entities
       .flatMap((e) => e.orders)
       .map((o) => {
-        const output = outputs.find((out) => out.key === o.alias);
-        if (!output) throw fetchError(`The order alias '${o.alias}' names no attribute of the query.`);
-        return `${ident(output.sqlName)} ${direction(o.descending)}`;
+        // parseFetchXml checked that every order alias names an attribute.
+        const output = outputs.find((out) => out.key === o.alias)!;
+        return `${ident(output.sqlName)} ${nullsOrder(output.notNull, o.descending)}`;
       });
-    const groupBy = groups.length ? `GROUP BY ${groups.join(", ")}` : "";
+    const groupBy = groups.length ? `GROUP BY ${groups.map((g) => g.expr).join(", ")}` : "";
     // Then every group key, so pages are stable.
-    const order = [...orders, ...groups.map((g) => `${g} ASC NULLS FIRST`)];
+    const order = [...orders, ...groups.map((g) => `${g.expr} ${nullsOrder(g.notNull, false)}`)];
     tail = `${groupBy} ${order.length ? `ORDER BY ${order.join(", ")}` : ""}`;
   } else {
     const rootOrders: OrderBy[] = plan.root.orders.map((o) => ({ column: o.column!, descending: o.descending }));
     const linkOrders = allLinks(plan.root).flatMap((link) =>
-      link.orders.map((o) => `${column(link, o.column!)} ${direction(o.descending)}`),
+      link.orders.map((o) => `${column(link, o.column!)} ${nullsOrder(notNull(link, o.column!), o.descending)}`),
     );
-    const toChildren = allLinks(plan.root).some((link) => link.navigation.collection);
     const chosen = (entity: FetchEntity) =>
       entity.attributes?.map((a) => ({ c: a.column, key: a.alias })) ?? entity.table.columns.map((c) => ({ c, key: undefined }));
     if (plan.distinct) {
@@ -164,29 +175,29 @@ export async function runFetchXml(
             sqlName: sqlAlias,
             column: c,
             kind: "value",
+            notNull: notNull(entity, c),
           });
         }
       }
       const order = entities.flatMap((entity) =>
         entity.orders.map((o) => {
-          const output = outputs.find((out, i) => out.column === o.column && select[i]!.startsWith(`${entity.sqlAlias}.`));
-          if (!output)
-            throw fetchError(`With distinct, <order> must name a selected attribute; '${o.column!.name}' is not selected.`);
-          return `${ident(output.sqlName)} ${direction(o.descending)}`;
+          // parseFetchXml checked that with distinct every order names a selected attribute.
+          const output = outputs.find((out, i) => out.column === o.column && select[i]!.startsWith(`${entity.sqlAlias}.`))!;
+          return `${ident(output.sqlName)} ${nullsOrder(output.notNull, o.descending)}`;
         }),
       );
-      order.push(...outputs.map((o) => `${ident(o.sqlName)} ASC NULLS FIRST`));
+      order.push(...outputs.map((o) => `${ident(o.sqlName)} ${nullsOrder(o.notNull, false)}`));
       select[0] = `DISTINCT ${select[0]}`;
       tail = `ORDER BY ${order.join(", ")}`;
     } else {
       select = ["t0.*"];
       for (const { c, key } of chosen(plan.root))
-        outputs.push({ key: key ?? propertyKey(c), sqlName: c.name, column: c, kind: "value" });
+        outputs.push({ key: key ?? propertyKey(c), sqlName: c.name, column: c, kind: "value", notNull: c.notNull });
       for (const link of allLinks(plan.root)) {
         for (const { c, key } of chosen(link)) {
           const sqlAlias = name();
           select.push(`${column(link, c)} AS ${ident(sqlAlias)}`);
-          outputs.push({ key: key ?? linkKey(link, c), sqlName: sqlAlias, column: c, kind: "value" });
+          outputs.push({ key: key ?? linkKey(link, c), sqlName: sqlAlias, column: c, kind: "value", notNull: notNull(link, c) });
         }
       }
       const sorted = sortKeys(plan.root.table, rootOrders);
@@ -195,10 +206,12 @@ export async function runFetchXml(
         ...sorted.slice(0, -1).map((k) => `${column(plan.root, k.column)} ${orderDirection(k)}`),
         ...linkOrders,
         `${column(plan.root, sorted.at(-1)!.column)} ${orderDirection(sorted.at(-1)!)}`,
-        ...allLinks(plan.root).map((link) => `${link.sqlAlias}.${ident(link.table.primaryKey)} ASC NULLS FIRST`),
+        ...allLinks(plan.root).map(
+          (link) => `${link.sqlAlias}.${ident(link.table.primaryKey)} ${nullsOrder(!optional.has(link), false)}`,
+        ),
       ];
       tail = `ORDER BY ${order.join(", ")}`;
-      if (!toChildren && linkOrders.length === 0) keys = sorted;
+      if (pagesByCookie(plan)) keys = sorted;
     }
   }
 
@@ -218,14 +231,8 @@ export async function runFetchXml(
       const after = afterSql(plan.root.table, keys, last, params, "t0.");
       conditions = conditions ? `${conditions} AND ${after}` : `WHERE ${after}`;
     } else {
-      // Without a cookie for the page before (or none at all): simple paging.
+      // Without a cookie for the page before (or none at all): simple paging, bounded by parseFetchXml.
       offset = (plan.page - 1) * plan.count;
-      if (offset + plan.count > SIMPLE_PAGING_LIMIT) {
-        throw fetchError(
-          `Simple paging (page and count without the paging cookie of the page before) reaches at most ${SIMPLE_PAGING_LIMIT} rows; ` +
-            `page ${plan.page} of ${plan.count} goes past that. Pass the paging cookie of each page to the next.`,
-        );
-      }
     }
   }
   const limit = `LIMIT ${pageSize + (plan.top === undefined ? 1 : 0)}${offset ? ` OFFSET ${offset}` : ""}`;

@@ -54,8 +54,11 @@ const orderSql = (keys: readonly OrderBy[], alias = "") =>
  * nulls clause would change nothing but would stop PostgreSQL from reading the order
  * from the column's index (a full sort of the table under an unfiltered `$top`).
  */
-export const orderDirection = (k: OrderBy) =>
-  k.column.notNull ? (k.descending ? "DESC" : "ASC") : k.descending ? "DESC NULLS LAST" : "ASC NULLS FIRST";
+export const orderDirection = (k: OrderBy) => nullsOrder(k.column.notNull, k.descending);
+
+/** The same rule for any sorted value: plain when it is never null, else nulls first ascending and last descending. */
+export const nullsOrder = (notNull: boolean, descending: boolean) =>
+  notNull ? (descending ? "DESC" : "ASC") : descending ? "DESC NULLS LAST" : "ASC NULLS FIRST";
 
 interface SkipToken {
   /** The sort key values of the last row of the previous page. */

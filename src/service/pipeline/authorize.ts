@@ -6,6 +6,7 @@
 import type { Access } from "../../identity/access.js";
 import type { PrivilegeNeed } from "../../model/privileges.js";
 import type { TableDef } from "../../model/tables.js";
+import { allLinks } from "../../odata/fetchxml.js";
 import type { ExpandOption } from "../../odata/query-options.js";
 import type { Plan } from "./plan.js";
 
@@ -20,9 +21,11 @@ export function privilegesOf(plan: Plan): PrivilegeNeed[] {
   switch (plan.op) {
     case "operation":
       return [...plan.definition.privileges(plan.table)];
+    case "fetchxml":
+      // A <link-entity> reads its table as $expand does.
+      return [read(plan.table), ...allLinks(plan.fetch.root).map((link) => read(link.table))];
     case "count":
     case "aggregate":
-    case "fetchxml":
     case "readProperty":
       return [read(plan.table)];
     case "query":

@@ -11,7 +11,8 @@ import type { FilterExpr } from "../../odata/filter-parser.js";
 import type { ExpandOption } from "../../odata/query-options.js";
 import type { ODataResponse } from "../../odata/response.js";
 import type { RequestContext } from "../odata-request.js";
-import { answerFetchXml } from "../fetchxml.js";
+import { type FetchResult, runFetchXml } from "../../channel-analytics/store/fetchxml-query.js";
+import { propertyName } from "../../model/properties.js";
 import type { Plan, Via } from "./plan.js";
 
 export type Result =
@@ -19,7 +20,7 @@ export type Result =
   | { kind: "count"; count: number }
   | { kind: "written"; row: Row; created: boolean }
   | { kind: "aggregated"; rows: Row[] }
-  | { kind: "fetched"; body: Record<string, unknown> }
+  | { kind: "fetched"; result: FetchResult }
   | { kind: "page"; page: Page }
   | { kind: "entity"; row: Row; expanded: Array<{ option: ExpandOption; related: Row | Row[] | null }> }
   | { kind: "property"; row: Row }
@@ -58,18 +59,8 @@ export async function executePlan(plan: Plan, context: RequestContext): Promise<
       context.observe({ kind: "written", entitySet: plan.table.entitySetName, ids: [id] });
       return { kind: "done" };
     }
-    case "fetchxml": {
-      const { table, query, shape } = plan;
-      const input = {
-        db: context.db,
-        table,
-        query,
-        root: shape.root,
-        includeAnnotations: shape.prefer.includeAnnotations,
-        scope,
-      };
-      return { kind: "fetched", body: await answerFetchXml({ ...input, formattedValues: shape.formattedValues }) };
-    }
+    case "fetchxml":
+      return { kind: "fetched", result: await runFetchXml(context.db, plan.fetch, propertyName, scope) };
     case "aggregate":
       return { kind: "aggregated", rows: await aggregateRows(context.db, plan.table, plan.apply, plan.filter, scope) };
     case "query": {

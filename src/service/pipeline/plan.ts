@@ -23,8 +23,9 @@ import {
   parseExpandOnly,
   single,
 } from "../../odata/query-options.js";
+import type { FetchPlan } from "../../odata/fetchxml.js";
 import { parseSelect } from "../../odata/select.js";
-import { isFetchXmlQuery } from "../fetchxml.js";
+import { isFetchXmlQuery, planFetchXml } from "../fetchxml.js";
 import type { ODataRequest } from "../odata-request.js";
 import type { ParsedRequest } from "./parse.js";
 
@@ -60,8 +61,8 @@ export type Plan = {
   /** A single-valued navigation property: its row, or 204 when the link is empty. */
   | { op: "related"; table: TableDef; via: Via; select?: ColumnDef[]; expand: ExpandOption[] }
   | { op: "aggregate"; table: TableDef; apply: ApplyPlan; filter: CollectionQuery["filter"] }
-  /** `?fetchXml=…` (or a stored query, refused): the FetchXML is parsed and run in src/service/fetchxml.ts. */
-  | { op: "fetchxml"; table: TableDef; query: RawQuery }
+  /** `?fetchXml=…`, parsed here (src/service/fetchxml.ts); a stored query is refused here. */
+  | { op: "fetchxml"; table: TableDef; fetch: FetchPlan }
   | { op: "retrieve"; table: TableDef; key: RecordKey; select?: ColumnDef[]; expand: ExpandOption[]; ifNoneMatch?: string }
   | { op: "upsert"; table: TableDef; key: RecordKey; body: unknown; pre: Preconditions; select?: ColumnDef[] }
   | { op: "delete"; table: TableDef; key: RecordKey; pre: Preconditions }
@@ -174,8 +175,9 @@ function planCollection(
         "fetchXml is not supported on a navigation property; query its entity set instead.",
         ErrorCodes.badRequest,
       );
+    const fetch = planFetchXml(table, query);
     withAnnotations();
-    return { op: "fetchxml", operationName: `${table.entitySetName}.RetrieveMultiple`, shape, table, query };
+    return { op: "fetchxml", operationName: `${table.entitySetName}.RetrieveMultiple`, shape, table, fetch };
   }
   const options = parseCollectionQuery(table, query);
   withAnnotations();

@@ -10,6 +10,7 @@ import { etagListIncludes, etagOf } from "../../odata/etag.js";
 import type { ExpandOption } from "../../odata/query-options.js";
 import { entityContext, serializeRow, serializeValue } from "../../odata/record-serializer.js";
 import type { ODataResponse } from "../../odata/response.js";
+import { fetchXmlBody } from "../fetchxml.js";
 import type { Result } from "./execute.js";
 import type { Plan } from "./plan.js";
 
@@ -61,8 +62,13 @@ export function respond(plan: Plan, result: Result): ODataResponse {
       return answer(200, String(result.count));
     case "done":
       return answer(204);
-    case "fetched":
-      return answer(200, result.body);
+    case "fetched": {
+      if (plan.op !== "fetchxml") throw new Error(`a FetchXML result for ${plan.op}`);
+      const { table, fetch } = plan;
+      const { includeAnnotations } = shape.prefer;
+      const { formattedValues, root } = shape;
+      return answer(200, fetchXmlBody({ table, plan: fetch, result: result.result, root, includeAnnotations, formattedValues }));
+    }
     case "written": {
       if (plan.op === "writeProperty") return answer(204);
       // 204 with OData-EntityId, or the row when `Prefer: return=representation` asks.
