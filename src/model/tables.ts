@@ -77,6 +77,13 @@ export interface IndexDef {
   purpose: string;
   /** The index's name when its first column's (ix_<table>_<column>) is taken already. */
   name?: string;
+  /**
+   * Columns the index keeps in an order with a nulls clause, as OData sorts them (nulls first
+   * ascending, last descending; src/channel-analytics/store/record-query.ts). Prisma's schema
+   * cannot say NULLS FIRST/LAST, so such an index is left out of schema.prisma and its
+   * migration creates it by hand with `handWrittenIndexSql` (src/model/prisma-schema.ts).
+   */
+  nullsOrder?: Readonly<Record<string, "ASC NULLS FIRST" | "DESC NULLS LAST">>;
 }
 
 export interface TableDef {
@@ -426,8 +433,12 @@ const kpiEventData: TableDef = {
     { columns: ["msdyn_eventtimestamp"], purpose: "events by time" },
     {
       // Without it, "a conversation's events, newest first" is a backward scan of the
-      // timestamp index that filters out every other conversation's rows (issue 18).
-      columns: ["msdyn_conversationid", "msdyn_eventtimestamp"],
+      // timestamp index that filters out every other conversation's rows (issue 18). Newest
+      // first, a page sorts `msdyn_eventtimestamp DESC NULLS LAST, msdyn_kpieventdataid`:
+      // exactly this index's order, so the page is read from it without a sort. (Oldest
+      // first is its backward scan but for the id, an incremental sort of equal times.)
+      columns: ["msdyn_conversationid", "msdyn_eventtimestamp", "msdyn_kpieventdataid"],
+      nullsOrder: { msdyn_eventtimestamp: "DESC NULLS LAST" },
       purpose: "a conversation's events in time order",
       name: "ix_msdyn_kpieventdata_conversationid_eventtimestamp",
     },
