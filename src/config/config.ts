@@ -41,6 +41,14 @@ const ConfigSchema = z.object({
   DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
   /** PostgreSQL statement_timeout for the service's connections, in milliseconds (0 = none). */
   DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
+  /**
+   * Milliseconds the service waits for the answer to any one statement before it gives the
+   * connection up (pg's client-side query_timeout): a database that goes silent mid-query (a
+   * network partition: the connection stays open, nothing answers) then costs a request this
+   * long, not TCP keepalive's minutes. Unset: DB_STATEMENT_TIMEOUT_MS + 5 s (none when that is
+   * 0). 0 = none.
+   */
+  DB_QUERY_TIMEOUT_MS: z.coerce.number().int().min(0).optional(),
   /** How long start-up keeps retrying an unreachable database, in milliseconds, before it exits. */
   DB_STARTUP_WAIT_MS: z.coerce.number().int().min(0).default(60_000),
   /** Seconds a client is told to wait (Retry-After) when the database is unreachable or the server is overloaded. */
@@ -207,6 +215,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (config.AUTH_MODE === "none" && !isLoopbackHost(config.HOST)) {
       throw new ConfigError(
         `Invalid configuration: AUTH_MODE: "none" lets anyone write and erase everything, so it is refused unless HOST is a loopback address (got HOST ${JSON.stringify(config.HOST)})`,
+      );
+    }
+    const { DB_QUERY_TIMEOUT_MS: query, DB_STATEMENT_TIMEOUT_MS: statement } = config;
+    if (query !== undefined && query > 0 && (statement === 0 || query <= statement)) {
+      // Cut first by the client, a statement the server still runs would hold its locks and
+      // its connection's slot with nobody waiting for it.
+      throw new ConfigError(
+        `Invalid configuration: DB_QUERY_TIMEOUT_MS: must be longer than DB_STATEMENT_TIMEOUT_MS (${statement === 0 ? "0, none" : statement}), so that PostgreSQL cancels a slow statement before the service gives its connection up (got ${query})`,
       );
     }
     if (config.AUTH_MODE === "oidc" && !config.OIDC_ISSUER) {
