@@ -91,14 +91,18 @@ const ConfigSchema = z.object({
     .int()
     .positive()
     .default(24 * 60 * 60 * 1000),
-  /** Most Idempotency-Keys kept at once; beyond it the oldest are forgotten. */
-  IDEMPOTENCY_MAX_KEYS: z.coerce.number().int().positive().default(10_000),
-  /** Most bytes of first answers kept for Idempotency-Keys; beyond it the oldest are forgotten. */
-  IDEMPOTENCY_MAX_BYTES: z.coerce
+  /**
+   * Milliseconds after which a claimed Idempotency-Key with no answer counts as abandoned (its
+   * server stopped): a retry then learns from the audit log whether the write committed.
+   * Longer than any request runs.
+   */
+  IDEMPOTENCY_PENDING_MS: z.coerce
     .number()
     .int()
     .positive()
-    .default(64 * 1024 * 1024),
+    .default(5 * 60 * 1000),
+  /** Largest answer kept for an Idempotency-Key, in bytes (its column holds 1 MiB); a larger one's retry gets 409. */
+  IDEMPOTENCY_MAX_ANSWER_BYTES: z.coerce.number().int().positive().max(1_048_576).default(1_048_576),
   /**
    * How callers are authenticated (issue 11): `builtin` (the default) is the server's own
    * OAuth 2.0 issuer (client credentials); `oidc` trusts the external OpenID Connect issuer

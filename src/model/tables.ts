@@ -633,6 +633,47 @@ const ciEventsOperational: TableDef = {
   indexes: logIndexes(),
 };
 
+// ---------------------------------------------------------------------------
+// Internal tables: no entity set, no privilege; only the service reads and writes them.
+
+/**
+ * The `Idempotency-Key`s of writes (src/plugins/idempotency.ts), in each organisation's own
+ * database: claimed before the write runs, answered (status, headers, body) before the
+ * answer is sent, so a retry after a restart still gets the first answer. `requestevent` is
+ * the request's audit event id: its Audit record commits in the write's own transaction, so
+ * after a crash it tells whether an unanswered claim's write committed.
+ */
+const idempotencyKey: TableDef = {
+  webApi: false,
+  logicalName: "cif_idempotencykey",
+  schemaName: "cif_IdempotencyKey",
+  entitySetName: "cif_idempotencykeys",
+  displayName: "Idempotency Key",
+  displayCollectionName: "Idempotency Keys",
+  primaryKey: "cif_idempotencykeyid",
+  primaryName: "keyhash",
+  ownership: "organization",
+  // One claim per key: SHA-256 of the principal, method, URL and key.
+  naturalKey: ["keyhash"],
+  columns: [
+    primaryKeyColumn("cif_idempotencykeyid", "cif_IdempotencyKeyId", "Claim Id"),
+    text("keyhash", "KeyHash", "Key Hash", 64, { ...readOnly, notNull: true }),
+    text("requestevent", "RequestEvent", "Request's Audit Event Id", 36, readOnly),
+    text("instanceid", "InstanceId", "Claiming Server Instance", 36, { ...readOnly, notNull: true }),
+    // Null while the first request runs.
+    column("status", "Status", "Answer Status", "integer", readOnly),
+    memo("headers", "Headers", "Answer Headers (JSON)", 8000, readOnly),
+    memo("body", "Body", "Answer Body", 1_048_576, readOnly),
+    column("bodybytes", "BodyBytes", "Answer Body Bytes", "integer", readOnly),
+    dateTime("createdon", "CreatedOn", "Claimed On", { ...readOnly, notNull: true, defaultValue: "now()" }),
+    dateTime("expireson", "ExpiresOn", "Expires On", { ...readOnly, notNull: true }),
+  ],
+  parents: [],
+  indexes: [{ columns: ["expireson"], purpose: "purging expired keys" }],
+};
+
+export const INTERNAL_TABLES = { IdempotencyKey: idempotencyKey } as const;
+
 /** The audit log's tables, by category. */
 export const LOG_TABLES = { Audit: ciEventsAudit, Operational: ciEventsOperational } as const;
 
@@ -646,6 +687,7 @@ export const TABLES: readonly TableDef[] = [
   kpiEventData,
   ciEventsAudit,
   ciEventsOperational,
+  idempotencyKey,
 ];
 
 /** The tables that are entity sets of the Web API. */
