@@ -75,6 +75,13 @@ const ConfigSchema = z.object({
   JSON_MAX_DEPTH: z.coerce.number().int().positive().max(10_000).default(64),
   /** Most KPI events / upserts waiting in the group commit; beyond it new writes get 503. */
   INGEST_MAX_QUEUED_ROWS: z.coerce.number().int().positive().default(20_000),
+  /**
+   * Most requests in flight at once (received, not yet answered); beyond it new requests get
+   * 503 before their body is read. The bound on memory and on work for clients that will
+   * time out: 1,000 clients each sending a 1,000-event CreateMultiple at once would otherwise
+   * all be read, parsed and queued (issue 18).
+   */
+  MAX_REQUESTS_IN_FLIGHT: z.coerce.number().int().positive().default(256),
   /** Requests waiting for a database connection beyond which new requests get 503 before their body is read. */
   DB_MAX_WAITING: z.coerce.number().int().positive().default(256),
   /** Event-loop delay, in milliseconds, beyond which new requests get 503 (0 = unchecked). */

@@ -13,8 +13,9 @@
  *   answer. Whether its write committed is then told by the request's Audit record, which
  *   commits in the write's own transaction on every write path (issue 12): committed, the
  *   retry gets 409 (done, its answer lost; nothing is done twice); not committed, the retry
- *   takes the claim over and runs. Without the audit log (AUDIT_LOG=off) nothing tells, so
- *   such a key answers 409 until it expires.
+ *   takes the claim over and runs. Without the audit log (AUDIT_LOG=off), and for `$batch`
+ *   (whose parts commit records of their own), nothing tells, so such a key answers 409
+ *   until it expires.
  * Only answers below 500 are kept (a 503 or 500 frees the key for the retry). A retry that
  * arrives while the first is still running gets 409 with Retry-After; a claim older than
  * IDEMPOTENCY_PENDING_MS with no answer counts as abandoned (its server has gone).
@@ -149,7 +150,10 @@ export const idempotencyPlugin = fp(
       // Only requests of an organisation (its database holds the keys) have them.
       if (!request.identity || !request.odata) return;
       const db = request.odata.db;
-      const requestEvent = request.audit?.draft().eventId ?? null;
+      // A $batch's writes commit its parts' records, not the request's own: its claim cannot
+      // learn from the audit log whether a part was stored, so none is recorded.
+      const isBatch = /\/\$batch(\?|$)/.test(request.url);
+      const requestEvent = isBatch ? null : (request.audit?.draft().eventId ?? null);
       purge(db);
       const keyHash = keyHashOf(request, header);
       let outcome = await claim(db, keyHash, requestEvent);
@@ -178,7 +182,7 @@ export const idempotencyPlugin = fp(
           const error = conflict(
             wrote
               ? "The request with this Idempotency-Key was stored, but its answer was lost (the server stopped before sending it): read the records back instead of retrying it."
-              : "The request with this Idempotency-Key did not finish, and whether it was stored cannot be told (AUDIT_LOG=off): read the records back instead of retrying it.",
+              : "The request with this Idempotency-Key did not finish, and whether it was stored cannot be told (no Audit record tells: AUDIT_LOG=off, or a $batch): read the records back instead of retrying it.",
           );
           return reply.code(409).send(error.toBody());
         }

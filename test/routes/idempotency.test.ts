@@ -170,3 +170,78 @@ describe("Idempotency-Key across a restart (a second app on the same database)",
     expect(await count("expiring")).toBe(2);
   });
 });
+
+describe("Idempotency-Key claims whose outcome no Audit record can tell", () => {
+  const abandonLastClaim = (t: TestApp) =>
+    t.testDb.pool.query(
+      `UPDATE cif_idempotencykey SET status = NULL, headers = NULL, body = NULL, bodybytes = NULL,
+              instanceid = 'a server that was killed', createdon = now() - interval '1 hour'
+        WHERE cif_idempotencykeyid = (SELECT cif_idempotencykeyid FROM cif_idempotencykey ORDER BY createdon DESC LIMIT 1)`,
+    );
+  const count = async (t: TestApp, name: string) =>
+    (await t.testDb.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM msdyn_ciprovider WHERE msdyn_name = $1", [name]))
+      .rows[0]!.n;
+
+  describe("with AUDIT_LOG=off", () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await createTestApp({ AUDIT_LOG: "off" });
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+
+    it("answers 409 rather than risk a second write", async () => {
+      const post = () =>
+        t.app.inject({
+          method: "POST",
+          url: `${API}/msdyn_ciproviders`,
+          headers: { "idempotency-key": "unaudited" },
+          payload: { msdyn_name: "unaudited" },
+        });
+      expect((await post()).statusCode).toBe(204);
+      await abandonLastClaim(t);
+      const retry = await post();
+      expect(retry.statusCode).toBe(409);
+      expect(retry.json().error.message).toMatch(/whether it was stored cannot be told/);
+      expect(await count(t, "unaudited")).toBe(1);
+    });
+  });
+
+  describe("for $batch, whose parts commit records of their own", () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await createTestApp();
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+
+    it("answers 409 rather than run the parts again", async () => {
+      const CRLF = "\r\n";
+      const part = [
+        "Content-Type: application/http",
+        "Content-Transfer-Encoding: binary",
+        "",
+        `POST ${API}/msdyn_ciproviders HTTP/1.1`,
+        "Content-Type: application/json",
+        "",
+        JSON.stringify({ msdyn_name: "batched" }),
+      ].join(CRLF);
+      const send = () =>
+        t.app.inject({
+          method: "POST",
+          url: `${API}/$batch`,
+          headers: { "content-type": "multipart/mixed; boundary=b", "idempotency-key": "batch-1" },
+          payload: `--b${CRLF}${part}${CRLF}--b--${CRLF}`,
+        });
+      expect((await send()).statusCode).toBe(200);
+      expect(await count(t, "batched")).toBe(1);
+      await abandonLastClaim(t);
+      const retry = await send();
+      expect(retry.statusCode).toBe(409);
+      expect(retry.json().error.message).toMatch(/whether it was stored cannot be told/);
+      expect(await count(t, "batched")).toBe(1);
+    });
+  });
+});
