@@ -48,7 +48,9 @@ const percentile = (sorted: number[], p: number) =>
 
 async function main(): Promise<void> {
   const db = await createBenchDatabase(log);
-  const server = await startNodeProcess("src/server.ts", { DATABASE_URL: db.url, LOG_LEVEL: "warn" });
+  // No tokens: the soak is about memory and latency over time (the bench measures what
+  // authentication costs); since issue 11 a server without AUTH_MODE=none answers it 401.
+  const server = await startNodeProcess("src/server.ts", { DATABASE_URL: db.url, LOG_LEVEL: "warn", AUTH_MODE: "none" });
   try {
     for (let i = 0; i < 300; i++) {
       const ready = await fetch(`${server.baseUrl}/readyz`).then(

@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../src/config/config.js";
+import { BoundedClient, poolOptions } from "../src/db/database.js";
 
 describe("configuration", () => {
   it("has defaults for everything", () => {
@@ -72,6 +73,20 @@ describe("configuration", () => {
       "https://app.example:8443",
     ]);
     expect(loadConfig({ CORS_ORIGINS: "*" }).CORS_ORIGINS).toEqual(["*"]);
+  });
+
+  it("bounds every statement's answer on the client too: statement_timeout + 5 s unless DB_QUERY_TIMEOUT_MS says, never at or below statement_timeout", () => {
+    const options = (env: Record<string, string>) => poolOptions("postgresql://x@127.0.0.1/db", loadConfig(env));
+    expect(options({})).toMatchObject({ statement_timeout: 30_000, query_timeout: 35_000, Client: BoundedClient });
+    expect(options({ DB_STATEMENT_TIMEOUT_MS: "2000", DB_QUERY_TIMEOUT_MS: "9000" })).toMatchObject({ query_timeout: 9000 });
+    // No statement_timeout (long exports): no client bound either, unless one is asked for.
+    expect(options({ DB_STATEMENT_TIMEOUT_MS: "0" }).query_timeout).toBeUndefined();
+    expect(() => loadConfig({ DB_STATEMENT_TIMEOUT_MS: "30000", DB_QUERY_TIMEOUT_MS: "30000" })).toThrow(
+      /DB_QUERY_TIMEOUT_MS: must be longer than DB_STATEMENT_TIMEOUT_MS \(30000\).*\(got 30000\)/,
+    );
+    expect(() => loadConfig({ DB_STATEMENT_TIMEOUT_MS: "0", DB_QUERY_TIMEOUT_MS: "5000" })).toThrow(
+      /DB_QUERY_TIMEOUT_MS: must be longer than DB_STATEMENT_TIMEOUT_MS \(0, none\)/,
+    );
   });
 
   it("does not echo a bad DATABASE_URL, which may hold a password", () => {

@@ -41,6 +41,14 @@ const ConfigSchema = z.object({
   DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
   /** PostgreSQL statement_timeout for the service's connections, in milliseconds (0 = none). */
   DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(0).default(30_000),
+  /**
+   * Milliseconds the service waits for the answer to any one statement before it gives the
+   * connection up (pg's client-side query_timeout): a database that goes silent mid-query (a
+   * network partition: the connection stays open, nothing answers) then costs a request this
+   * long, not TCP keepalive's minutes. Unset: DB_STATEMENT_TIMEOUT_MS + 5 s (none when that is
+   * 0). 0 = none.
+   */
+  DB_QUERY_TIMEOUT_MS: z.coerce.number().int().min(0).optional(),
   /** How long start-up keeps retrying an unreachable database, in milliseconds, before it exits. */
   DB_STARTUP_WAIT_MS: z.coerce.number().int().min(0).default(60_000),
   /** Seconds a client is told to wait (Retry-After) when the database is unreachable or the server is overloaded. */
@@ -67,6 +75,13 @@ const ConfigSchema = z.object({
   JSON_MAX_DEPTH: z.coerce.number().int().positive().max(10_000).default(64),
   /** Most KPI events / upserts waiting in the group commit; beyond it new writes get 503. */
   INGEST_MAX_QUEUED_ROWS: z.coerce.number().int().positive().default(20_000),
+  /**
+   * Most requests in flight at once (received, not yet answered); beyond it new requests get
+   * 503 before their body is read. The bound on memory and on work for clients that will
+   * time out: 1,000 clients each sending a 1,000-event CreateMultiple at once would otherwise
+   * all be read, parsed and queued (issue 18).
+   */
+  MAX_REQUESTS_IN_FLIGHT: z.coerce.number().int().positive().default(256),
   /** Requests waiting for a database connection beyond which new requests get 503 before their body is read. */
   DB_MAX_WAITING: z.coerce.number().int().positive().default(256),
   /** Event-loop delay, in milliseconds, beyond which new requests get 503 (0 = unchecked). */
@@ -83,14 +98,18 @@ const ConfigSchema = z.object({
     .int()
     .positive()
     .default(24 * 60 * 60 * 1000),
-  /** Most Idempotency-Keys kept at once; beyond it the oldest are forgotten. */
-  IDEMPOTENCY_MAX_KEYS: z.coerce.number().int().positive().default(10_000),
-  /** Most bytes of first answers kept for Idempotency-Keys; beyond it the oldest are forgotten. */
-  IDEMPOTENCY_MAX_BYTES: z.coerce
+  /**
+   * Milliseconds after which a claimed Idempotency-Key with no answer counts as abandoned (its
+   * server stopped): a retry then learns from the audit log whether the write committed.
+   * Longer than any request runs.
+   */
+  IDEMPOTENCY_PENDING_MS: z.coerce
     .number()
     .int()
     .positive()
-    .default(64 * 1024 * 1024),
+    .default(5 * 60 * 1000),
+  /** Largest answer kept for an Idempotency-Key, in bytes (its column holds 1 MiB); a larger one's retry gets 409. */
+  IDEMPOTENCY_MAX_ANSWER_BYTES: z.coerce.number().int().positive().max(1_048_576).default(1_048_576),
   /**
    * How callers are authenticated (issue 11): `builtin` (the default) is the server's own
    * OAuth 2.0 issuer (client credentials); `oidc` trusts the external OpenID Connect issuer
@@ -207,6 +226,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (config.AUTH_MODE === "none" && !isLoopbackHost(config.HOST)) {
       throw new ConfigError(
         `Invalid configuration: AUTH_MODE: "none" lets anyone write and erase everything, so it is refused unless HOST is a loopback address (got HOST ${JSON.stringify(config.HOST)})`,
+      );
+    }
+    const { DB_QUERY_TIMEOUT_MS: query, DB_STATEMENT_TIMEOUT_MS: statement } = config;
+    if (query !== undefined && query > 0 && (statement === 0 || query <= statement)) {
+      // Cut first by the client, a statement the server still runs would hold its locks and
+      // its connection's slot with nobody waiting for it.
+      throw new ConfigError(
+        `Invalid configuration: DB_QUERY_TIMEOUT_MS: must be longer than DB_STATEMENT_TIMEOUT_MS (${statement === 0 ? "0, none" : statement}), so that PostgreSQL cancels a slow statement before the service gives its connection up (got ${query})`,
       );
     }
     if (config.AUTH_MODE === "oidc" && !config.OIDC_ISSUER) {

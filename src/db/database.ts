@@ -47,16 +47,60 @@ export class DatabaseUnreachableError extends Error {
   override name = "DatabaseUnreachableError";
 }
 
-type PoolSettings = Pick<Config, "DB_POOL_SIZE" | "DB_CONNECT_TIMEOUT_MS" | "DB_STATEMENT_TIMEOUT_MS">;
+type PoolSettings = Pick<Config, "DB_POOL_SIZE" | "DB_CONNECT_TIMEOUT_MS" | "DB_STATEMENT_TIMEOUT_MS" | "DB_QUERY_TIMEOUT_MS">;
+
+/** pg's error when `query_timeout` passed with no answer. */
+const isQueryReadTimeout = (error: unknown) => error instanceof Error && error.message === "Query read timeout";
+
+/**
+ * A pg client that gives its connection up when a statement's answer did not come within
+ * `query_timeout`. pg itself only rejects the query: the statement stays the connection's
+ * active one, so the next query would queue behind an answer that may never come (a silent
+ * partition). Destroying the socket ends the client ('error', then not queryable), so the
+ * pool discards it on release and opens a fresh connection for the next request.
+ */
+export class BoundedClient extends pg.Client {
+  // pg's query() has many overloads (callback, promise, submittable); this wraps them all.
+  override query(...args: unknown[]): never {
+    const last = args.at(-1);
+    if (typeof last === "function") {
+      args[args.length - 1] = (error: unknown, result: unknown) => {
+        if (isQueryReadTimeout(error)) this.giveUp();
+        (last as (e: unknown, r: unknown) => void)(error, result);
+      };
+    }
+    const result = (super.query as (...a: unknown[]) => unknown)(...args);
+    if (result instanceof Promise) {
+      result.catch((error: unknown) => {
+        if (isQueryReadTimeout(error)) this.giveUp();
+      });
+    }
+    return result as never;
+  }
+
+  private giveUp(): void {
+    (this as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+  }
+}
+
+/** The client-side bound on any one statement's answer: DB_QUERY_TIMEOUT_MS, else statement_timeout + 5 s. */
+export function queryTimeoutMs(config: Partial<Pick<Config, "DB_STATEMENT_TIMEOUT_MS" | "DB_QUERY_TIMEOUT_MS">>): number {
+  if (config.DB_QUERY_TIMEOUT_MS !== undefined) return config.DB_QUERY_TIMEOUT_MS;
+  return config.DB_STATEMENT_TIMEOUT_MS ? config.DB_STATEMENT_TIMEOUT_MS + 5_000 : 0;
+}
 
 /** The pool's options: every wait on the database is bounded, and dead peers are noticed. */
 export function poolOptions(url: string, config: Partial<PoolSettings> & Pick<Config, "DB_POOL_SIZE">): pg.PoolConfig {
+  const queryTimeout = queryTimeoutMs(config);
   return {
     connectionString: url,
     max: config.DB_POOL_SIZE,
+    // Bounds both a new connection and the wait for a free one in the pool.
     connectionTimeoutMillis: config.DB_CONNECT_TIMEOUT_MS ?? 5_000,
     // Sent as a start-up parameter, so it holds for every statement on every connection.
     ...(config.DB_STATEMENT_TIMEOUT_MS ? { statement_timeout: config.DB_STATEMENT_TIMEOUT_MS } : {}),
+    // The client's own bound, for a database that no longer answers at all.
+    ...(queryTimeout ? { query_timeout: queryTimeout, Client: BoundedClient } : {}),
     // TCP keepalive: a connection to a database that vanished (failover, partition) is
     // found dead by the kernel instead of waiting forever for an answer.
     keepAlive: true,

@@ -3,7 +3,7 @@
  * principal may do is the union of its roles' privileges, as Dataverse's roles add up.
  */
 import { ALL_PRIVILEGES, type PrivilegeVerb, privilegeName } from "../model/privileges.js";
-import { TABLES, type TableDef, tableByLogicalName } from "../model/tables.js";
+import { type TableDef, WEB_API_TABLES, tableByLogicalName } from "../model/tables.js";
 
 export const ROLE_NAMES = ["Administrator", "Analyst", "ChannelProvider"] as const;
 export type RoleName = (typeof ROLE_NAMES)[number];
@@ -23,7 +23,7 @@ export const ROLE_PRIVILEGES: Readonly<Record<RoleName, ReadonlySet<string>>> = 
   /** Everything, including providers (enabling analytics), definitions, principals and erasure. */
   Administrator: new Set(ALL_PRIVILEGES),
   /** Supervisors and managers: read everything in the organisation; no writes. */
-  Analyst: new Set(grant(["Read"], TABLES)),
+  Analyst: new Set(grant(["Read"], WEB_API_TABLES)),
   /**
    * A channel provider's server, bound to one msdyn_ciprovider: its own conversations,
    * sessions, participants and events (the row scope is enforced in src/channel-analytics/),

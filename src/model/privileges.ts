@@ -2,7 +2,7 @@
  * Dataverse record privileges, named `prv<Verb><table logical name>` (shared/reference/security.md §2),
  * from the table definitions, so a new table has its privileges with no other change.
  */
-import { TABLES, type TableDef } from "./tables.js";
+import { type TableDef, WEB_API_TABLES } from "./tables.js";
 
 export const PRIVILEGE_VERBS = ["Create", "Read", "Write", "Delete", "Append", "AppendTo"] as const;
 export type PrivilegeVerb = (typeof PRIVILEGE_VERBS)[number];
@@ -15,8 +15,8 @@ export interface PrivilegeNeed {
 
 export const privilegeName = ({ verb, table }: PrivilegeNeed): string => `prv${verb}${table.logicalName}`;
 
-/** Every record privilege of every table. */
-export const ALL_PRIVILEGES: readonly string[] = TABLES.flatMap((table) =>
+/** Every record privilege of every table of the Web API (internal tables have none: no request reaches them). */
+export const ALL_PRIVILEGES: readonly string[] = WEB_API_TABLES.flatMap((table) =>
   privilegeVerbsOf(table).map((verb) => privilegeName({ verb, table })),
 );
 

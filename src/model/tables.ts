@@ -82,6 +82,13 @@ export interface IndexDef {
   purpose: string;
   /** The index's name when its first column's (ix_<table>_<column>) is taken already. */
   name?: string;
+  /**
+   * Columns the index keeps in an order with a nulls clause, as OData sorts them (nulls first
+   * ascending, last descending; src/channel-analytics/store/record-query.ts). Prisma's schema
+   * cannot say NULLS FIRST/LAST, so such an index is left out of schema.prisma and its
+   * migration creates it by hand with `handWrittenIndexSql` (src/model/prisma-schema.ts).
+   */
+  nullsOrder?: Readonly<Record<string, "ASC NULLS FIRST" | "DESC NULLS LAST">>;
 }
 
 export interface TableDef {
@@ -431,8 +438,12 @@ const kpiEventData: TableDef = {
     { columns: ["msdyn_eventtimestamp"], purpose: "events by time" },
     {
       // Without it, "a conversation's events, newest first" is a backward scan of the
-      // timestamp index that filters out every other conversation's rows (issue 18).
-      columns: ["msdyn_conversationid", "msdyn_eventtimestamp"],
+      // timestamp index that filters out every other conversation's rows (issue 18). Newest
+      // first, a page sorts `msdyn_eventtimestamp DESC NULLS LAST, msdyn_kpieventdataid`:
+      // exactly this index's order, so the page is read from it without a sort. (Oldest
+      // first is its backward scan but for the id, an incremental sort of equal times.)
+      columns: ["msdyn_conversationid", "msdyn_eventtimestamp", "msdyn_kpieventdataid"],
+      nullsOrder: { msdyn_eventtimestamp: "DESC NULLS LAST" },
       purpose: "a conversation's events in time order",
       name: "ix_msdyn_kpieventdata_conversationid_eventtimestamp",
     },
@@ -643,6 +654,47 @@ const ciEventsOperational: TableDef = {
   indexes: logIndexes(),
 };
 
+// ---------------------------------------------------------------------------
+// Internal tables: no entity set, no privilege; only the service reads and writes them.
+
+/**
+ * The `Idempotency-Key`s of writes (src/plugins/idempotency.ts), in each organisation's own
+ * database: claimed before the write runs, answered (status, headers, body) before the
+ * answer is sent, so a retry after a restart still gets the first answer. `requestevent` is
+ * the request's audit event id: its Audit record commits in the write's own transaction, so
+ * after a crash it tells whether an unanswered claim's write committed.
+ */
+const idempotencyKey: TableDef = {
+  webApi: false,
+  logicalName: "cif_idempotencykey",
+  schemaName: "cif_IdempotencyKey",
+  entitySetName: "cif_idempotencykeys",
+  displayName: "Idempotency Key",
+  displayCollectionName: "Idempotency Keys",
+  primaryKey: "cif_idempotencykeyid",
+  primaryName: "keyhash",
+  ownership: "organization",
+  // One claim per key: SHA-256 of the principal, method, URL and key.
+  naturalKey: ["keyhash"],
+  columns: [
+    primaryKeyColumn("cif_idempotencykeyid", "cif_IdempotencyKeyId", "Claim Id"),
+    text("keyhash", "KeyHash", "Key Hash", 64, { ...readOnly, notNull: true }),
+    text("requestevent", "RequestEvent", "Request's Audit Event Id", 36, readOnly),
+    text("instanceid", "InstanceId", "Claiming Server Instance", 36, { ...readOnly, notNull: true }),
+    // Null while the first request runs.
+    column("status", "Status", "Answer Status", "integer", readOnly),
+    memo("headers", "Headers", "Answer Headers (JSON)", 8000, readOnly),
+    memo("body", "Body", "Answer Body", 1_048_576, readOnly),
+    column("bodybytes", "BodyBytes", "Answer Body Bytes", "integer", readOnly),
+    dateTime("createdon", "CreatedOn", "Claimed On", { ...readOnly, notNull: true, defaultValue: "now()" }),
+    dateTime("expireson", "ExpiresOn", "Expires On", { ...readOnly, notNull: true }),
+  ],
+  parents: [],
+  indexes: [{ columns: ["expireson"], purpose: "purging expired keys" }],
+};
+
+export const INTERNAL_TABLES = { IdempotencyKey: idempotencyKey } as const;
+
 /** The audit log's tables, by category. */
 export const LOG_TABLES = { Audit: ciEventsAudit, Operational: ciEventsOperational } as const;
 
@@ -656,6 +708,7 @@ export const TABLES: readonly TableDef[] = [
   kpiEventData,
   ciEventsAudit,
   ciEventsOperational,
+  idempotencyKey,
 ];
 
 /** The tables that are entity sets of the Web API. */

@@ -3,8 +3,9 @@
  * their body is read, instead of queueing until memory runs out and clients time out.
  *
  * - `@fastify/under-pressure` for event-loop delay and resident memory;
- * - our own bound on requests waiting for a database connection (pg-pool's queue has
- *   none), checked on arrival; the group commit bounds its queued rows itself
+ * - our own bounds, checked on arrival: requests in flight (MAX_REQUESTS_IN_FLIGHT: what
+ *   bounds memory when many large bodies arrive at once, before any waits for the
+ *   database), and requests waiting for a database connection (pg-pool's queue has none); the group commit bounds its queued rows itself
  *   (GroupCommitQueueFullError, answered 503 here too);
  * - a request whose client has gone by the time its body is in is not started, and the
  *   writes it queued are dropped before they run (src/db/request-signal.ts).
@@ -57,8 +58,17 @@ export const loadSheddingPlugin = fp(
     });
 
     app.decorateRequest("clientGone", undefined);
+    let inFlight = 0;
     app.addHook("onRequest", async (request, reply) => {
       if (EXEMPT.has(request.url)) return;
+      if (inFlight >= config.MAX_REQUESTS_IN_FLIGHT) {
+        const what = `${inFlight} requests in flight`;
+        warnShedding(request, what);
+        return shed(app, reply, what);
+      }
+      inFlight++;
+      // The response's 'close' comes once, whether it was answered, hijacked or its client left.
+      reply.raw.once("close", () => inFlight--);
       const waiting = app.db?.pool?.waitingCount ?? 0;
       if (waiting > config.DB_MAX_WAITING) {
         const what = `${waiting} requests waiting for the database`;

@@ -29,6 +29,11 @@ export class RequestContexts {
     return this.audit?.draft(part);
   }
 
+  /** The organisation's database (its pool), for what the request keeps beside its records (Idempotency-Keys). */
+  get db(): Queryable {
+    return this.pool;
+  }
+
   get caller(): Caller {
     return this.records.caller;
   }

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { runFetchXml } from "../../src/channel-analytics/store/fetchxml-query.js";
-import { queryPage } from "../../src/channel-analytics/store/record-query.js";
+import { encodeToken, queryPage, sortKeys } from "../../src/channel-analytics/store/record-query.js";
 import type { Queryable } from "../../src/db/transactions.js";
 import { propertyName } from "../../src/model/properties.js";
 import { tableByEntitySet } from "../../src/model/tables.js";
@@ -117,4 +117,62 @@ describe("the plans of collection pages", () => {
       described,
     ).toBe(true);
   });
+});
+
+describe("the plan of a conversation's events in time order (the README's query)", () => {
+  const db = useTestDatabase();
+
+  it.each([
+    ["desc", { $orderby: "msdyn_eventtimestamp desc" }],
+    ["desc, a later page", { $orderby: "msdyn_eventtimestamp desc", $skiptoken: "" }],
+  ])(
+    "reads %s from the (conversation, time DESC NULLS LAST, id) index without a sort (newest first: the order OData gives, nulls last)",
+    async (_label, options) => {
+      const table = tableByEntitySet("msdyn_kpieventsdata")!;
+      const { $skiptoken, ...rest } = options as Record<string, string>;
+      const query = parseCollectionQuery(table, {
+        $filter: "msdyn_conversationid eq 'conv-1001'",
+        ...rest,
+        ...($skiptoken === undefined ? { $top: "50" } : {}),
+      });
+      if ($skiptoken !== undefined) {
+        // The token of a page that ended at a row with a time, then at one with none.
+        const keys = sortKeys(table, query.orderBy);
+        query.skipToken = encodeToken(keys, {
+          msdyn_eventtimestamp: new Date("2026-12-01T00:00:00Z"),
+          msdyn_kpieventdataid: "0193a6f0-0000-7000-8000-000000000000",
+        });
+      }
+      const plans: PlanNode[][] = [];
+      const client = await db.pool.connect();
+      try {
+        await client.query("SET enable_sort = off");
+        await client.query("SET enable_incremental_sort = off");
+        await client.query("SET enable_seqscan = off");
+        const explaining: Queryable = {
+          query: (async (sql: string, values?: unknown[]) => {
+            const { rows } = await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(
+              `EXPLAIN (FORMAT JSON) ${sql}`,
+              values,
+            );
+            plans.push(nodes(rows[0]!["QUERY PLAN"][0]!.Plan));
+            return { rows: [] };
+          }) as unknown as Queryable["query"],
+        };
+        await queryPage(explaining, table, query, 5000);
+      } finally {
+        client.release();
+      }
+      const plan = plans[0]!;
+      const described = JSON.stringify(plan.map((n) => [n["Node Type"], n["Index Name"]]));
+      expect(
+        plan.some((n) => /Sort/.test(n["Node Type"])),
+        described,
+      ).toBe(false);
+      expect(
+        plan.some((n) => n["Index Name"] === "ix_msdyn_kpieventdata_conversationid_eventtimestamp"),
+        described,
+      ).toBe(true);
+    },
+  );
 });

@@ -25,6 +25,8 @@ const { renderCsdl } = await import("../../src/odata/csdl.js");
 const { withEntitySets } = await import("../../src/odata/openapi-entity-sets.js");
 const { parseResourcePath } = await import("../../src/odata/resource-path.js");
 const { navigationProperties } = await import("../../src/model/navigation.js");
+const { ALL_PRIVILEGES } = await import("../../src/model/privileges.js");
+const { ROLE_PRIVILEGES } = await import("../../src/identity/roles.js");
 
 describe("an internal table", () => {
   it("is in TABLES (so it gets migrations and SQL)", () => {
@@ -47,6 +49,14 @@ describe("an internal table", () => {
     expect(() => parseResourcePath("internal_ledgers")).toThrow(/Resource not found for the segment 'internal_ledgers'/);
     for (const table of TABLES) {
       expect(navigationProperties(table).map((n) => n.target.logicalName)).not.toContain("internal_ledger");
+    }
+  });
+
+  it("has no privileges, so no role can hold one (no request reaches it)", () => {
+    expect(ALL_PRIVILEGES).toContain("prvReadmsdyn_ciprovider");
+    expect(ALL_PRIVILEGES.filter((p) => p.endsWith("internal_ledger"))).toEqual([]);
+    for (const privileges of Object.values(ROLE_PRIVILEGES)) {
+      expect([...privileges].filter((p) => p.endsWith("internal_ledger"))).toEqual([]);
     }
   });
 });

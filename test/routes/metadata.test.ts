@@ -1,6 +1,6 @@
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { beforeAll, describe, expect, it } from "vitest";
-import { TABLES, type TableDef, tableByLogicalName } from "../../src/model/tables.js";
+import { WEB_API_TABLES, type TableDef, tableByLogicalName } from "../../src/model/tables.js";
 import { edmType, propertyName } from "../../src/model/properties.js";
 import { useTestApp } from "../helpers/app.js";
 import { ODATA_JSON } from "../helpers/records.js";
@@ -90,7 +90,7 @@ function expectedNavigations(table: TableDef): ExpectedNav[] {
       target: parent,
     };
   });
-  const collections = TABLES.flatMap((child) =>
+  const collections = WEB_API_TABLES.flatMap((child) =>
     child.parents
       .filter((link) => link.parentTable === table.logicalName)
       .map((link) => ({
@@ -152,14 +152,14 @@ describe("$metadata and WhoAmI", () => {
     });
 
     it("declares every table as an entity type with its primary key", () => {
-      expect(schema.EntityType.map((e) => e["@Name"]).sort()).toEqual(TABLES.map((t) => t.logicalName).sort());
-      for (const table of TABLES) {
+      expect(schema.EntityType.map((e) => e["@Name"]).sort()).toEqual(WEB_API_TABLES.map((t) => t.logicalName).sort());
+      for (const table of WEB_API_TABLES) {
         expect(entityType(table.logicalName).Key.PropertyRef, table.logicalName).toEqual([{ "@Name": table.primaryKey }]);
       }
     });
 
     it("declares every column as a property with its type, max length and nullability", () => {
-      for (const table of TABLES) {
+      for (const table of WEB_API_TABLES) {
         const expected = table.columns.map((c) => ({
           "@Name": propertyName(c),
           "@Type": edmType(c),
@@ -189,7 +189,7 @@ describe("$metadata and WhoAmI", () => {
 
     it("declares every parent link on both sides, with referential constraints on the child", () => {
       let links = 0;
-      for (const table of TABLES) {
+      for (const table of WEB_API_TABLES) {
         const actual = (entityType(table.logicalName).NavigationProperty ?? []).map((n) => ({
           "@Name": n["@Name"],
           "@Type": n["@Type"],
@@ -200,7 +200,7 @@ describe("$metadata and WhoAmI", () => {
         expect(actual, table.logicalName).toEqual(expected);
         links += table.parents.length;
       }
-      expect(links).toBe(TABLES.reduce((n, table) => n + table.parents.length, 0));
+      expect(links).toBe(WEB_API_TABLES.reduce((n, table) => n + table.parents.length, 0));
 
       // Each parent of an event has exactly one msdyn_kpievents collection, partnered with its own link.
       const kpiEventParents = tableByLogicalName("msdyn_kpieventdata").parents;
@@ -244,7 +244,7 @@ describe("$metadata and WhoAmI", () => {
     });
 
     it("annotates the alternate keys", () => {
-      for (const table of TABLES) {
+      for (const table of WEB_API_TABLES) {
         const annotations = entityType(table.logicalName).Annotation ?? [];
         const keys = annotations.filter((a) => a["@Term"] === "OData.Community.Keys.V1.AlternateKeys");
         if (!table.naturalKey) {
@@ -269,8 +269,8 @@ describe("$metadata and WhoAmI", () => {
     it("puts every entity set in the System container with its navigation property bindings", () => {
       const container = schema.EntityContainer;
       expect(container["@Name"]).toBe("System");
-      expect(container.EntitySet.map((s) => s["@Name"]).sort()).toEqual(TABLES.map((t) => t.entitySetName).sort());
-      for (const table of TABLES) {
+      expect(container.EntitySet.map((s) => s["@Name"]).sort()).toEqual(WEB_API_TABLES.map((t) => t.entitySetName).sort());
+      for (const table of WEB_API_TABLES) {
         const set = container.EntitySet.find((s) => s["@Name"] === table.entitySetName)!;
         expect(set["@EntityType"]).toBe(`Microsoft.Dynamics.CRM.${table.logicalName}`);
         expect(set.NavigationPropertyBinding ?? [], table.entitySetName).toEqual(
@@ -305,7 +305,7 @@ describe("$metadata and WhoAmI", () => {
         expect(actions.map((a) => a["@Name"])).toContain(name);
         expect(imports).toContainEqual({ "@Name": name, "@Action": `Microsoft.Dynamics.CRM.${name}` });
       }
-      for (const table of TABLES) {
+      for (const table of WEB_API_TABLES) {
         for (const name of ["CreateMultiple", "UpdateMultiple", "UpsertMultiple"]) {
           const bound = actions.find(
             (a) =>

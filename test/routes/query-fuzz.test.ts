@@ -260,7 +260,7 @@ describe("hostile and random query options never reach the database as errors", 
   async function tableSnapshot(): Promise<Record<string, unknown>> {
     const out: Record<string, unknown> = {};
     // The audit log grows with every request, as it should: the data tables must not.
-    for (const table of TABLES.filter((t) => !t.readOnly)) {
+    for (const table of TABLES.filter((t) => t.webApi && !t.readOnly)) {
       const { rows } = await t.testDb.pool.query(
         `SELECT count(*)::int AS n, max(versionnumber)::text AS v FROM "${table.logicalName}"`,
       );

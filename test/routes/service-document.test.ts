@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { TABLES } from "../../src/model/tables.js";
+import { WEB_API_TABLES } from "../../src/model/tables.js";
 import { useTestApp } from "../helpers/app.js";
 import { ODATA_JSON } from "../helpers/records.js";
 
@@ -16,7 +16,7 @@ describe("service basics", () => {
       expect(res.headers["content-type"]).toBe(ODATA_JSON);
       const body = res.json();
       expect(body["@odata.context"]).toBe(`http://example.test:8080/api/data/${version}/$metadata`);
-      expect(body.value).toEqual(TABLES.map((t) => ({ name: t.entitySetName, kind: "EntitySet", url: t.entitySetName })));
+      expect(body.value).toEqual(WEB_API_TABLES.map((t) => ({ name: t.entitySetName, kind: "EntitySet", url: t.entitySetName })));
       expect(body.value.map((v: { name: string }) => v.name).sort()).toEqual([
         "CIEventsAudit",
         "CIEventsOperational",
