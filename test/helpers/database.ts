@@ -39,11 +39,18 @@ export async function createTestDatabase({ migrated = true } = {}): Promise<Test
   }
   const url = withDatabase(inject("adminUrl"), name);
   const pool = new pg.Pool({ connectionString: url, max: 5 });
+  let dropping = false;
+  // pool.end() ends only idle connections: one a test still holds is cut by the DROP below,
+  // which is expected then; any other loss of a connection is reported.
+  pool.on("error", (error) => {
+    if (!dropping) console.warn(`test database ${name}: a connection failed: ${error.message}`);
+  });
   return {
     name,
     url,
     pool,
     async drop() {
+      dropping = true;
       await pool.end();
       await withAdminClient((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
     },
