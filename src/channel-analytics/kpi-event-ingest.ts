@@ -18,6 +18,7 @@
  */
 import pg from "pg";
 import { GroupCommit, type Settled, settle } from "../db/group-commit.js";
+import { ClientGoneError } from "../db/request-signal.js";
 import { LOG_TABLES, tableByLogicalName } from "../model/tables.js";
 import { explainRefusedRows } from "./integrity-errors.js";
 import {
@@ -86,10 +87,22 @@ interface Group {
   audit?: WriteAudit;
 }
 
-/** One group on the pool, its audit record in the same statement. */
-function writeGroupAlone(pool: pg.Pool, group: Group): Promise<Row[]> {
+/**
+ * One group on the pool, its audit record in the same statement. `signal`: the request's;
+ * a group whose client has gone while it waited for a connection is not written (under
+ * overload the wait is long, and a client that gave up would retry: a duplicate).
+ */
+async function writeGroupAlone(pool: pg.Pool, group: Group, signal?: AbortSignal): Promise<Row[]> {
   const { rows, returning, scope, audit } = group;
-  return writeKpiEventGroup(pool, rows, returning, false, scope, audit);
+  if (!signal) return writeKpiEventGroup(pool, rows, returning, false, scope, audit);
+  if (signal.aborted) throw new ClientGoneError();
+  const client = await pool.connect();
+  try {
+    if (signal.aborted) throw new ClientGoneError();
+    return await writeKpiEventGroup(client, rows, returning, false, scope, audit);
+  } finally {
+    client.release();
+  }
 }
 
 /** The audit records of the groups that have an audit, each naming its group's events as stored. */
@@ -142,7 +155,7 @@ export class KpiEventBatcher implements KpiEventSink {
 
   write(rows: ColumnValues[], returning: Returning, signal?: AbortSignal, scope?: RowScope, audit?: WriteAudit): Promise<Row[]> {
     if (rows.length === 0) return Promise.resolve([]);
-    if (rows.length >= this.aloneFromRows) return writeGroupAlone(this.pool, { rows, returning, scope, audit });
+    if (rows.length >= this.aloneFromRows) return writeGroupAlone(this.pool, { rows, returning, scope, audit }, signal);
     return this.groupCommit.submit({ rows, returning, scope, audit }, signal);
   }
 
