@@ -76,27 +76,26 @@ export class EventDraft implements WriteAudit {
     for (const id of ids) set.add(id);
   }
 
-  /** Its record as of now; before the response, with the status the operation answers on success. */
-  record(): ApiEventRecord {
+  /**
+   * Its record as of now; before the response, with the status the operation answers on
+   * success. `written`: what it names as written, when not (yet) what it was told.
+   */
+  record(written: ReadonlyMap<string, ReadonlySet<string>> = this.written): ApiEventRecord {
     return this.audit.recordOf(
       this,
       this.status ?? this.successStatus ?? 200,
       this.durationMs ?? performance.now() - this.startedAt,
+      written,
     );
   }
 
   recordText(storing?: { table: TableDef; ids: readonly string[] }): string {
     if (!storing?.ids.length) return JSON.stringify(this.record());
-    // Named for this record only: whether they are stored is known once the statement has run.
+    // Named in this record only: whether they are stored is known once the statement has run.
     const set = storing.table.entitySetName;
-    const before = this.written.get(set);
-    this.written.set(set, new Set([...(before ?? []), ...storing.ids]));
-    try {
-      return JSON.stringify(this.record());
-    } finally {
-      if (before) this.written.set(set, before);
-      else this.written.delete(set);
-    }
+    const written = new Map(this.written);
+    written.set(set, new Set([...(this.written.get(set) ?? []), ...storing.ids]));
+    return JSON.stringify(this.record(written));
   }
 
   settled(committed: boolean): void {
@@ -173,7 +172,12 @@ export class RequestAudit {
     }
   };
 
-  recordOf(draft: EventDraft, status: number, durationMs: number): ApiEventRecord {
+  recordOf(
+    draft: EventDraft,
+    status: number,
+    durationMs: number,
+    written: ReadonlyMap<string, ReadonlySet<string>>,
+  ): ApiEventRecord {
     const { facts, caller } = this;
     const call: ApiCall = {
       eventId: draft.eventId,
@@ -193,7 +197,7 @@ export class RequestAudit {
       organization: this.organization ?? this.options.organization,
       caller: caller && { principalId: caller.principalId, roles: caller.roles, claims: caller.claims },
       privileges: draft.privileges,
-      written: draft.written,
+      written,
       batchPart: draft.part && { index: draft.part.index, contentId: draft.part.contentId, changeSet: draft.part.changeSet },
     };
     return apiEvent(call, this.options);

@@ -37,11 +37,19 @@ export function logInsertSql(table: TableDef, param: number, join = "", where = 
 /** The records' texts as the JSON array `logInsertSql` takes. */
 export const recordsParam = (texts: readonly string[]) => `[${texts.join(",")}]`;
 
-/** Inserts the audit rows of the writes a transaction commits, with one statement. */
-export async function insertAuditRows(db: Queryable, audits: readonly WriteAudit[]): Promise<void> {
-  if (audits.length === 0) return;
-  await db.query(prepared(logInsertSql(LOG_TABLES.Audit, 1), [recordsParam(audits.map((audit) => audit.recordText()))]));
+/** Inserts records (their JSON texts) into a log table, with one statement. */
+export async function insertLogRecords(db: Queryable, table: TableDef, texts: readonly string[]): Promise<void> {
+  if (texts.length === 0) return;
+  await db.query(prepared(logInsertSql(table, 1), [recordsParam(texts)]));
 }
+
+/** Inserts the audit rows of the writes a transaction commits, with one statement. */
+export const insertAuditRows = (db: Queryable, audits: readonly WriteAudit[]): Promise<void> =>
+  insertLogRecords(
+    db,
+    LOG_TABLES.Audit,
+    audits.map((audit) => audit.recordText()),
+  );
 
 /** Settles each audit once `commit` has run: committed if it resolved. */
 export async function settleAudits<T>(audits: readonly WriteAudit[], commit: Promise<T>): Promise<T> {

@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto";
 import {
   type JSONWebKeySet,
   type JWK,
+  type JWTPayload,
   type JWTVerifyGetKey,
   SignJWT,
   createLocalJWKSet,
@@ -44,6 +45,12 @@ export interface TokenResponse {
   expires_in: number;
   ext_expires_in: number;
   access_token: string;
+}
+
+/** An issued token: the answer, and the claims it carries (for the audit log). */
+export interface IssuedToken {
+  response: TokenResponse;
+  claims: JWTPayload;
 }
 
 type SigningKeyObject = Awaited<ReturnType<typeof importJWK>>;
@@ -104,7 +111,7 @@ export class BuiltinIssuer {
    * The client-credentials grant. `resource`: the organisation URL this request is for
    * (the scope must be `<it>/.default`); `base`: the server's base URL (for `iss`).
    */
-  async issue(form: Record<string, unknown>, organization: Organization, resource: string, base: string): Promise<TokenResponse> {
+  async issue(form: Record<string, unknown>, organization: Organization, resource: string, base: string): Promise<IssuedToken> {
     const field = (name: string) => (typeof form[name] === "string" ? form[name] : undefined);
     const grantType = field("grant_type");
     if (grantType !== "client_credentials") {
@@ -144,7 +151,7 @@ export class BuiltinIssuer {
 
     if (!this.signing) throw new ODataError(503, "0x80040216", "The token issuer is starting.");
     const now = Math.floor(Date.now() / 1000);
-    const token = await new SignJWT({
+    const claims: JWTPayload = {
       aud: resource,
       azp: clientId,
       azpacr: "1",
@@ -154,15 +161,22 @@ export class BuiltinIssuer {
       tid: organization.id,
       roles: principal.roles,
       ver: "2.0",
-    })
+      iss: builtinIssuer(base, organization),
+      sub: principal.id,
+      iat: now,
+      nbf: now,
+      exp: now + this.lifetimeSeconds,
+      jti: randomUUID(),
+    };
+    const token = await new SignJWT(claims)
       .setProtectedHeader({ alg: BUILTIN_ALGORITHM, kid: this.signing.kid, typ: "JWT" })
-      .setIssuer(builtinIssuer(base, organization))
-      .setSubject(principal.id)
-      .setIssuedAt(now)
-      .setNotBefore(now)
-      .setExpirationTime(now + this.lifetimeSeconds)
-      .setJti(randomUUID())
       .sign(this.signing.privateKey);
-    return { token_type: "Bearer", expires_in: this.lifetimeSeconds, ext_expires_in: this.lifetimeSeconds, access_token: token };
+    const response: TokenResponse = {
+      token_type: "Bearer",
+      expires_in: this.lifetimeSeconds,
+      ext_expires_in: this.lifetimeSeconds,
+      access_token: token,
+    };
+    return { response, claims };
   }
 }

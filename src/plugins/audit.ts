@@ -1,7 +1,8 @@
 /**
  * The audit log (issue 12) as an observation subscriber: every request under /api/, and
- * every call of the built-in issuer's token endpoint, gets a RequestAudit (src/audit/request-audit.ts), which the identity plugin hands to the
- * request's record operations, so that a write commits its Audit record with it; the
+ * every call of the built-in issuer's token endpoint, gets a RequestAudit
+ * (src/audit/request-audit.ts), which the identity plugin hands to the request's record
+ * operations, so that a write commits its Audit record with it; the
  * rest is written within AUDIT_FLUSH_MS. AUDIT_LOG=off subscribes nothing.
  */
 import fp from "fastify-plugin";

@@ -70,10 +70,6 @@ export function requestPlace(request: FastifyRequest, publicUrl: string | undefi
   return { base: publicUrl ?? `${request.protocol}://${request.host}`, prefix: organizationPrefixOf(request) };
 }
 
-/**
- * By the route matched as well as the URL: the router decodes the path, so `/%61pi/…`
- * reaches the /api/ routes too.
- */
 /** The built-in issuer's token endpoint (routes/oauth.ts): audited like the API. */
 export const TOKEN_ROUTE = "/:tenant/oauth2/v2.0/token";
 /** Its stable operation name in the audit log, refused before the route ran (429) or not. */
@@ -81,6 +77,10 @@ export const TOKEN_OPERATION = "oauth2.Token";
 
 export const isTokenRequest = (request: FastifyRequest) => request.routeOptions.url === TOKEN_ROUTE;
 
+/**
+ * By the route matched as well as the URL: the router decodes the path, so `/%61pi/…`
+ * reaches the /api/ routes too.
+ */
 export const isApiRequest = (request: FastifyRequest) =>
   request.url.startsWith("/api/") || request.routeOptions.url?.startsWith("/api/") === true;
 

@@ -7,7 +7,7 @@
  */
 import formBody from "@fastify/formbody";
 import rateLimit from "@fastify/rate-limit";
-import { decodeJwt } from "jose";
+import type { JWTPayload } from "jose";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
@@ -106,9 +106,14 @@ export const oauthRoutes: FastifyPluginAsyncZod = async (app) => {
       const prefixed = `${base(request)}/org/${organization.name}`;
       const place = { base: base(request), prefix: scope.startsWith(`${prefixed}/`) ? `/org/${organization.name}` : undefined };
       try {
-        const token = await app.identity.issuer.issue(form, organization, organizationUrl(organization, place), base(request));
-        observeClient(request, token.access_token, organization);
-        return reply.header("cache-control", "no-store").header("pragma", "no-cache").send(token);
+        const { response, claims } = await app.identity.issuer.issue(
+          form,
+          organization,
+          organizationUrl(organization, place),
+          base(request),
+        );
+        observeClient(request, claims, organization);
+        return reply.header("cache-control", "no-store").header("pragma", "no-cache").send(response);
       } catch (error) {
         if (!(error instanceof TokenRequestError)) throw error;
         request.log.info({ tenant: organization.name, error: error.error }, "token request refused");
@@ -199,9 +204,8 @@ export const oauthRoutes: FastifyPluginAsyncZod = async (app) => {
   );
 };
 
-/** The client a token was issued to, from the token's own claims (ours: just signed). */
-function observeClient(request: FastifyRequest, accessToken: string, organization: Organization): void {
-  const claims = decodeJwt(accessToken);
+/** The client a token was issued to, from the claims the issuer signed. */
+function observeClient(request: FastifyRequest, claims: JWTPayload, organization: Organization): void {
   const principalId = typeof claims.oid === "string" ? claims.oid : undefined;
   if (!principalId) return;
   const roles = Array.isArray(claims.roles) ? claims.roles.filter((r): r is string => typeof r === "string") : [];

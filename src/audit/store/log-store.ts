@@ -1,6 +1,5 @@
 /** The audit log's tables in an organisation's database: appending records. */
-import { logInsertSql, recordsParam } from "../../channel-analytics/write-audit.js";
-import { prepared } from "../../db/sql.js";
+import { insertLogRecords } from "../../channel-analytics/write-audit.js";
 import type { Queryable } from "../../db/transactions.js";
 import { LOG_TABLES } from "../../model/tables.js";
 import { LOG_CATEGORIES, type LogRecord } from "../azure-monitor.js";
@@ -12,7 +11,6 @@ import { LOG_CATEGORIES, type LogRecord } from "../azure-monitor.js";
 export async function appendLogRecords(db: Queryable, records: readonly LogRecord[]): Promise<void> {
   for (const category of LOG_CATEGORIES) {
     const texts = records.filter((r) => r.category === category).map((r) => JSON.stringify(r));
-    if (texts.length === 0) continue;
-    await db.query(prepared(logInsertSql(LOG_TABLES[category], 1), [recordsParam(texts)]));
+    await insertLogRecords(db, LOG_TABLES[category], texts);
   }
 }
