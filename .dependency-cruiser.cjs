@@ -9,6 +9,7 @@ const LAYERS = [
   "service",
   "actions",
   "audit",
+  "analytics",
   "identity",
   "observe",
   "channel-analytics",

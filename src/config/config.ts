@@ -187,6 +187,49 @@ const ConfigSchema = z.object({
   AUDIT_RETENTION_INTERVAL_MINUTES: z.coerce.number().positive().max(10_080).default(60),
   /** Rows a retention run deletes per statement (each its own transaction). */
   AUDIT_RETENTION_BATCH: z.coerce.number().int().min(1).max(100_000).default(5000),
+  /** The analytics API (issue 14): `off` serves no /api/v2/analytics route and derives no metrics. */
+  ANALYTICS: z.enum(["on", "off"]).default("on"),
+  /** Milliseconds between the refresher's looks at the conversations whose tree changed. */
+  ANALYTICS_REFRESH_MS: z.coerce.number().int().min(10).max(60_000).default(200),
+  /** Conversations re-derived per refresher transaction. */
+  ANALYTICS_REFRESH_BATCH: z.coerce.number().int().min(1).max(20_000).default(500),
+  /** The service-level goal: `<target %>/<threshold seconds>`, e.g. 80/20 = 80 % answered within 20 s. */
+  ANALYTICS_SERVICE_LEVEL: z
+    .string()
+    .default("80/20")
+    .transform((text, ctx) => parseServiceLevel(text, ctx)),
+  /** Per-queue goals as JSON, `{"<queueId>": "90/30"}`; other queues take ANALYTICS_SERVICE_LEVEL. */
+  ANALYTICS_QUEUE_SERVICE_LEVELS: z
+    .string()
+    .default("{}")
+    .transform((text, ctx) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        ctx.addIssue({ code: "custom", message: 'must be a JSON object such as {"<queueId>": "90/30"}' });
+        return z.NEVER;
+      }
+      if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
+        ctx.addIssue({ code: "custom", message: 'must be a JSON object such as {"<queueId>": "90/30"}' });
+        return z.NEVER;
+      }
+      return Object.fromEntries(Object.entries(parsed).map(([queue, goal]) => [queue, parseServiceLevel(String(goal), ctx)]));
+    }),
+  /** Whether abandoned conversations count in oServiceLevel's denominator (Genesys' default: they do). */
+  ANALYTICS_SERVICE_LEVEL_ABANDONS: z.enum(["include", "exclude"]).default("include"),
+  /**
+   * The column the direction dimension (inbound / outbound) is read from, as
+   * `<table>.<column>` of msdyn_sessiondata or msdyn_conversationdata: CIF has no direction
+   * column, so providers put it where they can. A value containing "inbound" or "outbound" counts.
+   */
+  ANALYTICS_DIRECTION_COLUMN: z
+    .string()
+    .regex(
+      /^(msdyn_sessiondata|msdyn_conversationdata)\.msdyn_[a-z0-9]+$/,
+      "must be msdyn_sessiondata.<column> or msdyn_conversationdata.<column>",
+    )
+    .default("msdyn_sessiondata.msdyn_sessioncreationreason"),
   /** AUTH_MODE=none: the user recorded as owner / created-by / modified-by. */
   CALLER_USER_ID: z.string().regex(GUID, "must be a GUID").default("6f3c1a52-2b9e-4f0a-9d51-3c2e8a7b4d10"),
   BUSINESS_UNIT_ID: z.string().regex(GUID, "must be a GUID").default("0b7c5e1d-8a3f-4c26-b9d4-1e5f7a2c9e30"),
@@ -208,6 +251,20 @@ const ConfigSchema = z.object({
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
+
+/** `80/20` → 80 % within 20 s. */
+function parseServiceLevel(text: string, ctx: z.RefinementCtx): { target: number; thresholdMs: number } {
+  const match = /^(\d{1,3}(?:\.\d+)?)\/(\d{1,5})$/.exec(text.trim());
+  const percent = match ? Number(match[1]) : NaN;
+  if (!match || percent <= 0 || percent > 100) {
+    ctx.addIssue({
+      code: "custom",
+      message: `must be <target %>/<threshold seconds> such as 80/20 (got ${JSON.stringify(text)})`,
+    });
+    return { target: 0.8, thresholdMs: 20_000 };
+  }
+  return { target: percent / 100, thresholdMs: Number(match[2]) * 1000 };
+}
 
 export class ConfigError extends Error {
   override name = "ConfigError";

@@ -693,6 +693,187 @@ const idempotencyKey: TableDef = {
   indexes: [{ columns: ["expireson"], purpose: "purging expired keys" }],
 };
 
+// ---------------------------------------------------------------------------
+// Analytics (src/analytics/): the metrics derived from each conversation's tree, kept as
+// the tree changes. Dimension columns hold '' for "none", so they can be part of a key.
+
+/** A dimension of a metric: '' when the conversation does not say. */
+const dimension = (name: string, schemaName: string, displayName: string) =>
+  text(name, schemaName, displayName, 100, { ...readOnly, notNull: true, defaultValue: '""' });
+
+const metricDimensions = () => [
+  dimension("queueid", "QueueId", "Queue Id"),
+  dimension("mediatype", "MediaType", "Media Type"),
+  dimension("providerid", "ProviderId", "Provider Id"),
+  dimension("userid", "UserId", "User (Agent Participant) Id"),
+  dimension("direction", "Direction", "Direction"),
+];
+
+/**
+ * Conversations whose tree changed since their metrics were last derived: a statement-level
+ * trigger on each table of the tree adds the changed conversation ids in the writing
+ * transaction (so no committed write is missed), and the refresher takes them in `seq` order.
+ * Rows are only ever appended and deleted, so a writer never waits for the refresher.
+ */
+const analyticsDirty: TableDef = {
+  webApi: false,
+  logicalName: "cif_analytics_dirty",
+  schemaName: "cif_AnalyticsDirty",
+  entitySetName: "cif_analyticsdirties",
+  displayName: "Conversation To Re-derive",
+  displayCollectionName: "Conversations To Re-derive",
+  primaryKey: "cif_analytics_dirtyid",
+  primaryName: "conversationid",
+  ownership: "organization",
+  columns: [
+    primaryKeyColumn("cif_analytics_dirtyid", "cif_AnalyticsDirtyId", "Entry Id"),
+    text("conversationid", "ConversationId", "Conversation Id", 100, { ...readOnly, notNull: true }),
+    column("seq", "Seq", "Sequence", "bigint", { ...readOnly, notNull: true, defaultValue: "autoincrement()" }),
+  ],
+  parents: [],
+  indexes: [{ columns: ["seq"], purpose: "the refresher takes the oldest entries first" }],
+};
+
+/** One row per conversation: what the details query filters, sorts and pages on. */
+const analyticsConversation: TableDef = {
+  webApi: false,
+  logicalName: "cif_analytics_conversation",
+  schemaName: "cif_AnalyticsConversation",
+  entitySetName: "cif_analyticsconversations",
+  displayName: "Conversation Summary",
+  displayCollectionName: "Conversation Summaries",
+  primaryKey: "cif_analytics_conversationid",
+  primaryName: "conversationid",
+  ownership: "organization",
+  naturalKey: ["conversationid"],
+  columns: [
+    primaryKeyColumn("cif_analytics_conversationid", "cif_AnalyticsConversationId", "Summary Id"),
+    text("conversationid", "ConversationId", "Conversation Id", 100, { ...readOnly, notNull: true }),
+    dateTime("conversationstart", "ConversationStart", "Conversation Start", { ...readOnly, notNull: true }),
+    dateTime("conversationend", "ConversationEnd", "Conversation End", readOnly),
+    text("originatingdirection", "OriginatingDirection", "Originating Direction", 20, readOnly),
+  ],
+  parents: [],
+  indexes: [
+    { columns: ["conversationstart"], purpose: "details queries by interval, in conversationStart order" },
+    { columns: ["conversationend"], purpose: "details queries in conversationEnd order" },
+  ],
+};
+
+/**
+ * One row per participant session of each conversation's detail record (customer, acd,
+ * agent): what the details query's segment filters match.
+ */
+const analyticsSegment: TableDef = {
+  webApi: false,
+  logicalName: "cif_analytics_segment",
+  schemaName: "cif_AnalyticsSegment",
+  entitySetName: "cif_analyticssegments",
+  displayName: "Participant Session Summary",
+  displayCollectionName: "Participant Session Summaries",
+  primaryKey: "cif_analytics_segmentid",
+  primaryName: "participantid",
+  ownership: "organization",
+  columns: [
+    primaryKeyColumn("cif_analytics_segmentid", "cif_AnalyticsSegmentId", "Summary Id"),
+    text("conversationid", "ConversationId", "Conversation Id", 100, { ...readOnly, notNull: true }),
+    dateTime("conversationstart", "ConversationStart", "Conversation Start", { ...readOnly, notNull: true }),
+    dimension("providersessionid", "ProviderSessionId", "Provider Session Id"),
+    dimension("participantid", "ParticipantId", "Participant Id"),
+    dimension("participantname", "ParticipantName", "Participant Name"),
+    dimension("purpose", "Purpose", "Purpose"),
+    ...metricDimensions(),
+    // Comma-delimited on both ends (",alert,interact,"), so a LIKE matches one whole value.
+    text("segmenttypes", "SegmentTypes", "Segment Types", 400, { ...readOnly, notNull: true, defaultValue: '""' }),
+    text("disconnecttypes", "DisconnectTypes", "Disconnect Types", 400, { ...readOnly, notNull: true, defaultValue: '""' }),
+  ],
+  parents: [],
+  indexes: [
+    { columns: ["conversationid"], purpose: "re-deriving a conversation" },
+    { columns: ["queueid", "conversationstart"], purpose: "details queries filtered by queue" },
+    { columns: ["userid", "conversationstart"], purpose: "details queries filtered by agent" },
+  ],
+};
+
+/**
+ * The metrics of each conversation (src/analytics/derive.ts): one row per emitted value,
+ * at its emit time, with the dimensions it is grouped by and the KPI event that completed it.
+ */
+const analyticsMetric: TableDef = {
+  webApi: false,
+  logicalName: "cif_analytics_metric",
+  schemaName: "cif_AnalyticsMetric",
+  entitySetName: "cif_analyticsmetrics",
+  displayName: "Conversation Metric",
+  displayCollectionName: "Conversation Metrics",
+  primaryKey: "cif_analytics_metricid",
+  primaryName: "metric",
+  ownership: "organization",
+  columns: [
+    primaryKeyColumn("cif_analytics_metricid", "cif_AnalyticsMetricId", "Metric Id"),
+    text("conversationid", "ConversationId", "Conversation Id", 100, { ...readOnly, notNull: true }),
+    dimension("providersessionid", "ProviderSessionId", "Provider Session Id"),
+    dimension("participantid", "ParticipantId", "Participant Id"),
+    text("metric", "Metric", "Metric", 40, { ...readOnly, notNull: true }),
+    column("value", "Value", "Value", "bigint", { ...readOnly, notNull: true }),
+    dateTime("emittedon", "EmittedOn", "Emitted On", { ...readOnly, notNull: true }),
+    dimension("kpieventname", "KpiEventName", "Completing KPI Event"),
+    ...metricDimensions(),
+  ],
+  parents: [],
+  indexes: [
+    { columns: ["conversationid"], purpose: "re-deriving a conversation; its detail record" },
+    { columns: ["metric", "emittedon"], purpose: "aggregates over dimensions no rollup keeps; recomputing a rollup cell" },
+  ],
+};
+
+/** Rollup grains: which dimensions a grain keeps and how wide its buckets are. */
+export const ROLLUP_GRAINS = [
+  { grain: 1, minutes: 15, keepsUser: true },
+  { grain: 2, minutes: 15, keepsUser: false },
+  { grain: 3, minutes: 60, keepsUser: false },
+  { grain: 4, minutes: 1440, keepsUser: false },
+] as const;
+
+/**
+ * The metrics summed per bucket and dimensions (count, sum, min, max), at each grain of
+ * ROLLUP_GRAINS, maintained from the metric rows' changes in the refresher's transaction.
+ */
+const analyticsRollup: TableDef = {
+  webApi: false,
+  logicalName: "cif_analytics_rollup",
+  schemaName: "cif_AnalyticsRollup",
+  entitySetName: "cif_analyticsrollups",
+  displayName: "Metric Rollup",
+  displayCollectionName: "Metric Rollups",
+  primaryKey: "cif_analytics_rollupid",
+  primaryName: "metric",
+  ownership: "organization",
+  // Grain and metric first: a query reads one contiguous range of buckets per metric.
+  naturalKey: ["grain", "metric", "bucketstart", "queueid", "mediatype", "providerid", "userid", "direction"],
+  columns: [
+    primaryKeyColumn("cif_analytics_rollupid", "cif_AnalyticsRollupId", "Rollup Id"),
+    column("grain", "Grain", "Grain", "integer", { ...readOnly, notNull: true }),
+    text("metric", "Metric", "Metric", 40, { ...readOnly, notNull: true }),
+    dateTime("bucketstart", "BucketStart", "Bucket Start", { ...readOnly, notNull: true }),
+    ...metricDimensions(),
+    column("statcount", "StatCount", "Count", "bigint", { ...readOnly, notNull: true }),
+    column("statsum", "StatSum", "Sum", "bigint", { ...readOnly, notNull: true }),
+    column("statmin", "StatMin", "Min", "bigint", { ...readOnly, notNull: true }),
+    column("statmax", "StatMax", "Max", "bigint", { ...readOnly, notNull: true }),
+  ],
+  parents: [],
+  indexes: [],
+};
+
+export const ANALYTICS_TABLES = {
+  Dirty: analyticsDirty,
+  Conversation: analyticsConversation,
+  Segment: analyticsSegment,
+  Metric: analyticsMetric,
+  Rollup: analyticsRollup,
+} as const;
+
 export const INTERNAL_TABLES = { IdempotencyKey: idempotencyKey } as const;
 
 /** The audit log's tables, by category. */
@@ -709,6 +890,11 @@ export const TABLES: readonly TableDef[] = [
   ciEventsAudit,
   ciEventsOperational,
   idempotencyKey,
+  analyticsDirty,
+  analyticsConversation,
+  analyticsSegment,
+  analyticsMetric,
+  analyticsRollup,
 ];
 
 /** The tables that are entity sets of the Web API. */
@@ -760,6 +946,55 @@ export const SYSTEM_KPI_EVENT_DEFINITIONS: readonly { id: string; name: string; 
   { id: "d698cbf7-ef47-4a7d-83b9-80fd66da804e", name: "NotificationRejected", displayName: "Notification Rejected" },
   { id: "740b615b-769b-4972-b66c-0b22970a80ca", name: "SessionFocusIn", displayName: "Session Focus In" },
   { id: "cd3526ab-ac21-4bd5-aace-15c84f9ca29d", name: "SessionFocusOut", displayName: "Session Focus Out" },
+];
+
+/**
+ * Custom KPI event definitions the analytics read (src/analytics/derive.ts), present after
+ * migration: CIF's first-party events say nothing about hold, wrap-up, abandon, transfer or
+ * presence, so providers log these where their channel knows it.
+ */
+export const ANALYTICS_KPI_EVENT_DEFINITIONS: readonly {
+  id: string;
+  name: string;
+  displayName: string;
+  description: string;
+}[] = [
+  {
+    id: "3f0c2a41-7d1e-4c5b-9a61-0a1e00000001",
+    name: "CallHold",
+    displayName: "Call Hold",
+    description: "The agent put the customer on hold (tHeld runs until the next CallUnhold of the same session and participant).",
+  },
+  {
+    id: "3f0c2a41-7d1e-4c5b-9a61-0a1e00000002",
+    name: "CallUnhold",
+    displayName: "Call Unhold",
+    description: "The agent took the customer off hold.",
+  },
+  {
+    id: "3f0c2a41-7d1e-4c5b-9a61-0a1e00000003",
+    name: "WrapUpStarted",
+    displayName: "Wrap-up Started",
+    description: "The conversation with the customer ended and after-call work began (tAcw runs until SessionClosed).",
+  },
+  {
+    id: "3f0c2a41-7d1e-4c5b-9a61-0a1e00000004",
+    name: "ConversationAbandoned",
+    displayName: "Conversation Abandoned",
+    description: "The customer left while waiting in queue, before an agent accepted (tAbandon).",
+  },
+  {
+    id: "3f0c2a41-7d1e-4c5b-9a61-0a1e00000005",
+    name: "ConversationTransferred",
+    displayName: "Conversation Transferred",
+    description: "The agent transferred the conversation (nTransferred); the reason may name the target queue or agent.",
+  },
+  {
+    id: "3f0c2a41-7d1e-4c5b-9a61-0a1e00000006",
+    name: "PresenceChanged",
+    displayName: "Presence Changed",
+    description: "The agent's presence changed; msdyn_kpieventreason holds the new presence (for example AVAILABLE, BUSY, AWAY).",
+  },
 ];
 
 /** The owner of rows the system creates itself (the seeded definitions). */

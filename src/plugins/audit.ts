@@ -30,6 +30,14 @@ declare module "fastify" {
   }
 }
 
+/** Stable operation names of the analytics routes (src/routes/analytics.ts). */
+const ANALYTICS_OPERATIONS: Record<string, string> = {
+  "POST /api/v2/analytics/conversations/aggregates/query": "analytics.conversations.aggregates.Query",
+  "POST /api/v2/analytics/conversations/details/query": "analytics.conversations.details.Query",
+  "GET /api/v2/analytics/conversations/details": "analytics.conversations.details.Get",
+  "GET /api/v2/analytics/conversations/:conversationId/details": "analytics.conversations.details.GetOne",
+};
+
 const ODATA_PATH = /^\/api\/data\/v9\.\d+\/(.*)$/;
 
 export const auditPlugin = fp(
@@ -138,6 +146,8 @@ function operationNameOf(
   route: string | undefined,
 ): string {
   if (route === TOKEN_ROUTE) return TOKEN_OPERATION;
+  const analytics = route === undefined ? undefined : ANALYTICS_OPERATIONS[`${method} ${route}`];
+  if (analytics) return analytics;
   const odata = ODATA_PATH.exec(path.replace(/^\/org\/[^/]+/, ""));
   if (odata) {
     try {

@@ -10,6 +10,7 @@ import { isConnectionError } from "../db/connection-errors.js";
 import { ClientGoneError } from "../db/request-signal.js";
 import { ErrorCodes, ODataError, badRequest, resourceNotFound } from "../odata/errors.js";
 import { sheddingError } from "./load-shedding.js";
+import { AnalyticsError, genesysCodeOf } from "../analytics/errors.js";
 import { databaseUnavailable } from "./service-unavailable.js";
 
 /** Maps Fastify's own errors (body parsing, limits, schema validation) to OData errors. */
@@ -47,9 +48,44 @@ export function toODataError(error: unknown): ODataError | undefined {
   return undefined;
 }
 
+/** The Genesys-compatible API (/api/v2/…, also under an organisation prefix) answers errors in Genesys' shape. */
+const isGenesysRequest = (url: string) => /^(\/org\/[^/]+)?\/api\/v2\//.test(url);
+
+/** Any failure as a Genesys error (src/analytics/errors.ts). */
+function toAnalyticsError(error: unknown, retryAfterSeconds: number): AnalyticsError | undefined {
+  if (error instanceof AnalyticsError) return error;
+  if (isConnectionError(error)) {
+    return new AnalyticsError(
+      503,
+      "service.unavailable",
+      "The database is unreachable; try again shortly.",
+      {},
+      {
+        "retry-after": String(retryAfterSeconds),
+      },
+    );
+  }
+  const known = toODataError(error) ?? sheddingError(error, retryAfterSeconds);
+  if (!known) return undefined;
+  const headers = Object.fromEntries(Object.entries(known.headers).map(([k, v]) => [k, String(v)]));
+  return new AnalyticsError(known.status, genesysCodeOf(known.status), known.message, {}, headers);
+}
+
 export const errorHandlingPlugin = fp(
   async (app) => {
     app.setErrorHandler(async (error, request, reply) => {
+      if (isGenesysRequest(request.url) && !(error instanceof ClientGoneError)) {
+        const known = toAnalyticsError(error, app.config.RETRY_AFTER_SECONDS);
+        if (!known) {
+          request.log.error({ err: error }, "unhandled error");
+          request.errorCode = "internal.server.error";
+          const unexpected = new AnalyticsError(500, "internal.server.error", "An unexpected error occurred.");
+          return reply.code(500).send(unexpected.toBody(request.id));
+        }
+        if (isConnectionError(error)) app.db?.outage?.failed(error);
+        request.errorCode = known.code;
+        return reply.code(known.status).headers(known.headers).send(known.toBody(request.id));
+      }
       if (!(error instanceof ODataError) && isConnectionError(error)) {
         // One warning per outage (app.db.outage), not a stack trace per request.
         app.db?.outage?.failed(error);
@@ -75,6 +111,15 @@ export const errorHandlingPlugin = fp(
     });
 
     app.setNotFoundHandler(async (request, reply) => {
+      if (isGenesysRequest(request.url)) {
+        const error = new AnalyticsError(
+          404,
+          "not.found",
+          `No resource at ${request.method} ${request.url.split("?")[0]!.slice(0, 200)}.`,
+        );
+        request.errorCode = error.code;
+        return reply.code(404).send(error.toBody(request.id));
+      }
       const path = request.url.split("?")[0] ?? "";
       const segment = decodeURIComponent(path.replace(/^\/api\/data\/v9\.\d\/?/, "").split("/")[0] || path);
       const error = resourceNotFound(segment);

@@ -42,6 +42,8 @@ export interface NewOrganization {
 export class OrganizationDirectory {
   private readonly found = new LRUCache<string, { organization: Organization | null }>({ max: 10_000, ttl: 30_000 });
   private readonly databases = new Map<string, Promise<OpenDatabase>>();
+  /** The databases whose pools are open now, for background work that must not open more. */
+  private readonly opened = new Map<string, OpenDatabase>();
   private readonly main: OpenDatabase;
   private closed = false;
 
@@ -126,16 +128,23 @@ export class OrganizationDirectory {
             if (busy || Date.now() - database.lastUsed < idleMs) return;
             clearInterval(database.idleTimer);
             this.databases.delete(name);
+            this.opened.delete(name);
             void pool.end();
           },
           Math.min(idleMs, 60_000),
         );
         database.idleTimer.unref();
+        this.opened.set(name, database);
         return database;
       })();
       this.databases.set(name, opening);
     }
     return opening;
+  }
+
+  /** The pools open now (the main one first), without marking them used. */
+  openPools(): pg.Pool[] {
+    return [this.main.pool, ...[...this.opened.values()].map((d) => d.pool)];
   }
 
   /** Creates an organisation: its database, migrated, then its row (so a half-made one is never found). */
@@ -180,6 +189,7 @@ export class OrganizationDirectory {
     this.closed = true;
     const open = await Promise.all(this.databases.values());
     this.databases.clear();
+    this.opened.clear();
     await Promise.all(
       open.map((database) => {
         clearInterval(database.idleTimer);

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { SYSTEM_KPI_EVENT_DEFINITIONS, SYSTEM_USER_ID } from "../../src/model/tables.js";
+import { ANALYTICS_KPI_EVENT_DEFINITIONS, SYSTEM_KPI_EVENT_DEFINITIONS, SYSTEM_USER_ID } from "../../src/model/tables.js";
 import { useTestDatabase } from "../helpers/database.js";
 import { definitionId } from "../helpers/records.js";
 
@@ -48,15 +48,19 @@ describe("database integrity constraints", () => {
     return c;
   }
 
-  it("seeds the ten system KPI event definitions", async () => {
+  it("seeds the ten system KPI event definitions and the analytics' custom ones", async () => {
     const { rows } = await q(
-      `SELECT msdyn_kpieventdefinitionid AS id, msdyn_name AS name, msdyn_eventdisplayname AS "displayName", msdyn_eventtype, statecode
+      `SELECT msdyn_kpieventdefinitionid AS id, msdyn_name AS name, msdyn_eventdisplayname AS "displayName",
+              msdyn_eventdescription AS description, msdyn_eventtype, statecode
          FROM msdyn_kpieventdefinition ORDER BY msdyn_name`,
     );
     expect(rows).toEqual(
-      [...SYSTEM_KPI_EVENT_DEFINITIONS]
+      [
+        ...SYSTEM_KPI_EVENT_DEFINITIONS.map((d) => ({ ...d, description: null, msdyn_eventtype: 100000000 })),
+        ...ANALYTICS_KPI_EVENT_DEFINITIONS.map((d) => ({ ...d, msdyn_eventtype: 100000001 })),
+      ]
         .sort((a, b) => a.name.localeCompare(b.name))
-        .map((d) => ({ ...d, msdyn_eventtype: 100000000, statecode: 0 })),
+        .map((d) => ({ ...d, statecode: 0 })),
     );
   });
 

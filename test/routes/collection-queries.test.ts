@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import type { LightMyRequestResponse } from "fastify";
 import { beforeAll, describe, expect, it } from "vitest";
-import { SYSTEM_KPI_EVENT_DEFINITIONS } from "../../src/model/tables.js";
+import { ANALYTICS_KPI_EVENT_DEFINITIONS, SYSTEM_KPI_EVENT_DEFINITIONS } from "../../src/model/tables.js";
 import { type TestApp, useTestApp } from "../helpers/app.js";
 import { ODATA_JSON, ROOT, createdId, definitionId, records } from "../helpers/records.js";
 
@@ -595,7 +595,9 @@ describe("collection queries", () => {
       const sessions = await api.get("msdyn_sessionsdata/$count");
       expect(Number(sessions.body.replace(/^\uFEFF/, ""))).toBe(3);
       const definitions = await api.get("msdyn_kpieventdefinitions/$count");
-      expect(Number(definitions.body.replace(/^\uFEFF/, ""))).toBe(SYSTEM_KPI_EVENT_DEFINITIONS.length);
+      expect(Number(definitions.body.replace(/^\uFEFF/, ""))).toBe(
+        SYSTEM_KPI_EVENT_DEFINITIONS.length + ANALYTICS_KPI_EVENT_DEFINITIONS.length,
+      );
     });
 
     it("refuses $count values other than true and false", async () => {

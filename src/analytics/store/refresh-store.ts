@@ -1,0 +1,492 @@
+/**
+ * The SQL of re-deriving conversations: take a batch of changed conversation ids, read
+ * their trees, store their new metric rows and summaries, and move the rollups by exactly
+ * the difference between the old rows and the new, all in one transaction.
+ */
+import type { Queryable } from "../../db/transactions.js";
+import { ident, prepared } from "../../db/sql.js";
+import { ROLLUP_GRAINS } from "../../model/tables.js";
+import type { ConversationSummary, ConversationTree, DetailParticipant, Fact } from "../derive.js";
+import { bucketStart } from "../time.js";
+
+/** Where the direction dimension is read from (ANALYTICS_DIRECTION_COLUMN). */
+export interface DirectionSource {
+  table: "msdyn_sessiondata" | "msdyn_conversationdata";
+  column: string;
+}
+
+// One advisory lock per database: one refresher works at a time, whatever the number of
+// server instances, so two never re-derive the same conversation at once.
+const REFRESH_LOCK = 0x63_69_66_61; // "cifa"
+
+export async function tryRefreshLock(db: Queryable): Promise<boolean> {
+  const { rows } = await db.query<{ locked: boolean }>("SELECT pg_try_advisory_xact_lock($1) AS locked", [REFRESH_LOCK]);
+  return rows[0]!.locked;
+}
+
+/** Takes up to `limit` of the oldest changed conversations off the queue (distinct ids). */
+export async function takeDirty(db: Queryable, limit: number): Promise<string[]> {
+  const { rows } = await db.query<{ conversationid: string }>(
+    prepared(
+      `DELETE FROM cif_analytics_dirty WHERE cif_analytics_dirtyid IN (
+         SELECT cif_analytics_dirtyid FROM cif_analytics_dirty ORDER BY seq LIMIT $1)
+       RETURNING conversationid`,
+      [limit],
+    ),
+  );
+  return [...new Set(rows.map((r) => r.conversationid))];
+}
+
+export async function countDirty(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ n: string }>("SELECT count(*) AS n FROM cif_analytics_dirty");
+  return Number(rows[0]!.n);
+}
+
+interface ConversationDbRow {
+  msdyn_conversationid: string;
+  msdyn_conversationtimestamp: Date | null;
+  msdyn_channel: string | null;
+  msdyn_providerid: string | null;
+  createdon: Date;
+  direction: string | null;
+}
+interface SessionDbRow {
+  msdyn_conversationid: string;
+  msdyn_providersessionid: string;
+  msdyn_sessionchannel: string | null;
+  msdyn_sessioncreationreason: string | null;
+  msdyn_queueid: string | null;
+  msdyn_queuename: string | null;
+  msdyn_sessioncreatedtimestamp: Date | null;
+  msdyn_sessionagentassignedtimestamp: Date | null;
+  msdyn_sessionqueueassignedtimestamp: Date | null;
+  createdon: Date;
+  direction: string | null;
+}
+interface ParticipantDbRow {
+  msdyn_conversationid: string;
+  msdyn_providersessionid: string;
+  msdyn_participantid: string;
+  msdyn_participantname: string | null;
+  msdyn_participanttype: string | null;
+  msdyn_participantaddedtimestamp: Date | null;
+}
+interface EventDbRow {
+  msdyn_conversationid: string;
+  id: string;
+  msdyn_kpieventname: string | null;
+  msdyn_kpieventreason: string | null;
+  msdyn_eventtimestamp: Date | null;
+  msdyn_providersessionid: string;
+  msdyn_participantid: string | null;
+  provider: string | null;
+  createdon: Date;
+}
+
+type MutableTree = {
+  conversation: ConversationTree["conversation"];
+  sessions: ConversationTree["sessions"][number][];
+  participants: ConversationTree["participants"][number][];
+  events: ConversationTree["events"][number][];
+};
+
+/** The stored trees of `ids`; a conversation that no longer exists is absent. */
+export async function loadTrees(db: Queryable, ids: readonly string[], direction: DirectionSource): Promise<ConversationTree[]> {
+  const conversationDirection = direction.table === "msdyn_conversationdata" ? ident(direction.column) : "NULL";
+  const sessionDirection = direction.table === "msdyn_sessiondata" ? ident(direction.column) : "NULL";
+  // One after another: `db` may be one client, which runs one statement at a time.
+  const conversations = await db.query<ConversationDbRow>(
+    prepared(
+      `SELECT msdyn_conversationid, msdyn_conversationtimestamp, msdyn_channel, msdyn_providerid, createdon,
+              ${conversationDirection}::text AS direction
+         FROM msdyn_conversationdata WHERE msdyn_conversationid = ANY($1::text[])`,
+      [ids],
+    ),
+  );
+  const sessions = await db.query<SessionDbRow>(
+    prepared(
+      `SELECT msdyn_conversationid, msdyn_providersessionid, msdyn_sessionchannel, msdyn_sessioncreationreason, msdyn_queueid,
+              msdyn_queuename, msdyn_sessioncreatedtimestamp, msdyn_sessionagentassignedtimestamp,
+              msdyn_sessionqueueassignedtimestamp, createdon, ${sessionDirection}::text AS direction
+         FROM msdyn_sessiondata WHERE msdyn_conversationid = ANY($1::text[])`,
+      [ids],
+    ),
+  );
+  const participants = await db.query<ParticipantDbRow>(
+    prepared(
+      `SELECT msdyn_conversationid, msdyn_providersessionid, msdyn_participantid, msdyn_participantname, msdyn_participanttype,
+              msdyn_participantaddedtimestamp
+         FROM msdyn_sessionparticipantdata WHERE msdyn_conversationid = ANY($1::text[])`,
+      [ids],
+    ),
+  );
+  const events = await db.query<EventDbRow>(
+    prepared(
+      `SELECT msdyn_conversationid, msdyn_kpieventdataid::text AS id, msdyn_kpieventname, msdyn_kpieventreason, msdyn_eventtimestamp,
+              msdyn_providersessionid, msdyn_participantid, "msdyn_ProviderId" AS provider, createdon
+         FROM msdyn_kpieventdata WHERE msdyn_conversationid = ANY($1::text[])`,
+      [ids],
+    ),
+  );
+  const trees = new Map<string, MutableTree>();
+  for (const c of conversations.rows) {
+    trees.set(c.msdyn_conversationid, {
+      conversation: {
+        conversationId: c.msdyn_conversationid,
+        timestamp: c.msdyn_conversationtimestamp,
+        channel: c.msdyn_channel,
+        providerId: c.msdyn_providerid,
+        createdOn: c.createdon,
+        directionSource: c.direction,
+      },
+      sessions: [],
+      participants: [],
+      events: [],
+    });
+  }
+  for (const s of sessions.rows) {
+    trees.get(s.msdyn_conversationid)?.sessions.push({
+      providerSessionId: s.msdyn_providersessionid,
+      channel: s.msdyn_sessionchannel,
+      creationReason: s.msdyn_sessioncreationreason,
+      queueId: s.msdyn_queueid,
+      queueName: s.msdyn_queuename,
+      createdTimestamp: s.msdyn_sessioncreatedtimestamp,
+      agentAssignedTimestamp: s.msdyn_sessionagentassignedtimestamp,
+      queueAssignedTimestamp: s.msdyn_sessionqueueassignedtimestamp,
+      createdOn: s.createdon,
+      directionSource: s.direction,
+    });
+  }
+  for (const p of participants.rows) {
+    trees.get(p.msdyn_conversationid)?.participants.push({
+      providerSessionId: p.msdyn_providersessionid,
+      participantId: p.msdyn_participantid,
+      name: p.msdyn_participantname,
+      type: p.msdyn_participanttype,
+      addedTimestamp: p.msdyn_participantaddedtimestamp,
+    });
+  }
+  for (const e of events.rows) {
+    trees.get(e.msdyn_conversationid)?.events.push({
+      id: e.id,
+      name: e.msdyn_kpieventname,
+      reason: e.msdyn_kpieventreason,
+      timestamp: e.msdyn_eventtimestamp,
+      providerSessionId: e.msdyn_providersessionid,
+      participantId: e.msdyn_participantid,
+      providerId: e.provider,
+      createdOn: e.createdon,
+    });
+  }
+  return [...trees.values()];
+}
+
+interface FactDbRow {
+  conversationid: string;
+  providersessionid: string;
+  participantid: string;
+  metric: string;
+  value: string;
+  emittedon: Date;
+  kpieventname: string;
+  queueid: string;
+  mediatype: string;
+  providerid: string;
+  userid: string;
+  direction: string;
+}
+
+interface StoredFact extends Fact {
+  conversationId: string;
+}
+
+const FACT_COLUMNS = [
+  "conversationid",
+  "providersessionid",
+  "participantid",
+  "metric",
+  "value",
+  "emittedon",
+  "kpieventname",
+  "queueid",
+  "mediatype",
+  "providerid",
+  "userid",
+  "direction",
+] as const;
+
+const factRow = (f: StoredFact) => [
+  f.conversationId,
+  f.providerSessionId,
+  f.participantId,
+  f.metric,
+  f.value,
+  f.emittedOn,
+  f.kpiEventName,
+  f.queueId,
+  f.mediaType,
+  f.providerId,
+  f.userId,
+  f.direction,
+];
+
+const FACT_TYPES = ["text", "text", "text", "text", "int8", "timestamptz", "text", "text", "text", "text", "text", "text"];
+
+/** Stores the new metric rows and summaries of `ids` in place of the old; returns the rollups' changes. */
+export async function replaceConversations(
+  db: Queryable,
+  ids: readonly string[],
+  derived: readonly { summary: ConversationSummary; facts: readonly Fact[]; participants: readonly DetailParticipant[] }[],
+): Promise<{ facts: number; cells: number }> {
+  const { rows: old } = await db.query<FactDbRow>(
+    prepared(
+      `DELETE FROM cif_analytics_metric WHERE conversationid = ANY($1::text[])
+       RETURNING ${FACT_COLUMNS.join(", ")}`,
+      [ids],
+    ),
+  );
+  const fresh: StoredFact[] = derived.flatMap((d) => d.facts.map((f) => ({ ...f, conversationId: d.summary.conversationId })));
+  if (fresh.length > 0) {
+    const columns = FACT_COLUMNS.map((_, i) => fresh.map((f) => factRow(f)[i]));
+    await db.query(
+      prepared(
+        `INSERT INTO cif_analytics_metric (${FACT_COLUMNS.join(", ")})
+         SELECT * FROM unnest(${FACT_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(", ")})`,
+        columns,
+      ),
+    );
+  }
+
+  await db.query(prepared("DELETE FROM cif_analytics_conversation WHERE conversationid = ANY($1::text[])", [ids]));
+  if (derived.length > 0) {
+    await db.query(
+      prepared(
+        `INSERT INTO cif_analytics_conversation (conversationid, conversationstart, conversationend, originatingdirection)
+         SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[])`,
+        [
+          derived.map((d) => d.summary.conversationId),
+          derived.map((d) => d.summary.conversationStart),
+          derived.map((d) => d.summary.conversationEnd ?? null),
+          derived.map((d) => d.summary.originatingDirection ?? null),
+        ],
+      ),
+    );
+  }
+
+  await db.query(prepared("DELETE FROM cif_analytics_segment WHERE conversationid = ANY($1::text[])", [ids]));
+  const segments = derived.flatMap((d) =>
+    d.participants.flatMap((p) =>
+      p.sessions.map((s) => [
+        d.summary.conversationId,
+        d.summary.conversationStart,
+        s.sessionId,
+        p.participantId,
+        p.participantName ?? "",
+        p.purpose,
+        s.queueId ?? "",
+        s.mediaType ?? "",
+        s.provider ?? "",
+        p.userId ?? "",
+        s.direction ?? "",
+        delimited(s.segments.map((x) => x.segmentType)),
+        delimited(s.segments.flatMap((x) => (x.disconnectType ? [x.disconnectType] : []))),
+      ]),
+    ),
+  );
+  if (segments.length > 0) {
+    await db.query(
+      prepared(
+        `INSERT INTO cif_analytics_segment (conversationid, conversationstart, providersessionid, participantid, participantname, purpose,
+                                            queueid, mediatype, providerid, userid, direction, segmenttypes, disconnecttypes)
+         SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                              $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])`,
+        SEGMENT_COLUMNS.map((_, i) => segments.map((row) => row[i])),
+      ),
+    );
+  }
+
+  const before = old.map((r): StoredFact => ({
+    conversationId: r.conversationid,
+    providerSessionId: r.providersessionid,
+    participantId: r.participantid,
+    metric: r.metric,
+    value: Number(r.value),
+    emittedOn: r.emittedon,
+    kpiEventName: r.kpieventname,
+    queueId: r.queueid,
+    mediaType: r.mediatype,
+    providerId: r.providerid,
+    userId: r.userid,
+    direction: r.direction,
+  }));
+  const cells = rollupChanges(before, fresh);
+  await applyRollupChanges(db, cells);
+  return { facts: fresh.length, cells: cells.length };
+}
+
+const SEGMENT_COLUMNS = Array.from({ length: 13 });
+
+/** `,a,b,` (each value once): a LIKE '%,a,%' matches one whole value. */
+const delimited = (values: readonly string[]) => (values.length ? `,${[...new Set(values)].join(",")},` : "");
+
+/** A rollup cell's change: the delta of count and sum, the added extremes, the removed extremes. */
+export interface CellChange {
+  grain: number;
+  metric: string;
+  bucketStart: Date;
+  queueId: string;
+  mediaType: string;
+  providerId: string;
+  userId: string;
+  direction: string;
+  count: number;
+  sum: number;
+  addedMin: number | null;
+  addedMax: number | null;
+  removedMin: number | null;
+  removedMax: number | null;
+}
+
+const factKey = (f: StoredFact) =>
+  [f.metric, f.value, f.emittedOn.getTime(), f.queueId, f.mediaType, f.providerId, f.userId, f.direction].join("\u0001");
+
+/**
+ * The rollup changes between two sets of metric rows: rows present in both cancel (most of
+ * a re-derived conversation is unchanged); the rest add to or take from their cells.
+ */
+export function rollupChanges(before: readonly StoredFact[], after: readonly StoredFact[]): CellChange[] {
+  const remaining = new Map<string, number>();
+  for (const f of before) remaining.set(factKey(f), (remaining.get(factKey(f)) ?? 0) + 1);
+  const added: StoredFact[] = [];
+  for (const f of after) {
+    const key = factKey(f);
+    const n = remaining.get(key) ?? 0;
+    if (n > 0) remaining.set(key, n - 1);
+    else added.push(f);
+  }
+  const removed: StoredFact[] = [];
+  for (const f of before) {
+    const key = factKey(f);
+    const n = remaining.get(key) ?? 0;
+    if (n > 0) {
+      remaining.set(key, n - 1);
+      removed.push(f);
+    }
+  }
+  const cells = new Map<string, CellChange>();
+  const touch = (f: StoredFact, sign: 1 | -1) => {
+    for (const { grain, minutes, keepsUser } of ROLLUP_GRAINS) {
+      const bucket = bucketStart(f.emittedOn, minutes);
+      const userId = keepsUser ? f.userId : "";
+      const key = [grain, f.metric, bucket.getTime(), f.queueId, f.mediaType, f.providerId, userId, f.direction].join("\u0001");
+      let cell = cells.get(key);
+      if (!cell) {
+        cell = {
+          grain,
+          metric: f.metric,
+          bucketStart: bucket,
+          queueId: f.queueId,
+          mediaType: f.mediaType,
+          providerId: f.providerId,
+          userId,
+          direction: f.direction,
+          count: 0,
+          sum: 0,
+          addedMin: null,
+          addedMax: null,
+          removedMin: null,
+          removedMax: null,
+        };
+        cells.set(key, cell);
+      }
+      cell.count += sign;
+      cell.sum += sign * f.value;
+      if (sign > 0) {
+        cell.addedMin = cell.addedMin === null ? f.value : Math.min(cell.addedMin, f.value);
+        cell.addedMax = cell.addedMax === null ? f.value : Math.max(cell.addedMax, f.value);
+      } else {
+        cell.removedMin = cell.removedMin === null ? f.value : Math.min(cell.removedMin, f.value);
+        cell.removedMax = cell.removedMax === null ? f.value : Math.max(cell.removedMax, f.value);
+      }
+    }
+  };
+  for (const f of added) touch(f, 1);
+  for (const f of removed) touch(f, -1);
+  return [...cells.values()];
+}
+
+const CELL_KEY = ["grain", "metric", "bucketstart", "queueid", "mediatype", "providerid", "userid", "direction"] as const;
+const GRAIN_MINUTES_SQL = `CASE c.grain ${ROLLUP_GRAINS.map((g) => `WHEN ${g.grain} THEN ${g.minutes}`).join(" ")} END`;
+const GRAIN_KEEPS_USER_SQL = `c.grain IN (${ROLLUP_GRAINS.filter((g) => g.keepsUser)
+  .map((g) => g.grain)
+  .join(", ")})`;
+
+async function applyRollupChanges(db: Queryable, cells: readonly CellChange[]): Promise<void> {
+  if (cells.length === 0) return;
+  const values = [
+    cells.map((c) => c.grain),
+    cells.map((c) => c.metric),
+    cells.map((c) => c.bucketStart),
+    cells.map((c) => c.queueId),
+    cells.map((c) => c.mediaType),
+    cells.map((c) => c.providerId),
+    cells.map((c) => c.userId),
+    cells.map((c) => c.direction),
+    cells.map((c) => c.count),
+    cells.map((c) => c.sum),
+    cells.map((c) => c.addedMin),
+    cells.map((c) => c.addedMax),
+    cells.map((c) => c.removedMin),
+    cells.map((c) => c.removedMax),
+  ];
+  const cellsSql = `unnest($1::int4[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                           $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::int8[])
+                      AS c(${CELL_KEY.join(", ")}, dcount, dsum, amin, amax, rmin, rmax)`;
+  // A cell that lost a value equal to its min or max is recomputed from the metric rows
+  // (the one case deltas cannot settle); a cell left with nothing is removed.
+  const { rows } = await db.query<{ id: string; statcount: string }>(
+    prepared(
+      `WITH c AS (SELECT * FROM ${cellsSql}),
+       upserted AS (
+         INSERT INTO cif_analytics_rollup (${CELL_KEY.join(", ")}, statcount, statsum, statmin, statmax)
+         SELECT ${CELL_KEY.join(", ")}, dcount, dsum, COALESCE(amin, 0), COALESCE(amax, 0) FROM c
+         ON CONFLICT (${CELL_KEY.join(", ")}) DO UPDATE SET
+           statcount = cif_analytics_rollup.statcount + EXCLUDED.statcount,
+           statsum = cif_analytics_rollup.statsum + EXCLUDED.statsum,
+           statmin = CASE WHEN cif_analytics_rollup.statcount <= 0 THEN EXCLUDED.statmin
+                          ELSE LEAST(cif_analytics_rollup.statmin, EXCLUDED.statmin) END,
+           statmax = CASE WHEN cif_analytics_rollup.statcount <= 0 THEN EXCLUDED.statmax
+                          ELSE GREATEST(cif_analytics_rollup.statmax, EXCLUDED.statmax) END
+         RETURNING cif_analytics_rollupid, ${CELL_KEY.join(", ")}, statcount, statmin, statmax
+       )
+       SELECT u.cif_analytics_rollupid AS id, u.statcount
+         FROM upserted u JOIN c USING (${CELL_KEY.join(", ")})
+        WHERE u.statcount <= 0 OR (c.rmin IS NOT NULL AND (c.rmin <= u.statmin OR c.rmax >= u.statmax))
+           OR (c.amin IS NULL AND c.rmin IS NOT NULL)`,
+      values,
+    ),
+  );
+  {
+    const gone = rows.filter((r) => Number(r.statcount) <= 0).map((r) => r.id);
+    if (gone.length > 0)
+      await db.query("DELETE FROM cif_analytics_rollup WHERE cif_analytics_rollupid = ANY($1::uuid[])", [gone]);
+    const stale = rows.filter((r) => Number(r.statcount) > 0).map((r) => r.id);
+    if (stale.length > 0) {
+      await db.query(
+        `UPDATE cif_analytics_rollup c SET statmin = x.mn, statmax = x.mx
+           FROM (SELECT c.cif_analytics_rollupid AS id, min(f.value) AS mn, max(f.value) AS mx
+                   FROM cif_analytics_rollup c
+                   JOIN cif_analytics_metric f
+                     ON f.metric = c.metric
+                    AND f.emittedon >= c.bucketstart AND f.emittedon < c.bucketstart + make_interval(mins => ${GRAIN_MINUTES_SQL})
+                    AND f.queueid = c.queueid AND f.mediatype = c.mediatype AND f.providerid = c.providerid
+                    AND f.direction = c.direction AND (NOT (${GRAIN_KEEPS_USER_SQL}) OR f.userid = c.userid)
+                  WHERE c.cif_analytics_rollupid = ANY($1::uuid[])
+                  GROUP BY c.cif_analytics_rollupid) x
+          WHERE c.cif_analytics_rollupid = x.id`,
+        [stale],
+      );
+    }
+  }
+}
