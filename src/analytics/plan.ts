@@ -15,7 +15,8 @@ import { alignedTo, bucketBoundaries } from "./time.js";
 export const MAX_CELLS = 10_000;
 
 export interface AggregatesPlan {
-  source: { kind: "rollup"; grain: number } | { kind: "facts" };
+  /** `exactCells`: each bucket is one cell of the grain, so rows group by the cell's own start. */
+  source: { kind: "rollup"; grain: number; exactCells: boolean } | { kind: "facts" };
   boundaries: Date[];
   /** The stored metrics to read. */
   metrics: string[];
@@ -43,12 +44,12 @@ export function planAggregates(
   const needsUser = dims.some((d) => d.rollup === "userid");
   const grain = inRollup
     ? [...ROLLUP_GRAINS]
-        .filter((g) => (needsUser ? g.keepsUser : !g.keepsUser))
-        .sort((a, b) => b.minutes - a.minutes)
+        .filter((g) => g.keepsUser || !needsUser)
+        .sort((a, b) => b.minutes - a.minutes || Number(a.keepsUser) - Number(b.keepsUser))
         .find((g) => alignedTo(boundaries, g.minutes))
     : undefined;
   return {
-    source: grain ? { kind: "rollup", grain: grain.grain } : { kind: "facts" },
+    source: grain ? { kind: "rollup", grain: grain.grain, exactCells: eachStep(boundaries, grain.minutes) } : { kind: "facts" },
     boundaries,
     metrics,
     groupBy: query.groupBy,
@@ -56,6 +57,9 @@ export function planAggregates(
     views: query.views,
   };
 }
+
+const eachStep = (boundaries: readonly Date[], minutes: number) =>
+  boundaries.every((b, i) => i === 0 || b.getTime() - boundaries[i - 1]!.getTime() === minutes * 60_000);
 
 /** The response cap, checked on what the query found. */
 export function checkCells(groups: number, buckets: number): void {

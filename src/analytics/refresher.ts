@@ -9,7 +9,15 @@ import type { FastifyBaseLogger } from "fastify";
 import { withTransaction } from "../db/transactions.js";
 import { deriveConversation } from "./derive.js";
 import type { AnalyticsSettings } from "./settings.js";
-import { loadTrees, replaceConversations, takeDirty, tryRefreshLock } from "./store/refresh-store.js";
+import {
+  REFRESH_LOCK_KEY,
+  countDirty,
+  loadTrees,
+  rebuildRollups,
+  replaceConversations,
+  takeDirty,
+  tryRefreshLock,
+} from "./store/refresh-store.js";
 
 export interface RefreshResult {
   conversations: number;
@@ -24,6 +32,7 @@ export async function refreshBatch(
   pool: pg.Pool,
   settings: AnalyticsSettings,
   limit = settings.refreshBatch,
+  rollups: "maintain" | "skip" = "maintain",
 ): Promise<RefreshResult> {
   return withTransaction(pool, async (client) => {
     if (!(await tryRefreshLock(client))) return { conversations: 0, facts: 0, cells: 0, busy: true };
@@ -31,7 +40,7 @@ export async function refreshBatch(
     if (ids.length === 0) return { conversations: 0, facts: 0, cells: 0, busy: false };
     const trees = await loadTrees(client, ids, settings.direction);
     const derived = trees.map((tree) => deriveConversation(tree, settings));
-    const { facts, cells } = await replaceConversations(client, ids, derived);
+    const { facts, cells } = await replaceConversations(client, ids, derived, rollups);
     return { conversations: ids.length, facts, cells, busy: false };
   });
 }
@@ -54,6 +63,38 @@ export async function refreshAll(
     total += result.conversations;
   }
   return total;
+}
+
+/**
+ * Re-derives a whole backlog (after a migration or a bulk load): the metric rows in big
+ * batches without touching the rollups, then every rollup rebuilt from them in one pass,
+ * far cheaper than moving cells batch by batch when the batches are spread over months.
+ * Until the rebuild commits, aggregates lag the derived rows; nothing is lost, since the
+ * rebuild reads every metric row.
+ */
+export async function rebuildAll(
+  pool: pg.Pool,
+  settings: AnalyticsSettings,
+  progress: (derived: number, remaining: number) => void = () => {},
+  batch = 5000,
+): Promise<{ conversations: number; cells: number }> {
+  let conversations = 0;
+  for (let i = 0; i < 100_000; i++) {
+    const result = await refreshBatch(pool, settings, batch, "skip");
+    if (result.busy) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      continue;
+    }
+    if (result.conversations === 0) break;
+    conversations += result.conversations;
+    if (i % 20 === 0) progress(conversations, await countDirty(pool));
+  }
+  const cells = await withTransaction(pool, async (client) => {
+    // Taken blocking: the incremental refresher must not move cells while they are rebuilt.
+    await client.query("SELECT pg_advisory_xact_lock($1)", [REFRESH_LOCK_KEY]);
+    return rebuildRollups(client);
+  });
+  return { conversations, cells };
 }
 
 export class Refresher {

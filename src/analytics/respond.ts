@@ -41,8 +41,9 @@ export function aggregatesResponse(
     string,
     { group: Record<string, string>; buckets: Map<number, { metrics: Map<string, Accumulated>; views: number[] }> }
   >();
+  const bucketOf = new Map(boundaries.map((d, i) => [d.getTime(), i + 1]));
   for (const row of rows) {
-    const b = Number(row.b);
+    const b = row.bt instanceof Date ? (bucketOf.get(row.bt.getTime()) ?? 0) : Number(row.b);
     if (b < 1 || b >= boundaries.length) continue;
     const group: Record<string, string> = {};
     query.groupBy.forEach((d, i) => {

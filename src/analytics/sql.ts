@@ -60,7 +60,7 @@ export const viewAlias = (i: number) => `v${i}`;
 
 export function aggregatesSql(plan: AggregatesPlan, dimensionOf: (name: string) => AggregateDimension | undefined): Statement {
   const params = new SqlParams();
-  const lowerBounds = params.add(plan.boundaries.slice(0, -1));
+  const bucketOf = (column: string) => `width_bucket(${column}, ${params.add(plan.boundaries.slice(0, -1))}::timestamptz[]) AS b`;
   const start = params.add(plan.boundaries[0]);
   const end = params.add(plan.boundaries[plan.boundaries.length - 1]);
   const metrics = params.add(plan.metrics);
@@ -78,11 +78,13 @@ export function aggregatesSql(plan: AggregatesPlan, dimensionOf: (name: string) 
       filterSql(plan.filter, (p) => (p.kind === "dimension" ? dimensionSql(use(dimensionOf(p.dimension)!), p, params) : "TRUE")),
     );
   }
-  const groupBy = ["1", "2", ...plan.groupBy.map((_, i) => String(i + 3))].join(", ");
+  const groupBy = ["2", "1", ...plan.groupBy.map((_, i) => String(i + 3))].join(", ");
   if (plan.source.kind === "rollup") {
     const grain = params.add(plan.source.grain);
     return {
-      text: `SELECT width_bucket(r.bucketstart, ${lowerBounds}::timestamptz[]) AS b, r.metric${groups.map((g) => `, ${g}`).join("")},
+      // Buckets that are the grain's own cells group by the cell's start: in the index's
+      // order when the groups are its leading dimensions, so no sort is needed.
+      text: `SELECT ${plan.source.exactCells ? "r.bucketstart AS bt" : bucketOf("r.bucketstart")}, r.metric${groups.map((g) => `, ${g}`).join("")},
                     sum(r.statcount)::float8 AS n, sum(r.statsum)::float8 AS total, min(r.statmin)::float8 AS mn, max(r.statmax)::float8 AS mx
                FROM cif_analytics_rollup r
               WHERE r.grain = ${grain} AND r.metric = ANY(${metrics}::text[])
@@ -96,7 +98,7 @@ export function aggregatesSql(plan: AggregatesPlan, dimensionOf: (name: string) 
     return `, count(*) FILTER (WHERE ${conditions.join(" AND ")})::float8 AS ${viewAlias(i)}`;
   });
   return {
-    text: `SELECT width_bucket(f.emittedon, ${lowerBounds}::timestamptz[]) AS b, f.metric${groups.map((g) => `, ${g}`).join("")},
+    text: `SELECT ${bucketOf("f.emittedon")}, f.metric${groups.map((g) => `, ${g}`).join("")},
                   count(*)::float8 AS n, sum(f.value)::float8 AS total, min(f.value)::float8 AS mn, max(f.value)::float8 AS mx${views.join("")}
              FROM cif_analytics_metric f ${[...joins].map((j) => FACT_JOINS[j]).join(" ")}
             WHERE f.metric = ANY(${metrics}::text[])

@@ -3,7 +3,12 @@
  * their trees, store their new metric rows and summaries, and move the rollups by exactly
  * the difference between the old rows and the new, all in one transaction.
  */
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type pg from "pg";
+import { from as copyFrom } from "pg-copy-streams";
 import type { Queryable } from "../../db/transactions.js";
+import { newRowId } from "../../model/row-ids.js";
 import { ident, prepared } from "../../db/sql.js";
 import { ROLLUP_GRAINS } from "../../model/tables.js";
 import type { ConversationSummary, ConversationTree, DetailParticipant, Fact } from "../derive.js";
@@ -17,10 +22,10 @@ export interface DirectionSource {
 
 // One advisory lock per database: one refresher works at a time, whatever the number of
 // server instances, so two never re-derive the same conversation at once.
-const REFRESH_LOCK = 0x63_69_66_61; // "cifa"
+export const REFRESH_LOCK_KEY = 0x63_69_66_61; // "cifa"
 
 export async function tryRefreshLock(db: Queryable): Promise<boolean> {
-  const { rows } = await db.query<{ locked: boolean }>("SELECT pg_try_advisory_xact_lock($1) AS locked", [REFRESH_LOCK]);
+  const { rows } = await db.query<{ locked: boolean }>("SELECT pg_try_advisory_xact_lock($1) AS locked", [REFRESH_LOCK_KEY]);
   return rows[0]!.locked;
 }
 
@@ -28,8 +33,9 @@ export async function tryRefreshLock(db: Queryable): Promise<boolean> {
 export async function takeDirty(db: Queryable, limit: number): Promise<string[]> {
   const { rows } = await db.query<{ conversationid: string }>(
     prepared(
-      `DELETE FROM cif_analytics_dirty WHERE cif_analytics_dirtyid IN (
-         SELECT cif_analytics_dirtyid FROM cif_analytics_dirty ORDER BY seq LIMIT $1)
+      // Every entry of the oldest conversations: one write of four tables marks a conversation four times.
+      `DELETE FROM cif_analytics_dirty WHERE conversationid IN (
+         SELECT conversationid FROM cif_analytics_dirty ORDER BY seq LIMIT $1)
        RETURNING conversationid`,
       [limit],
     ),
@@ -216,97 +222,93 @@ const FACT_COLUMNS = [
   "direction",
 ] as const;
 
-const factRow = (f: StoredFact) => [
-  f.conversationId,
-  f.providerSessionId,
-  f.participantId,
-  f.metric,
-  f.value,
-  f.emittedOn,
-  f.kpiEventName,
-  f.queueId,
-  f.mediaType,
-  f.providerId,
-  f.userId,
-  f.direction,
-];
+/** COPY's text format: backslash, tab and line breaks escaped; the dimensions are free text from providers. */
+const copyText = (value: string) => (/[\\\t\n\r]/.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : value);
+const COPY_ESCAPES: Record<string, string> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r" };
 
-const FACT_TYPES = ["text", "text", "text", "text", "int8", "timestamptz", "text", "text", "text", "text", "text", "text"];
+/**
+ * The metric rows go in with COPY, with time-ordered ids made here: the rows of a batch are
+ * the refresher's bulk of work, and COPY with appended keys costs a fraction of an INSERT
+ * of unnested arrays with random ones.
+ */
+async function copyFacts(db: pg.ClientBase, facts: readonly StoredFact[]): Promise<void> {
+  if (facts.length === 0) return;
+  let text = "";
+  for (const f of facts) {
+    text +=
+      `${newRowId()}\t${copyText(f.conversationId)}\t${copyText(f.providerSessionId)}\t${copyText(f.participantId)}\t${f.metric}\t` +
+      `${f.value}\t${f.emittedOn.toISOString()}\t${copyText(f.kpiEventName)}\t${copyText(f.queueId)}\t${copyText(f.mediaType)}\t` +
+      `${copyText(f.providerId)}\t${copyText(f.userId)}\t${copyText(f.direction)}\n`;
+  }
+  const stream = db.query(copyFrom(`COPY cif_analytics_metric (cif_analytics_metricid, ${FACT_COLUMNS.join(", ")}) FROM STDIN`));
+  await pipeline(Readable.from([text]), stream);
+}
 
-/** Stores the new metric rows and summaries of `ids` in place of the old; returns the rollups' changes. */
+/** Every stored column of a metric row: rows equal in all of them are the same row. */
+const storedKey = (f: StoredFact) =>
+  [
+    f.conversationId,
+    f.providerSessionId,
+    f.participantId,
+    f.metric,
+    f.value,
+    f.emittedOn.getTime(),
+    f.kpiEventName,
+    f.queueId,
+    f.mediaType,
+    f.providerId,
+    f.userId,
+    f.direction,
+  ].join("\u0001");
+
+type Derived = { summary: ConversationSummary; facts: readonly Fact[]; participants: readonly DetailParticipant[] };
+
+/** A conversation's segment rows, as stored. */
+function segmentRows(d: Derived): unknown[][] {
+  return d.participants.flatMap((p) =>
+    p.sessions.map((s) => [
+      d.summary.conversationId,
+      d.summary.conversationStart,
+      s.sessionId,
+      p.participantId,
+      p.participantName ?? "",
+      p.purpose,
+      s.queueId ?? "",
+      s.mediaType ?? "",
+      s.provider ?? "",
+      p.userId ?? "",
+      s.direction ?? "",
+      delimited(s.segments.map((x) => x.segmentType)),
+      delimited(s.segments.flatMap((x) => (x.disconnectType ? [x.disconnectType] : []))),
+    ]),
+  );
+}
+
+const rowsKey = (rows: readonly unknown[][]) =>
+  rows
+    .map((r) => r.map((v) => (v instanceof Date ? v.getTime() : String(v))).join("\u0001"))
+    .sort()
+    .join("\n");
+
+/**
+ * Stores the new metric rows, summaries and segment rows of `ids` in place of the old,
+ * writing only what changed (an event that changes no metric writes nothing here), and
+ * moves the rollups by the difference (`rollups: "skip"`: the caller rebuilds them).
+ */
 export async function replaceConversations(
-  db: Queryable,
+  db: pg.ClientBase,
   ids: readonly string[],
-  derived: readonly { summary: ConversationSummary; facts: readonly Fact[]; participants: readonly DetailParticipant[] }[],
+  derived: readonly Derived[],
+  rollups: "maintain" | "skip" = "maintain",
 ): Promise<{ facts: number; cells: number }> {
-  const { rows: old } = await db.query<FactDbRow>(
+  const { rows: old } = await db.query<FactDbRow & { id: string }>(
     prepared(
-      `DELETE FROM cif_analytics_metric WHERE conversationid = ANY($1::text[])
-       RETURNING ${FACT_COLUMNS.join(", ")}`,
+      `SELECT cif_analytics_metricid AS id, ${FACT_COLUMNS.join(", ")} FROM cif_analytics_metric WHERE conversationid = ANY($1::text[])`,
       [ids],
     ),
   );
-  const fresh: StoredFact[] = derived.flatMap((d) => d.facts.map((f) => ({ ...f, conversationId: d.summary.conversationId })));
-  if (fresh.length > 0) {
-    const columns = FACT_COLUMNS.map((_, i) => fresh.map((f) => factRow(f)[i]));
-    await db.query(
-      prepared(
-        `INSERT INTO cif_analytics_metric (${FACT_COLUMNS.join(", ")})
-         SELECT * FROM unnest(${FACT_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(", ")})`,
-        columns,
-      ),
-    );
-  }
-
-  await db.query(prepared("DELETE FROM cif_analytics_conversation WHERE conversationid = ANY($1::text[])", [ids]));
-  if (derived.length > 0) {
-    await db.query(
-      prepared(
-        `INSERT INTO cif_analytics_conversation (conversationid, conversationstart, conversationend, originatingdirection)
-         SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[])`,
-        [
-          derived.map((d) => d.summary.conversationId),
-          derived.map((d) => d.summary.conversationStart),
-          derived.map((d) => d.summary.conversationEnd ?? null),
-          derived.map((d) => d.summary.originatingDirection ?? null),
-        ],
-      ),
-    );
-  }
-
-  await db.query(prepared("DELETE FROM cif_analytics_segment WHERE conversationid = ANY($1::text[])", [ids]));
-  const segments = derived.flatMap((d) =>
-    d.participants.flatMap((p) =>
-      p.sessions.map((s) => [
-        d.summary.conversationId,
-        d.summary.conversationStart,
-        s.sessionId,
-        p.participantId,
-        p.participantName ?? "",
-        p.purpose,
-        s.queueId ?? "",
-        s.mediaType ?? "",
-        s.provider ?? "",
-        p.userId ?? "",
-        s.direction ?? "",
-        delimited(s.segments.map((x) => x.segmentType)),
-        delimited(s.segments.flatMap((x) => (x.disconnectType ? [x.disconnectType] : []))),
-      ]),
-    ),
-  );
-  if (segments.length > 0) {
-    await db.query(
-      prepared(
-        `INSERT INTO cif_analytics_segment (conversationid, conversationstart, providersessionid, participantid, participantname, purpose,
-                                            queueid, mediatype, providerid, userid, direction, segmenttypes, disconnecttypes)
-         SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                              $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])`,
-        SEGMENT_COLUMNS.map((_, i) => segments.map((row) => row[i])),
-      ),
-    );
-  }
-
-  const before = old.map((r): StoredFact => ({
+  const before = old.map((r): StoredFact & { id: string } => ({
+    id: r.id,
     conversationId: r.conversationid,
     providerSessionId: r.providersessionid,
     participantId: r.participantid,
@@ -320,12 +322,142 @@ export async function replaceConversations(
     userId: r.userid,
     direction: r.direction,
   }));
-  const cells = rollupChanges(before, fresh);
+  const fresh: StoredFact[] = derived.flatMap((d) => d.facts.map((f) => ({ ...f, conversationId: d.summary.conversationId })));
+
+  // The multiset difference: rows in both stay as they are.
+  const kept = new Map<string, (StoredFact & { id: string })[]>();
+  for (const f of before) {
+    const key = storedKey(f);
+    const list = kept.get(key);
+    if (list) list.push(f);
+    else kept.set(key, [f]);
+  }
+  const added: StoredFact[] = [];
+  for (const f of fresh) {
+    const match = kept.get(storedKey(f));
+    if (match && match.length > 0) match.pop();
+    else added.push(f);
+  }
+  const removed = [...kept.values()].flat();
+  if (removed.length > 0) {
+    await db.query(
+      prepared("DELETE FROM cif_analytics_metric WHERE cif_analytics_metricid = ANY($1::uuid[])", [removed.map((f) => f.id)]),
+    );
+  }
+  await copyFacts(db, added);
+
+  // Summaries and segment rows: rewritten for the conversations whose own changed.
+  const { rows: oldSummaries } = await db.query<{
+    conversationid: string;
+    conversationstart: Date;
+    conversationend: Date | null;
+    originatingdirection: string | null;
+  }>(
+    prepared(
+      "SELECT conversationid, conversationstart, conversationend, originatingdirection FROM cif_analytics_conversation WHERE conversationid = ANY($1::text[])",
+      [ids],
+    ),
+  );
+  const { rows: oldSegments } = await db.query<Record<string, unknown>>(
+    prepared(`SELECT ${SEGMENT_COLUMN_NAMES.join(", ")} FROM cif_analytics_segment WHERE conversationid = ANY($1::text[])`, [
+      ids,
+    ]),
+  );
+  const summaryKey = (start: Date, end: Date | null | undefined, direction: string | null | undefined) =>
+    `${start.getTime()}\u0001${end?.getTime() ?? ""}\u0001${direction ?? ""}`;
+  const oldSummary = new Map(
+    oldSummaries.map((r) => [r.conversationid, summaryKey(r.conversationstart, r.conversationend, r.originatingdirection)]),
+  );
+  const oldSegmentRows = new Map<string, unknown[][]>();
+  for (const r of oldSegments) {
+    const row = SEGMENT_COLUMN_NAMES.map((c) => r[c]);
+    const list = oldSegmentRows.get(r.conversationid as string);
+    if (list) list.push(row);
+    else oldSegmentRows.set(r.conversationid as string, [row]);
+  }
+  const present = new Set(derived.map((d) => d.summary.conversationId));
+  const gone = ids.filter((id) => !present.has(id));
+  const changedSummaries = derived.filter(
+    (d) =>
+      oldSummary.get(d.summary.conversationId) !==
+      summaryKey(d.summary.conversationStart, d.summary.conversationEnd, d.summary.originatingDirection),
+  );
+  const newSegments = new Map(derived.map((d) => [d.summary.conversationId, segmentRows(d)]));
+  const changedSegments = derived.filter(
+    (d) => rowsKey(oldSegmentRows.get(d.summary.conversationId) ?? []) !== rowsKey(newSegments.get(d.summary.conversationId)!),
+  );
+
+  const rewrite = [...gone, ...changedSummaries.map((d) => d.summary.conversationId)];
+  if (rewrite.length > 0)
+    await db.query(prepared("DELETE FROM cif_analytics_conversation WHERE conversationid = ANY($1::text[])", [rewrite]));
+  if (changedSummaries.length > 0) {
+    await db.query(
+      prepared(
+        `INSERT INTO cif_analytics_conversation (conversationid, conversationstart, conversationend, originatingdirection)
+         SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[])`,
+        [
+          changedSummaries.map((d) => d.summary.conversationId),
+          changedSummaries.map((d) => d.summary.conversationStart),
+          changedSummaries.map((d) => d.summary.conversationEnd ?? null),
+          changedSummaries.map((d) => d.summary.originatingDirection ?? null),
+        ],
+      ),
+    );
+  }
+  const resegment = [...gone, ...changedSegments.map((d) => d.summary.conversationId)];
+  if (resegment.length > 0)
+    await db.query(prepared("DELETE FROM cif_analytics_segment WHERE conversationid = ANY($1::text[])", [resegment]));
+  const segments = changedSegments.flatMap((d) => newSegments.get(d.summary.conversationId)!);
+  if (segments.length > 0) {
+    await db.query(
+      prepared(
+        `INSERT INTO cif_analytics_segment (${SEGMENT_COLUMN_NAMES.join(", ")})
+         SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                              $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])`,
+        SEGMENT_COLUMN_NAMES.map((_, i) => segments.map((row) => row[i])),
+      ),
+    );
+  }
+
+  if (rollups === "skip") return { facts: added.length, cells: 0 };
+  const cells = rollupChanges(removed, added);
   await applyRollupChanges(db, cells);
-  return { facts: fresh.length, cells: cells.length };
+  return { facts: added.length, cells: cells.length };
 }
 
-const SEGMENT_COLUMNS = Array.from({ length: 13 });
+/** Every rollup cell recomputed from the metric rows in one pass (after a bulk re-derivation). */
+export async function rebuildRollups(db: Queryable): Promise<number> {
+  await db.query("TRUNCATE cif_analytics_rollup");
+  let cells = 0;
+  for (const { grain, minutes, keepsUser } of ROLLUP_GRAINS) {
+    const width = minutes * 60;
+    const result = await db.query(
+      `INSERT INTO cif_analytics_rollup (${CELL_KEY.join(", ")}, statcount, statsum, statmin, statmax)
+       SELECT ${grain}, metric, to_timestamp(floor(extract(epoch FROM emittedon) / ${width}) * ${width}), queueid, mediatype, providerid,
+              ${keepsUser ? "userid" : "''"}, direction, count(*), sum(value), min(value), max(value)
+         FROM cif_analytics_metric
+        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8`,
+    );
+    cells += result.rowCount ?? 0;
+  }
+  return cells;
+}
+
+const SEGMENT_COLUMN_NAMES = [
+  "conversationid",
+  "conversationstart",
+  "providersessionid",
+  "participantid",
+  "participantname",
+  "purpose",
+  "queueid",
+  "mediatype",
+  "providerid",
+  "userid",
+  "direction",
+  "segmenttypes",
+  "disconnecttypes",
+] as const;
 
 /** `,a,b,` (each value once): a LIKE '%,a,%' matches one whole value. */
 const delimited = (values: readonly string[]) => (values.length ? `,${[...new Set(values)].join(",")},` : "");
@@ -418,9 +550,8 @@ export function rollupChanges(before: readonly StoredFact[], after: readonly Sto
 
 const CELL_KEY = ["grain", "metric", "bucketstart", "queueid", "mediatype", "providerid", "userid", "direction"] as const;
 const GRAIN_MINUTES_SQL = `CASE c.grain ${ROLLUP_GRAINS.map((g) => `WHEN ${g.grain} THEN ${g.minutes}`).join(" ")} END`;
-const GRAIN_KEEPS_USER_SQL = `c.grain IN (${ROLLUP_GRAINS.filter((g) => g.keepsUser)
-  .map((g) => g.grain)
-  .join(", ")})`;
+const userGrains = ROLLUP_GRAINS.filter((g) => g.keepsUser).map((g) => g.grain);
+const GRAIN_KEEPS_USER_SQL = userGrains.length ? `c.grain IN (${userGrains.join(", ")})` : "FALSE";
 
 async function applyRollupChanges(db: Queryable, cells: readonly CellChange[]): Promise<void> {
   if (cells.length === 0) return;

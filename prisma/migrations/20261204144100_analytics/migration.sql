@@ -80,6 +80,9 @@ CREATE TABLE "cif_analytics_rollup" (
 CREATE INDEX "ix_cif_analytics_dirty_seq" ON "cif_analytics_dirty"("seq");
 
 -- CreateIndex
+CREATE INDEX "ix_cif_analytics_dirty_conversationid" ON "cif_analytics_dirty"("conversationid");
+
+-- CreateIndex
 CREATE INDEX "ix_cif_analytics_conversation_conversationstart" ON "cif_analytics_conversation"("conversationstart");
 
 -- CreateIndex
