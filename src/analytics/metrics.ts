@@ -169,3 +169,9 @@ export const sourceMetric = (name: string): string => byName.get(name)?.from ?? 
 
 /** Durations are never negative: agent clocks skew, events arrive out of order. */
 export const nonNegative = (ms: number): number => (ms > 0 ? Math.round(ms) : 0);
+
+/** The formulas as the README's table shows them (a test keeps the two the same). */
+export function metricsMarkdownTable(): string {
+  const rows = METRICS.map((m) => `| \`${m.name}\` | ${m.kind} | ${m.formula} | ${m.emitted} |`);
+  return ["| Metric | Kind | Formula | Emitted at |", "|---|---|---|---|", ...rows].join("\n");
+}
