@@ -12,6 +12,7 @@ import { GroupCommit, type Settled, settle } from "../db/group-commit.js";
 import { prepared } from "../db/sql.js";
 import { type Queryable, withSavepoint, withTransaction } from "../db/transactions.js";
 import type { Caller } from "../model/caller.js";
+import { isDistributed } from "../model/distribution.js";
 import type { RecordKey } from "../model/keys.js";
 import { newRowId } from "../model/row-ids.js";
 import type { ColumnDef, TableDef } from "../model/tables.js";
@@ -44,7 +45,16 @@ import {
   parseRecordBody,
   reconcileState,
 } from "./record-input.js";
-import { type Row, deleteRow, findRow, insertRow, insertRows, updateRow, upsertRowsSql } from "./store/record-store.js";
+import {
+  type Row,
+  deleteRow,
+  existingIds,
+  findRow,
+  insertRow,
+  insertRows,
+  updateRow,
+  upsertRowsSql,
+} from "./store/record-store.js";
 import { type WriteAudit, insertAuditRows, settleAudits } from "./write-audit.js";
 
 export type { Caller };
@@ -183,6 +193,7 @@ export class RecordWriter implements RecordOperations {
   ): Promise<Row> {
     const values = parseRecordBody(table, body);
     assertWritable(table, values, "create");
+    await this.assertNewIds(table, [values]);
     if (isKpiEvent(table)) {
       // The ingestion hot path: rules and INSERT in one statement, shared by concurrent requests.
       this.completeNewKpiEvent(table, values);
@@ -383,7 +394,7 @@ export class RecordWriter implements RecordOperations {
     if (!current) throw notFound(table, key);
     checkPreconditions(table, key, current, { ifMatch: pre.ifMatch });
     const id = current[table.primaryKey] as string;
-    await this.guard(table, new Map(), current, () => deleteRow(this.db, table, id));
+    await this.guard(table, new Map(), current, () => deleteRow(this.db, table, current));
     this.report(table, [id]);
     return id;
   }
@@ -394,7 +405,7 @@ export class RecordWriter implements RecordOperations {
     return this.guard(table, values, current, async () => {
       if (isKpiEvent(table)) await applyKpiEventRules(this.db, values, current, false);
       values.set("modifiedby", this.caller.userId);
-      return updateRow(this.db, table, current[table.primaryKey] as string, values);
+      return updateRow(this.db, table, current, values);
     });
   }
 
@@ -410,9 +421,12 @@ export class RecordWriter implements RecordOperations {
     signal?: AbortSignal,
   ): Promise<string[]> {
     const named = (index: number, error: unknown) => (error instanceof ODataError ? error.at(label(index)) : error);
+    // The rows whose GUID the caller chose (undefined for the others), for assertNewIds.
+    const parsedWithIds: Array<ColumnValues | undefined> = [];
     const rows = bodies.map((body, index) => {
       try {
         const values = parseRecordBody(table, body);
+        parsedWithIds.push(values.has(table.primaryKey) ? new Map(values) : undefined);
         assertWritable(table, values, "create");
         if (isKpiEvent(table)) this.completeNewKpiEvent(table, values);
         else {
@@ -427,6 +441,8 @@ export class RecordWriter implements RecordOperations {
     });
     const ids = rows.map((values) => values.get(table.primaryKey) as string);
     if (rows.length === 0) return [];
+    const taken = await this.assertNewIds(table, parsedWithIds, label);
+    if (taken) throw taken;
     const scope = this.scope;
     if (scope && !isKpiEvent(table)) {
       const missingConversation = await checkNewRowsInScope(this.db, table, scope, rows, label);
@@ -451,6 +467,32 @@ export class RecordWriter implements RecordOperations {
       const refusal = await explainRefusedRows(error, table, rows, this.db);
       throw refusal ? named(refusal.index, refusal.error) : error;
     }
+  }
+
+  /**
+   * A distributed table's primary key includes msdyn_conversationid (src/model/distribution.ts),
+   * so the database alone keeps a GUID unique only within its conversation: a GUID the caller
+   * chose is checked here against every conversation's rows. With one row it throws the
+   * refusal; with many it returns the first one's, labelled. (Two concurrent creates of one
+   * new GUID in two conversations can both pass; GUIDs the server makes cannot collide.)
+   */
+  private async assertNewIds(
+    table: TableDef,
+    rows: ReadonlyArray<ColumnValues | undefined>,
+    label?: (index: number) => string,
+  ): Promise<ODataError | undefined> {
+    if (!isDistributed(table)) return undefined;
+    const chosen = rows.flatMap((values, index) => {
+      const id = values?.get(table.primaryKey);
+      return typeof id === "string" ? [{ id: id.toLowerCase(), index }] : [];
+    });
+    if (!chosen.length) return undefined;
+    const taken = await existingIds(this.db, table, [...new Set(chosen.map((c) => c.id))]);
+    const first = chosen.find((c) => taken.has(c.id));
+    if (!first) return undefined;
+    const refusal = new ODataError(412, ErrorCodes.duplicateRecord, "A record with matching key values already exists.");
+    if (!label) throw refusal;
+    return refusal.at(label(first.index));
   }
 
   /** Server columns, a known primary key and the checks that need no lookup, for a new KPI event. */
