@@ -34,6 +34,7 @@ export function refusalOf(error: unknown): PgError {
     constraint: unsharded(pg.constraint ?? /constraint "([^"]+)"/.exec(message)?.[1]),
     column: pg.column ?? /column "([^"]+)"/.exec(message)?.[1],
     table: unsharded(pg.table ?? /relation "([^"]+)"/.exec(message)?.[1]),
+    message,
   };
 }
 
@@ -127,6 +128,14 @@ export async function explainDatabaseError(
     }
     case "23502":
       return badRequest(`'${pg.column}' of ${table.logicalName} is required.`, ErrorCodes.invalidArgument);
+    case "0A000":
+      // Citus: a row's distribution column places it on its shard (src/model/distribution.ts).
+      if (!/modifying the partition value of rows is not allowed/.test(pg.message ?? "")) return undefined;
+      return badRequest(
+        `${DISTRIBUTION_COLUMN} of ${table.logicalName} cannot change on a Citus cluster, where it places the row: ` +
+          `create the row under the new ${DISTRIBUTION_COLUMN} and delete this one.`,
+        ErrorCodes.invalidArgument,
+      );
     default:
       return undefined;
   }

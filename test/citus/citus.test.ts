@@ -14,7 +14,7 @@ import { type TestApp, createTestApp } from "../helpers/app.js";
 import { CITUS_URL, createCitusDatabase } from "../helpers/citus.js";
 import { distributionScenario } from "../helpers/distribution-scenario.js";
 import { useResource } from "../helpers/lifecycle.js";
-import { createdId, records } from "../helpers/records.js";
+import { createdId, expectError, records } from "../helpers/records.js";
 
 if (!CITUS_URL) {
   console.info('test/citus/citus.test.ts: skipped, CITUS_URL is not set (README "Scaling out" says how to run it).');
@@ -53,6 +53,19 @@ describe.skipIf(!CITUS_URL)("on a Citus cluster (CITUS_URL)", () => {
   });
 
   distributionScenario(t);
+
+  it("refuses to move a row to another conversation with 400 (Citus cannot change a row's distribution column)", async () => {
+    const { post, patch, conversation, session } = records(t);
+    const from = await conversation();
+    const to = await conversation();
+    const id = await session(from, "s-1");
+    const moved = await patch(`msdyn_sessionsdata(${id})`, { msdyn_conversationid: to });
+    expect(expectError(moved, 400, "0x80040203")).toBe(
+      "msdyn_conversationid of msdyn_sessiondata cannot change on a Citus cluster, where it places the row: " +
+        "create the row under the new msdyn_conversationid and delete this one.",
+    );
+    expect((await post("msdyn_sessionsdata", { msdyn_conversationid: to, msdyn_providersessionid: "s-1" })).statusCode).toBe(204);
+  });
 
   it("gives every copy of a reference-table row the same versionnumber and modifiedon", async () => {
     const { post, patch } = records(t);
