@@ -19,18 +19,26 @@ interface PgError {
   message?: string;
 }
 
+/** What Citus reports as XX000 when a worker refused rows that it copied there (INSERT … SELECT). */
+const CODE_OF_MESSAGE: ReadonlyArray<readonly [RegExp, string]> = [
+  [/violates foreign key constraint "/, "23503"],
+  [/^duplicate key value violates unique constraint "/, "23505"],
+  [/violates not-null constraint/, "23502"],
+];
+
 /**
- * The error's constraint and column. A refusal raised on a Citus worker arrives without
+ * The error's code, constraint and column. A refusal raised on a Citus worker arrives without
  * the `constraint`/`column` fields and names the shard's constraint, with the shard id
  * appended (`fk_msdyn_kpieventdata_msdyn_session_102133`): then they are read from the
- * message, without that suffix, so the errors are the same on both.
+ * message, without that suffix, so the errors are the same on both; so is the code, when
+ * the refusal came from rows copied to a worker (Citus reports those as XX000).
  */
 export function refusalOf(error: unknown): PgError {
   const pg = (error ?? {}) as PgError;
   const message = typeof pg.message === "string" ? pg.message : "";
   const unsharded = (name: string | undefined) => (name && !KNOWN_NAMES.has(name) ? name.replace(/_\d+$/, "") : name);
   return {
-    code: pg.code,
+    code: pg.code === "XX000" ? (CODE_OF_MESSAGE.find(([pattern]) => pattern.test(message))?.[1] ?? pg.code) : pg.code,
     constraint: unsharded(pg.constraint ?? /constraint "([^"]+)"/.exec(message)?.[1]),
     column: pg.column ?? /column "([^"]+)"/.exec(message)?.[1],
     table: unsharded(pg.table ?? /relation "([^"]+)"/.exec(message)?.[1]),

@@ -15,7 +15,7 @@ import type { Caller } from "../model/caller.js";
 import { isDistributed } from "../model/distribution.js";
 import type { RecordKey } from "../model/keys.js";
 import { newRowId } from "../model/row-ids.js";
-import type { ColumnDef, TableDef } from "../model/tables.js";
+import { type ColumnDef, TABLES, type TableDef } from "../model/tables.js";
 import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
 import { etagListIncludes, etagOf } from "../odata/etag.js";
 import { explainDatabaseError, explainRefusedRows } from "./integrity-errors.js";
@@ -339,7 +339,12 @@ export class RecordWriter implements RecordOperations {
       guards.push(`scope_violation AS (${foreignConversationSql("$1", "$2", "$3")})`);
     }
     const condition = guards.length ? "NOT EXISTS (SELECT 1 FROM scope_violation)" : undefined;
-    const parts = [...groups.values()].map((entries, g) => {
+    // Parents' statements first: Citus runs each data-modifying CTE on its own, in order, so a
+    // child's foreign key must find the parent that an earlier CTE wrote (on plain PostgreSQL
+    // the keys are checked at the end of the statement, and the order changes nothing).
+    const depth = (table: TableDef) => TABLES.indexOf(table);
+    const ordered = [...groups.values()].sort((a, b) => depth(a[0]!.item.table) - depth(b[0]!.item.table));
+    const parts = ordered.map((entries, g) => {
       const first = entries[0]!;
       const { sql, values } = upsertRowsSql(
         first.item.table,

@@ -74,7 +74,19 @@ export async function createCitusDatabase(clusterUrl: string): Promise<TestDatab
       await pool.end();
       await withClient(clusterUrl, async (c) => {
         await c.query("SET citus.enable_create_database_propagation TO on");
-        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+        // A worker may still hold a connection the coordinator cached for a moment: retry, bounded.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+            return;
+          } catch (error) {
+            const code = (error as { code?: string }).code;
+            // 3D000: an earlier attempt dropped it on some node already.
+            if (code === "3D000" && attempt > 1) return;
+            if (code !== "55006" || attempt >= 40) throw error;
+            await new Promise((resolve) => setTimeout(resolve, 250));
+          }
+        }
       });
     },
   };

@@ -167,6 +167,24 @@ export function distributionScenario(t: TestApp): void {
       `Targets[1]: msdyn_kpieventdata was not saved: its conversation does not exist (no msdyn_conversationdata with msdyn_conversationid = '${missing}'). Create the conversation first.`,
     );
     expect(await count("msdyn_kpieventdata", c)).toBe(0);
+    const session = (conversationId: string, s: string) => ({
+      "@odata.type": "Microsoft.Dynamics.CRM.msdyn_sessiondata",
+      msdyn_conversationid: conversationId,
+      msdyn_providersessionid: s,
+    });
+    const noConversation = await post("msdyn_sessionsdata/Microsoft.Dynamics.CRM.CreateMultiple", {
+      Targets: [session(c, "s-2"), session(missing, "s-1")],
+    });
+    expect(expectError(noConversation, 400, OBJECT_DOES_NOT_EXIST)).toBe(
+      `Targets[1]: msdyn_sessiondata was not saved: its conversation does not exist (no msdyn_conversationdata with msdyn_conversationid = '${missing}'). Create the conversation first.`,
+    );
+    const twice = await post("msdyn_sessionsdata/Microsoft.Dynamics.CRM.CreateMultiple", {
+      Targets: [session(c, "s-3"), session(c, "s-1")],
+    });
+    expect(expectError(twice, 412, "0x80060892")).toBe(
+      "Targets[1]: A record with the same value for msdyn_conversationid, msdyn_providersessionid already exists (alternate key of msdyn_sessiondata).",
+    );
+    expect(await count("msdyn_sessiondata", c)).toBe(1);
     const created = await post("msdyn_kpieventsdata/Microsoft.Dynamics.CRM.CreateMultiple", {
       Targets: [typed(event(c)), typed(event(c))],
     });
@@ -286,12 +304,24 @@ export function distributionScenario(t: TestApp): void {
     expect(grouped.json<{ value: unknown[] }>().value).toEqual([
       expect.objectContaining({ msdyn_kpieventname: "SessionStarted", n: 3 }),
     ]);
+    // Parents on different shards, each with its own children, the first $top of them.
+    const { c: other } = await family();
+    createdId(await post("msdyn_kpieventsdata", event(other, { msdyn_kpieventreason: "z" })));
     const expanded = await get(
-      `msdyn_conversationsdata?$filter=msdyn_conversationid eq '${c}'&$expand=msdyn_sessions($select=msdyn_providersessionid)`,
+      `msdyn_conversationsdata?$filter=msdyn_conversationid eq '${c}' or msdyn_conversationid eq '${other}'&$orderby=msdyn_conversationid` +
+        `&$expand=msdyn_sessions($select=msdyn_providersessionid),msdyn_kpievents($select=msdyn_kpieventreason;$orderby=msdyn_kpieventreason;$top=2)`,
     );
     ok(expanded, 200);
-    expect(expanded.json<{ value: Array<{ msdyn_sessions: unknown[] }> }>().value[0]!.msdyn_sessions).toEqual([
-      expect.objectContaining({ msdyn_providersessionid: "s-1" }),
-    ]);
+    type Expanded = {
+      msdyn_conversationid: string;
+      msdyn_sessions: unknown[];
+      msdyn_kpievents: Array<{ msdyn_kpieventreason: string }>;
+    };
+    const rows = expanded.json<{ value: Expanded[] }>().value;
+    expect(rows.map((r) => r.msdyn_conversationid)).toEqual([c, other].sort());
+    const of = (conversationId: string) => rows.find((r) => r.msdyn_conversationid === conversationId)!;
+    expect(of(c).msdyn_sessions).toEqual([expect.objectContaining({ msdyn_providersessionid: "s-1" })]);
+    expect(of(c).msdyn_kpievents.map((e) => e.msdyn_kpieventreason)).toEqual(["a", "b"]);
+    expect(of(other).msdyn_kpievents.map((e) => e.msdyn_kpieventreason)).toEqual(["z"]);
   });
 }
