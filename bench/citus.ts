@@ -6,7 +6,8 @@
  * autocannon drives it, so on a small machine the figures compare the two deployments'
  * per-request cost, not what more nodes would add. Prints one JSON report on stdout.
  *
- * BENCH_CITUS_SECONDS (default 10) per workload, BENCH_CITUS_CONNECTIONS (default 8).
+ * BENCH_CITUS_SECONDS (default 10) per workload, BENCH_CITUS_CONNECTIONS (default 8);
+ * CITUS_SHARD_COUNT (default 8) shards per distributed table.
  */
 import { randomUUID } from "node:crypto";
 import { cpus } from "node:os";
@@ -151,7 +152,7 @@ async function run(backend: Backend): Promise<Record<string, Figures>> {
     }));
     figures["GET a conversation's events"] = await measure(base, () => ({
       method: "GET",
-      path: `${API}/msdyn_kpieventsdata?$filter=msdyn_conversationid eq '${conversations[n++ % CONVERSATIONS]}'&$top=50`,
+      path: `${API}/msdyn_kpieventsdata?$filter=${encodeURIComponent(`msdyn_conversationid eq '${conversations[n++ % CONVERSATIONS]}'`)}&$top=50`,
     }));
     return figures;
   } finally {
@@ -172,6 +173,7 @@ async function main(): Promise<void> {
     at: new Date().toISOString(),
     cores: cpus().length,
     secondsPerWorkload: SECONDS,
+    citusShardCount: Number(process.env.CITUS_SHARD_COUNT ?? 8),
     connections: CONNECTIONS,
     results: {},
   };

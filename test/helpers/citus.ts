@@ -36,11 +36,19 @@ const nodeUrl = (url: string, node: Node, database: string) => {
   return parsed.toString();
 };
 
-export async function createCitusDatabase(clusterUrl: string): Promise<TestDatabase & { workers: Node[] }> {
+/**
+ * `shardCount`: the database's `citus.shard_count`, which the migrations' distributed tables
+ * take (README "Scaling out": a few per worker core on a small cluster; Citus's default is 32).
+ */
+export async function createCitusDatabase(
+  clusterUrl: string,
+  { shardCount = Number(process.env.CITUS_SHARD_COUNT ?? 8) }: { shardCount?: number } = {},
+): Promise<TestDatabase & { workers: Node[] }> {
   const name = `cif_citus_${randomBytes(6).toString("hex")}`;
   const nodes = await withClient(clusterUrl, async (c) => {
     await c.query("SET citus.enable_create_database_propagation TO on");
     await c.query(`CREATE DATABASE "${name}"`);
+    await c.query(`ALTER DATABASE "${name}" SET citus.shard_count = ${Math.trunc(shardCount)}`);
     return (
       await c.query<Node>(
         "SELECT nodename, nodeport, groupid FROM pg_dist_node WHERE noderole = 'primary' AND isactive ORDER BY groupid",
@@ -72,22 +80,28 @@ export async function createCitusDatabase(clusterUrl: string): Promise<TestDatab
     workers,
     async drop() {
       await pool.end();
-      await withClient(clusterUrl, async (c) => {
-        await c.query("SET citus.enable_create_database_propagation TO on");
-        // A worker may still hold a connection the coordinator cached for a moment: retry, bounded.
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-            return;
-          } catch (error) {
-            const code = (error as { code?: string }).code;
-            // 3D000: an earlier attempt dropped it on some node already.
-            if (code === "3D000" && attempt > 1) return;
-            if (code !== "55006" || attempt >= 40) throw error;
-            await new Promise((resolve) => setTimeout(resolve, 250));
+      const dropOn = (nodeDatabaseUrl: string, propagate: boolean) =>
+        withClient(withDatabase(nodeDatabaseUrl, "postgres"), async (c) => {
+          await c.query(`SET citus.enable_create_database_propagation TO ${propagate ? "on" : "off"}`);
+          // A worker may still hold a connection the coordinator cached for a moment: retry, bounded.
+          for (let attempt = 1; ; attempt++) {
+            try {
+              await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+              return;
+            } catch (error) {
+              if ((error as { code?: string }).code !== "55006" || attempt >= 40) throw error;
+              await new Promise((resolve) => setTimeout(resolve, 250));
+            }
           }
-        }
-      });
+        });
+      try {
+        await dropOn(clusterUrl, true);
+      } catch (error) {
+        // 3D000: a node has no copy any more (an earlier attempt got that far): drop each node's own.
+        if ((error as { code?: string }).code !== "3D000") throw error;
+        await dropOn(clusterUrl, false);
+        for (const worker of workers) await dropOn(nodeUrl(clusterUrl, worker, "postgres"), false);
+      }
     },
   };
 }
