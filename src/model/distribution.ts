@@ -14,7 +14,7 @@
  *   with volatile values, neither of which a reference table (one copy per node) can keep.
  *
  * A migration places a table with `SELECT cif_place_table('<table>', '<placement>')`
- * (prisma/migrations/20261204135114_citus_distribution); a test checks that the migrations
+ * (prisma/migrations/20261204144800_citus_distribution); a test checks that the migrations
  * place every table as `placementOf` says.
  */
 import type { TableDef } from "./tables.js";
