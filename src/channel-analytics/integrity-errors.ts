@@ -4,6 +4,7 @@
  * the guard (no race can leave an orphan); this module only explains its verdicts.
  */
 import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
+import { DISTRIBUTION_COLUMN, isDistributed } from "../model/distribution.js";
 import { foreignKeyName, naturalKeyName } from "../model/prisma-schema.js";
 import { type ParentLinkDef, TABLES, type TableDef, enforcedParents, tableByLogicalName } from "../model/tables.js";
 import type { ColumnValues } from "./record-input.js";
@@ -15,11 +16,45 @@ interface PgError {
   constraint?: string;
   column?: string;
   table?: string;
+  message?: string;
+}
+
+/** What Citus reports as XX000 when a worker refused rows that it copied there (INSERT … SELECT). */
+const CODE_OF_MESSAGE: ReadonlyArray<readonly [RegExp, string]> = [
+  [/violates foreign key constraint "/, "23503"],
+  [/^duplicate key value violates unique constraint "/, "23505"],
+  [/violates not-null constraint/, "23502"],
+];
+
+/**
+ * The error's code, constraint and column. A refusal raised on a Citus worker arrives without
+ * the `constraint`/`column` fields and names the shard's constraint, with the shard id
+ * appended (`fk_msdyn_kpieventdata_msdyn_session_102133`): then they are read from the
+ * message, without that suffix, so the errors are the same on both; so is the code, when
+ * the refusal came from rows copied to a worker (Citus reports those as XX000).
+ */
+export function refusalOf(error: unknown): PgError {
+  const pg = (error ?? {}) as PgError;
+  const message = typeof pg.message === "string" ? pg.message : "";
+  const unsharded = (name: string | undefined) => (name && !KNOWN_NAMES.has(name) ? name.replace(/_\d+$/, "") : name);
+  return {
+    code: pg.code === "XX000" ? (CODE_OF_MESSAGE.find(([pattern]) => pattern.test(message))?.[1] ?? pg.code) : pg.code,
+    constraint: unsharded(pg.constraint ?? /constraint "([^"]+)"/.exec(message)?.[1]),
+    column: pg.column ?? /column "([^"]+)"/.exec(message)?.[1],
+    table: unsharded(pg.table ?? /relation "([^"]+)"/.exec(message)?.[1]),
+    message,
+  };
 }
 
 const links = TABLES.flatMap((child) =>
   enforcedParents(child).map((link) => ({ child, link, name: foreignKeyName(child, link.name) })),
 );
+
+/** The constraint and table names the refusals are about, as they are (not shard-suffixed). */
+const KNOWN_NAMES = new Set([
+  ...links.map((l) => l.name),
+  ...TABLES.flatMap((t) => [t.logicalName, `${t.logicalName}_pkey`, ...(t.naturalKey ? [naturalKeyName(t)] : [])]),
+]);
 
 const describeKey = (columns: readonly string[], values: readonly unknown[]) =>
   columns.map((c, i) => `${c} = '${String(values[i])}'`).join(", ");
@@ -61,7 +96,7 @@ export async function explainDatabaseError(
   db: Queryable,
   current?: Record<string, unknown>,
 ): Promise<ODataError | undefined> {
-  const pg = error as PgError;
+  const pg = refusalOf(error);
   switch (pg.code) {
     case "23503": {
       const found = links.find((l) => l.name === pg.constraint);
@@ -101,6 +136,14 @@ export async function explainDatabaseError(
     }
     case "23502":
       return badRequest(`'${pg.column}' of ${table.logicalName} is required.`, ErrorCodes.invalidArgument);
+    case "0A000":
+      // Citus: a row's distribution column places it on its shard (src/model/distribution.ts).
+      if (!/modifying the partition value of rows is not allowed/.test(pg.message ?? "")) return undefined;
+      return badRequest(
+        `${DISTRIBUTION_COLUMN} of ${table.logicalName} cannot change on a Citus cluster, where it places the row: ` +
+          `create the row under the new ${DISTRIBUTION_COLUMN} and delete this one.`,
+        ErrorCodes.invalidArgument,
+      );
     default:
       return undefined;
   }
@@ -116,13 +159,20 @@ export async function findRefusedRow(
   rows: readonly ColumnValues[],
   db: Queryable,
 ): Promise<number | undefined> {
-  const pg = error as PgError;
+  const pg = refusalOf(error);
   const tuple = (values: ColumnValues, columns: readonly string[]) => columns.map((c) => values.get(c) ?? null);
   const existing = async (target: string, columns: readonly string[], tuples: unknown[][]) => {
-    const params = tuples.flat();
+    const params: unknown[] = tuples.flat();
     const list = tuples.map((t, i) => `(${t.map((_, j) => `$${i * t.length + j + 1}`).join(", ")})`).join(", ");
+    let where = `(${columns.map(ident).join(", ")}) IN (${list})`;
+    // On Citus, the shards of these rows only.
+    const shardColumn = columns.indexOf(DISTRIBUTION_COLUMN);
+    if (shardColumn >= 0 && isDistributed(tableByLogicalName(target))) {
+      params.push([...new Set(tuples.map((t) => String(t[shardColumn])))]);
+      where = `${ident(DISTRIBUTION_COLUMN)} = ANY($${params.length}::text[]) AND ${where}`;
+    }
     const { rows: found } = await db.query(
-      `SELECT ${columns.map(ident).join(", ")} FROM ${ident(target)} WHERE (${columns.map(ident).join(", ")}) IN (${list})`,
+      `SELECT ${columns.map(ident).join(", ")} FROM ${ident(target)} WHERE ${where}`,
       params,
     );
     return new Set(found.map((row: Record<string, unknown>) => JSON.stringify(columns.map((c) => row[c]))));

@@ -29,13 +29,15 @@ export const AGENT_BEHAVIOUR_EVENTS: readonly string[] = [
 // table is looked up once per distinct value (a batch repeats conversations, definitions
 // and providers), and every join is an equality the planner can hash or index. With a
 // provider's scope (`scoped`), the lookup also carries the conversation's msdyn_providerid.
+// The conversations are looked up by `= ANY(array)`, which Citus routes to their shards
+// (`IN (SELECT … FROM input)` would go to every shard).
 const lookupCte = (scoped: boolean) => `
 input AS (
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY
     AS i(definition_id, definition_name, provider_ref, conversation_id, n)
 ), conversation AS (
   SELECT msdyn_conversationid, msdyn_providerid FROM msdyn_conversationdata
-   WHERE msdyn_conversationid IN (SELECT conversation_id FROM input)
+   WHERE msdyn_conversationid = ANY($4::text[])
 ), ref AS (
   SELECT input.*, c.msdyn_conversationid IS NOT NULL AS conversation_exists,
          COALESCE(input.provider_ref, c.msdyn_providerid) AS effective_provider${scoped ? ", c.msdyn_providerid AS conversation_provider" : ""}

@@ -282,7 +282,9 @@ export async function assertChangeInScope(
 export const foreignConversationSql = (conversationIds: string, providerIds: string, mustExist: string) =>
   `SELECT 1 FROM unnest(${conversationIds}::text[], ${providerIds}::text[], ${mustExist}::boolean[]) ` +
   `AS s(conversation_id, provider_id, must_exist) ` +
-  `LEFT JOIN ${ident(CONVERSATION)} c ON c.${ident(CONVERSATION_ID)} = s.conversation_id ` +
+  // The conversations by `= ANY`, first: on Citus that reads their shards only.
+  `LEFT JOIN (SELECT ${ident(CONVERSATION_ID)}, ${ident("msdyn_providerid")} FROM ${ident(CONVERSATION)} ` +
+  `WHERE ${ident(CONVERSATION_ID)} = ANY(${conversationIds}::text[])) c ON c.${ident(CONVERSATION_ID)} = s.conversation_id ` +
   `WHERE CASE WHEN c.${ident(CONVERSATION_ID)} IS NULL THEN s.must_exist ` +
   `ELSE lower(c.${ident("msdyn_providerid")}) IS DISTINCT FROM s.provider_id END LIMIT 1`;
 

@@ -12,9 +12,10 @@ import { GroupCommit, type Settled, settle } from "../db/group-commit.js";
 import { prepared } from "../db/sql.js";
 import { type Queryable, withSavepoint, withTransaction } from "../db/transactions.js";
 import type { Caller } from "../model/caller.js";
+import { isDistributed } from "../model/distribution.js";
 import type { RecordKey } from "../model/keys.js";
 import { newRowId } from "../model/row-ids.js";
-import type { ColumnDef, TableDef } from "../model/tables.js";
+import { type ColumnDef, TABLES, type TableDef } from "../model/tables.js";
 import { ErrorCodes, ODataError, badRequest } from "../odata/errors.js";
 import { etagListIncludes, etagOf } from "../odata/etag.js";
 import { explainDatabaseError, explainRefusedRows } from "./integrity-errors.js";
@@ -44,7 +45,16 @@ import {
   parseRecordBody,
   reconcileState,
 } from "./record-input.js";
-import { type Row, deleteRow, findRow, insertRow, insertRows, updateRow, upsertRowsSql } from "./store/record-store.js";
+import {
+  type Row,
+  deleteRow,
+  existingIds,
+  findRow,
+  insertRow,
+  insertRows,
+  updateRow,
+  upsertRowsSql,
+} from "./store/record-store.js";
 import { type WriteAudit, insertAuditRows, settleAudits } from "./write-audit.js";
 
 export type { Caller };
@@ -183,6 +193,7 @@ export class RecordWriter implements RecordOperations {
   ): Promise<Row> {
     const values = parseRecordBody(table, body);
     assertWritable(table, values, "create");
+    await this.assertNewIds(table, [values]);
     if (isKpiEvent(table)) {
       // The ingestion hot path: rules and INSERT in one statement, shared by concurrent requests.
       this.completeNewKpiEvent(table, values);
@@ -328,7 +339,12 @@ export class RecordWriter implements RecordOperations {
       guards.push(`scope_violation AS (${foreignConversationSql("$1", "$2", "$3")})`);
     }
     const condition = guards.length ? "NOT EXISTS (SELECT 1 FROM scope_violation)" : undefined;
-    const parts = [...groups.values()].map((entries, g) => {
+    // Parents' statements first: Citus runs each data-modifying CTE on its own, in order, so a
+    // child's foreign key must find the parent that an earlier CTE wrote (on plain PostgreSQL
+    // the keys are checked at the end of the statement, and the order changes nothing).
+    const depth = (table: TableDef) => TABLES.indexOf(table);
+    const ordered = [...groups.values()].sort((a, b) => depth(a[0]!.item.table) - depth(b[0]!.item.table));
+    const parts = ordered.map((entries, g) => {
       const first = entries[0]!;
       const { sql, values } = upsertRowsSql(
         first.item.table,
@@ -383,7 +399,7 @@ export class RecordWriter implements RecordOperations {
     if (!current) throw notFound(table, key);
     checkPreconditions(table, key, current, { ifMatch: pre.ifMatch });
     const id = current[table.primaryKey] as string;
-    await this.guard(table, new Map(), current, () => deleteRow(this.db, table, id));
+    await this.guard(table, new Map(), current, () => deleteRow(this.db, table, current));
     this.report(table, [id]);
     return id;
   }
@@ -394,7 +410,7 @@ export class RecordWriter implements RecordOperations {
     return this.guard(table, values, current, async () => {
       if (isKpiEvent(table)) await applyKpiEventRules(this.db, values, current, false);
       values.set("modifiedby", this.caller.userId);
-      return updateRow(this.db, table, current[table.primaryKey] as string, values);
+      return updateRow(this.db, table, current, values);
     });
   }
 
@@ -410,9 +426,12 @@ export class RecordWriter implements RecordOperations {
     signal?: AbortSignal,
   ): Promise<string[]> {
     const named = (index: number, error: unknown) => (error instanceof ODataError ? error.at(label(index)) : error);
+    // The rows whose GUID the caller chose (undefined for the others), for assertNewIds.
+    const parsedWithIds: Array<ColumnValues | undefined> = [];
     const rows = bodies.map((body, index) => {
       try {
         const values = parseRecordBody(table, body);
+        parsedWithIds.push(values.has(table.primaryKey) ? new Map(values) : undefined);
         assertWritable(table, values, "create");
         if (isKpiEvent(table)) this.completeNewKpiEvent(table, values);
         else {
@@ -427,6 +446,8 @@ export class RecordWriter implements RecordOperations {
     });
     const ids = rows.map((values) => values.get(table.primaryKey) as string);
     if (rows.length === 0) return [];
+    const taken = await this.assertNewIds(table, parsedWithIds, label);
+    if (taken) throw taken;
     const scope = this.scope;
     if (scope && !isKpiEvent(table)) {
       const missingConversation = await checkNewRowsInScope(this.db, table, scope, rows, label);
@@ -451,6 +472,32 @@ export class RecordWriter implements RecordOperations {
       const refusal = await explainRefusedRows(error, table, rows, this.db);
       throw refusal ? named(refusal.index, refusal.error) : error;
     }
+  }
+
+  /**
+   * A distributed table's primary key includes msdyn_conversationid (src/model/distribution.ts),
+   * so the database alone keeps a GUID unique only within its conversation: a GUID the caller
+   * chose is checked here against every conversation's rows. With one row it throws the
+   * refusal; with many it returns the first one's, labelled. (Two concurrent creates of one
+   * new GUID in two conversations can both pass; GUIDs the server makes cannot collide.)
+   */
+  private async assertNewIds(
+    table: TableDef,
+    rows: ReadonlyArray<ColumnValues | undefined>,
+    label?: (index: number) => string,
+  ): Promise<ODataError | undefined> {
+    if (!isDistributed(table)) return undefined;
+    const chosen = rows.flatMap((values, index) => {
+      const id = values?.get(table.primaryKey);
+      return typeof id === "string" ? [{ id: id.toLowerCase(), index }] : [];
+    });
+    if (!chosen.length) return undefined;
+    const taken = await existingIds(this.db, table, [...new Set(chosen.map((c) => c.id))]);
+    const first = chosen.find((c) => taken.has(c.id));
+    if (!first) return undefined;
+    const refusal = new ODataError(412, ErrorCodes.duplicateRecord, "A record with matching key values already exists.");
+    if (!label) throw refusal;
+    return refusal.at(label(first.index));
   }
 
   /** Server columns, a known primary key and the checks that need no lookup, for a new KPI event. */

@@ -141,7 +141,9 @@ async function applyOne(client: pg.PoolClient, migration: MigrationFile): Promis
        VALUES ($1, $2, $3, now(), 0)`,
       [id, migration.checksum, migration.name],
     );
-    await client.query(migration.sql);
+    // One statement at a time: Citus forwards a DDL statement's whole query string to the
+    // workers, where a multi-statement string cannot be prepared.
+    for (const statement of splitStatements(migration.sql)) await client.query(statement);
     await client.query(`UPDATE "_prisma_migrations" SET finished_at = clock_timestamp(), applied_steps_count = 1 WHERE id = $1`, [
       id,
     ]);
@@ -151,6 +153,56 @@ async function applyOne(client: pg.PoolClient, migration: MigrationFile): Promis
     const reason = error instanceof Error ? error.message : String(error);
     throw new MigrationError(`Migration ${migration.name} failed and was rolled back: ${reason}`, { cause: error });
   }
+}
+
+/**
+ * The statements of a SQL script, each without its trailing semicolon: semicolons inside
+ * quoted strings and identifiers, dollar-quoted bodies and comments do not end a statement.
+ * Comment-only pieces are left out.
+ */
+export function splitStatements(sql: string): string[] {
+  const statements: string[] = [];
+  let start = 0;
+  let i = 0;
+  let code = false; // whether the current piece holds anything but comments and blanks
+  const push = (end: number) => {
+    const text = sql.slice(start, end).trim();
+    if (code && text) statements.push(text);
+    start = end + 1;
+    code = false;
+  };
+  while (i < sql.length) {
+    const c = sql[i]!;
+    if (c === "-" && sql[i + 1] === "-") {
+      const end = sql.indexOf("\n", i);
+      i = end < 0 ? sql.length : end + 1;
+    } else if (c === "/" && sql[i + 1] === "*") {
+      const end = sql.indexOf("*/", i + 2);
+      if (end < 0) throw new MigrationError("Unterminated /* comment in a migration");
+      i = end + 2;
+    } else if (c === "'" || c === '"') {
+      code = true;
+      let j = i + 1;
+      // A doubled quote is the quote itself.
+      while (j < sql.length && !(sql[j] === c && sql[j + 1] !== c)) j += sql[j] === c ? 2 : 1;
+      if (j >= sql.length) throw new MigrationError(`Unterminated ${c} quote in a migration`);
+      i = j + 1;
+    } else if (c === "$" && /^\$[A-Za-z_]*\$/.test(sql.slice(i))) {
+      code = true;
+      const tag = /^\$[A-Za-z_]*\$/.exec(sql.slice(i))![0];
+      const end = sql.indexOf(tag, i + tag.length);
+      if (end < 0) throw new MigrationError(`Unterminated ${tag} quote in a migration`);
+      i = end + tag.length;
+    } else if (c === ";") {
+      push(i);
+      i++;
+    } else {
+      if (!/\s/.test(c)) code = true;
+      i++;
+    }
+  }
+  push(sql.length);
+  return statements;
 }
 
 /** The names among `expected` not recorded as applied (for /readyz). */

@@ -2,6 +2,7 @@
  * Renders `prisma/schema.prisma` from the table definitions, so the two cannot drift:
  * `npm run db:schema` writes it, and a test fails when the committed file differs.
  */
+import { primaryKeyColumns } from "./distribution.js";
 import { type ColumnDef, type TableDef, TABLES, enforcedParents, isUuidColumn, tableByLogicalName } from "./tables.js";
 
 export const foreignKeyName = (table: TableDef, linkName: string) => `fk_${table.logicalName}_${linkName}`;
@@ -36,7 +37,9 @@ function renderField(table: TableDef, column: ColumnDef): string {
   const [base, ...nativeType] = prismaType(table, column).split(" ");
   const attributes: string[] = [];
   if (column.name === table.primaryKey) {
-    attributes.push("@id", '@default(dbgenerated("gen_random_uuid()"))');
+    // A primary key of more than one column (a distributed table's) is the model's @@id.
+    if (primaryKeyColumns(table).length === 1) attributes.push("@id");
+    attributes.push('@default(dbgenerated("gen_random_uuid()"))');
   }
   if (column.defaultValue !== undefined) attributes.push(`@default(${column.defaultValue})`);
   attributes.push(...nativeType);
@@ -68,6 +71,8 @@ function renderModel(table: TableDef): string {
   }
 
   lines.push("");
+  const key = primaryKeyColumns(table);
+  if (key.length > 1) lines.push(`  @@id(${list(key)}, map: "${table.logicalName}_pkey")`);
   if (table.naturalKey) lines.push(`  @@unique(${list(table.naturalKey)}, map: "${naturalKeyName(table)}")`);
   for (const index of table.indexes) {
     if (index.nullsOrder) continue; // handWrittenIndexSql
@@ -75,6 +80,14 @@ function renderModel(table: TableDef): string {
   }
   lines.push(`  @@map("${table.logicalName}")`, "}");
   return lines.join("\n");
+}
+
+/**
+ * What the hand-written SQL of the migrations creates before any table (Prisma's schema
+ * cannot declare a sequence): the row-version sequence the `versionnumber` defaults use.
+ */
+export function handWrittenPreludeSql(): string[] {
+  return [`CREATE SEQUENCE "row_version_seq" AS BIGINT;`];
 }
 
 /**

@@ -158,6 +158,9 @@ function customAttributes(): ColumnDef[] {
 }
 
 const readOnly: ColumnOptions = { validForCreate: false, validForUpdate: false };
+
+/** The row version's default: the next value of the one sequence every table shares. */
+const ROW_VERSION_DEFAULT = `dbgenerated("nextval('row_version_seq'::regclass)")`;
 const createOnly: ColumnOptions = { validForUpdate: false };
 
 export const STATE_OPTIONS: readonly OptionDef[] = [
@@ -211,8 +214,13 @@ function systemColumns(ownership: "user" | "organization"): ColumnDef[] {
       minValue: -1,
       maxValue: 2147483647,
     }),
-    // Assigned from one database sequence by a trigger on every insert and update (ETags).
-    column("versionnumber", "VersionNumber", "Version Number", "bigint", { ...readOnly, notNull: true, defaultValue: "0" }),
+    // From one database sequence: its default on insert, a trigger on update (ETags); see
+    // prisma/migrations/20261204140000_citus_distribution for what reference tables do.
+    column("versionnumber", "VersionNumber", "Version Number", "bigint", {
+      ...readOnly,
+      notNull: true,
+      defaultValue: ROW_VERSION_DEFAULT,
+    }),
     column("statecode", "statecode", "Status", "state", {
       required: "system",
       notNull: true,

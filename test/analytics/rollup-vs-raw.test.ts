@@ -362,7 +362,14 @@ describe("rollups equal a direct computation over the raw rows", () => {
           });
           for (const s of stored) {
             for (const e of s.tree.events) {
-              if (!(await t.db.pool.query("SELECT 1 FROM msdyn_kpieventdata WHERE msdyn_kpieventdataid = $1", [e.id])).rowCount) {
+              if (
+                !(
+                  await t.db.pool.query(
+                    "SELECT 1 FROM msdyn_kpieventdata WHERE msdyn_kpieventdataid = $1 AND msdyn_conversationid = $2",
+                    [e.id, s.id],
+                  )
+                ).rowCount
+              ) {
                 await insertEvent(s.id, e);
               }
             }
@@ -370,15 +377,18 @@ describe("rollups equal a direct computation over the raw rows", () => {
           const withEvents = stored.filter((s) => s.tree.events.length > 1);
           if (withEvents[0]) {
             const [gone] = (withEvents[0].tree.events as unknown as { id: string }[]).splice(0, 1);
-            await t.db.pool.query("DELETE FROM msdyn_kpieventdata WHERE msdyn_kpieventdataid = $1", [gone!.id]);
+            await t.db.pool.query(
+              "DELETE FROM msdyn_kpieventdata WHERE msdyn_kpieventdataid = $1 AND msdyn_conversationid = $2",
+              [gone!.id, withEvents[0].id],
+            );
           }
           if (withEvents[1]) {
             const moved = withEvents[1].tree.events[0] as { id: string; timestamp: Date };
             moved.timestamp = new Date(moved.timestamp.getTime() + 45 * 60_000);
-            await t.db.pool.query("UPDATE msdyn_kpieventdata SET msdyn_eventtimestamp = $2 WHERE msdyn_kpieventdataid = $1", [
-              moved.id,
-              moved.timestamp,
-            ]);
+            await t.db.pool.query(
+              "UPDATE msdyn_kpieventdata SET msdyn_eventtimestamp = $2 WHERE msdyn_kpieventdataid = $1 AND msdyn_conversationid = $3",
+              [moved.id, moved.timestamp, withEvents[1].id],
+            );
           }
           const removed = stored.pop()!;
           await t.db.pool.query("DELETE FROM msdyn_conversationdata WHERE msdyn_conversationid = $1", [removed.id]);

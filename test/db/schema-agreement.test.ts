@@ -7,7 +7,7 @@ import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { handWrittenIndexSql, renderPrismaSchema } from "../../src/model/prisma-schema.js";
+import { handWrittenIndexSql, handWrittenPreludeSql, renderPrismaSchema } from "../../src/model/prisma-schema.js";
 import { ROOT, prisma } from "../../scripts/prisma-cli.js";
 import { type TestDatabase, createTestDatabase } from "../helpers/database.js";
 
@@ -74,6 +74,8 @@ describe("schema agreement", () => {
       ["migrate", "diff", "--from-empty", "--to-schema-datamodel", "prisma/schema.prisma", "--script"],
       fromSchema.url,
     );
+    // The sequence the row versions' defaults use, which the migrations create by hand.
+    for (const sql of handWrittenPreludeSql()) await fromSchema.pool.query(sql);
     await fromSchema.pool.query(script.stdout);
     // The indexes Prisma cannot express (NULLS FIRST), which migrations create by hand.
     for (const sql of handWrittenIndexSql()) await fromSchema.pool.query(sql);

@@ -16,8 +16,12 @@ export interface TestApp {
 
 const quiet = { info() {}, debug() {} };
 
-export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
-  const testDb = await createTestDatabase();
+/** `database`: where the app's database comes from (a Citus cluster's, test/helpers/citus.ts); a clone of the template by default. */
+export async function createTestApp(
+  env: Record<string, string> = {},
+  database: () => Promise<TestDatabase> = createTestDatabase,
+): Promise<TestApp> {
+  const testDb = await database();
   // Tests of other features run without tokens (AUTH_MODE=none); the identity tests and the
   // dynamics-web-api contract tests pass AUTH_MODE=builtin.
   const config = loadConfig({ LOG_LEVEL: "silent", AUTH_MODE: "none", ...env, DATABASE_URL: testDb.url });

@@ -718,7 +718,10 @@ describe("collection queries", () => {
       // Every row that existed before the first page comes back; rows added meanwhile may or may not.
       for (const id of seeded) expect(all, `row ${id}`).toContain(id);
       for (const id of all) expect([...seeded, ...inserted]).toContain(id);
-      await t.testDb.pool.query(`DELETE FROM msdyn_kpieventdata WHERE msdyn_kpieventdataid = ANY($1::uuid[])`, [inserted]);
+      await t.testDb.pool.query(
+        `DELETE FROM msdyn_kpieventdata WHERE msdyn_conversationid = $1 AND msdyn_kpieventdataid = ANY($2::uuid[])`,
+        [cP, inserted],
+      );
     });
 
     it.each([

@@ -5,6 +5,7 @@
  */
 import { ident, prepared } from "../../db/sql.js";
 import type { Queryable } from "../../db/transactions.js";
+import { DISTRIBUTION_COLUMN, isDistributed } from "../../model/distribution.js";
 import type { RecordKey } from "../../model/keys.js";
 import { sqlType } from "../../model/sql-types.js";
 import { type TableDef, columnOf } from "../../model/tables.js";
@@ -27,7 +28,30 @@ function keyCondition(table: TableDef, key: RecordKey, params: unknown[]): strin
     .join(" AND ");
 }
 
-/** The row with `key`; with a provider's `scope`, only when it is one of the scope's rows (src/channel-analytics/provider-scope.ts). */
+/**
+ * The distribution column's value of the row with the GUID `id` of a distributed table
+ * (src/model/distribution.ts), or undefined when there is none: the one statement by GUID
+ * alone, which Citus sends to every shard, so that the statements after it (locks,
+ * writes) name their shard.
+ */
+export async function locateRow(db: Queryable, table: TableDef, id: string): Promise<string | undefined> {
+  const sql = `SELECT ${ident(DISTRIBUTION_COLUMN)} AS shard_key FROM ${ident(table.logicalName)} WHERE ${ident(table.primaryKey)} = $1`;
+  const { rows } = await db.query<{ shard_key: string }>(prepared(sql, [id]));
+  return rows[0]?.shard_key;
+}
+
+/** Which of `ids` a row of `table` has as its GUID (by GUID alone: on Citus, every shard). */
+export async function existingIds(db: Queryable, table: TableDef, ids: readonly string[]): Promise<Set<string>> {
+  const sql = `SELECT ${ident(table.primaryKey)}::text AS id FROM ${ident(table.logicalName)} WHERE ${ident(table.primaryKey)} = ANY($1::uuid[])`;
+  const { rows } = await db.query<{ id: string }>(prepared(sql, [ids]));
+  return new Set(rows.map((r) => r.id));
+}
+
+/**
+ * The row with `key`; with a provider's `scope`, only when it is one of the scope's rows
+ * (src/channel-analytics/provider-scope.ts). `forUpdate` locks it: on a distributed table
+ * by GUID, after finding its distribution column, since Citus locks rows of one shard only.
+ */
 export async function findRow(
   db: Queryable,
   table: TableDef,
@@ -37,11 +61,27 @@ export async function findRow(
 ): Promise<Row | undefined> {
   const params: unknown[] = [];
   let where = keyCondition(table, key, params);
+  if (forUpdate && key.kind === "id" && isDistributed(table)) {
+    const shardKey = await locateRow(db, table, key.id);
+    if (shardKey === undefined) return undefined;
+    params.push(shardKey);
+    where = `${where} AND ${ident(DISTRIBUTION_COLUMN)} = $${params.length}`;
+  }
   const scoped = scope && scopeCondition(table, scope, arrayBinder(params));
   if (scoped) where = `${where} AND ${scoped}`;
   const sql = `SELECT * FROM ${ident(table.logicalName)} WHERE ${where}${forUpdate ? " FOR UPDATE" : ""}`;
   const { rows } = await db.query<Row>(prepared(sql, params));
   return rows[0];
+}
+
+/** The condition that finds the stored row `current` by its primary key (and, on a distributed table, its shard), from parameter `first`. */
+function rowCondition(table: TableDef, current: Row, first: number): { where: string; values: unknown[] } {
+  const where = `${ident(table.primaryKey)} = $${first}`;
+  if (!isDistributed(table)) return { where, values: [current[table.primaryKey]] };
+  return {
+    where: `${where} AND ${ident(DISTRIBUTION_COLUMN)} = $${first + 1}`,
+    values: [current[table.primaryKey], current[DISTRIBUTION_COLUMN]],
+  };
 }
 
 export async function insertRow(db: Queryable, table: TableDef, values: ColumnValues): Promise<Row> {
@@ -174,18 +214,27 @@ export function upsertRowsSql(
   return { sql, values };
 }
 
-export async function updateRow(db: Queryable, table: TableDef, id: string, values: ColumnValues): Promise<Row> {
+/**
+ * Updates the stored row `current` with `values`. modifiedon is set here (the trigger gives
+ * the new version): Citus evaluates `now()` once, so every copy of a reference table's row
+ * gets the same value.
+ */
+export async function updateRow(db: Queryable, table: TableDef, current: Row, values: ColumnValues): Promise<Row> {
+  const { where, values: keyValues } = rowCondition(table, current, 1);
   const names = [...values.keys()];
-  // An empty PATCH still counts as a write: the trigger gives the row a new version.
-  const assignments = names.length
-    ? names.map((name, i) => `${ident(name)} = $${i + 2}`).join(", ")
-    : `${ident(table.primaryKey)} = ${ident(table.primaryKey)}`;
-  const sql = `UPDATE ${ident(table.logicalName)} SET ${assignments} WHERE ${ident(table.primaryKey)} = $1 RETURNING *`;
-  const { rows } = await db.query<Row>(prepared(sql, [id, ...values.values()]));
+  // An empty PATCH still counts as a write: the row gets a new version and modifiedon.
+  const assignments = [
+    ...names.map((name, i) => `${ident(name)} = $${i + 1 + keyValues.length}`),
+    `${ident("modifiedon")} = now()`,
+  ].join(", ");
+  const sql = `UPDATE ${ident(table.logicalName)} SET ${assignments} WHERE ${where} RETURNING *`;
+  const { rows } = await db.query<Row>(prepared(sql, [...keyValues, ...values.values()]));
   return rows[0]!;
 }
 
-export async function deleteRow(db: Queryable, table: TableDef, id: string): Promise<boolean> {
-  const { rowCount } = await db.query(`DELETE FROM ${ident(table.logicalName)} WHERE ${ident(table.primaryKey)} = $1`, [id]);
+/** Deletes the stored row `current` (its children go as the foreign keys say). */
+export async function deleteRow(db: Queryable, table: TableDef, current: Row): Promise<boolean> {
+  const { where, values } = rowCondition(table, current, 1);
+  const { rowCount } = await db.query(`DELETE FROM ${ident(table.logicalName)} WHERE ${where}`, values);
   return (rowCount ?? 0) > 0;
 }
