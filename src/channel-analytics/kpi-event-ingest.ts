@@ -19,6 +19,7 @@
 import pg from "pg";
 import { GroupCommit, type Settled, settle } from "../db/group-commit.js";
 import { ClientGoneError } from "../db/request-signal.js";
+import { ident, prepared } from "../db/sql.js";
 import { LOG_TABLES, tableByLogicalName } from "../model/tables.js";
 import { explainRefusedRows } from "./integrity-errors.js";
 import {
@@ -26,14 +27,23 @@ import {
   type GroupOutcome,
   KpiEventRuleError,
   type Returning,
+  checkKpiEventGroups,
   insertKpiEventGroups,
 } from "./kpi-event-rules.js";
 import type { RowScope } from "./provider-scope.js";
 import type { ColumnValues } from "./record-input.js";
+import { type CopyClient, copyRows, onClient } from "./store/copy-rows.js";
 import type { Queryable, Row } from "./store/record-store.js";
-import type { WriteAudit } from "./write-audit.js";
+import { type WriteAudit, insertLogRecords } from "./write-audit.js";
 
 const KPI_EVENT = tableByLogicalName("msdyn_kpieventdata");
+
+/**
+ * A group of this many events or more, or a batch of groups that hold as many together, is
+ * stored through COPY (`copyKpiEventGroups`); smaller ones with the one statement of
+ * `insertKpiEventGroups`, one round trip, where COPY's transaction would add four.
+ */
+export const COPY_FROM_ROWS = 100;
 
 /** Stores a group of new events; a refusal is thrown as a KpiEventRuleError naming the event. */
 export interface KpiEventSink {
@@ -53,8 +63,8 @@ async function explainRefusal(error: unknown, rows: readonly ColumnValues[], db:
 
 /**
  * Stores one group on `db`; inside a transaction under a savepoint, so a refusal leaves the
- * transaction usable. `audit` (outside a transaction only): the request's record, inserted
- * by the same statement when the group is stored, and settled.
+ * transaction usable. `audit` (outside a transaction only): the request's record, committed
+ * with the group (by the same statement, or in the same transaction), and settled.
  */
 export async function writeKpiEventGroup(
   db: Queryable,
@@ -64,6 +74,7 @@ export async function writeKpiEventGroup(
   scope?: RowScope,
   audit?: WriteAudit,
 ): Promise<Row[]> {
+  if (rows.length >= COPY_FROM_ROWS) return copyKpiEventGroup(db, rows, returning, inTransaction, scope, audit);
   if (inTransaction) await db.query("SAVEPOINT kpi_events");
   let outcome: GroupOutcome;
   try {
@@ -74,10 +85,81 @@ export async function writeKpiEventGroup(
     throw await explainRefusal(error, rows, db);
   }
   if (inTransaction) await db.query("RELEASE SAVEPOINT kpi_events");
+  return storedOrThrow(outcome, rows, audit);
+}
+
+function storedOrThrow(outcome: GroupOutcome, rows: readonly ColumnValues[], audit: WriteAudit | undefined): Row[] {
   if ("refused" in outcome) throw outcome.refused;
   if ("failed" in outcome) throw outcome.failed;
   settleStored(audit, rows);
   return outcome.stored;
+}
+
+/**
+ * One group through COPY: in the caller's transaction under a savepoint, else in a
+ * transaction of its own on `db` (a pool's connection, or the client given) with its audit
+ * record. A refusal is explained on the same connection.
+ */
+function copyKpiEventGroup(
+  db: Queryable,
+  rows: ColumnValues[],
+  returning: Returning,
+  inTransaction: boolean,
+  scope?: RowScope,
+  audit?: WriteAudit,
+): Promise<Row[]> {
+  return onClient(db, async (client) => {
+    let outcome: GroupOutcome;
+    try {
+      await client.query(inTransaction ? "SAVEPOINT kpi_events" : "BEGIN");
+      [outcome] = (await copyKpiEventGroups(client, [rows], returning, [scope], [audit])) as [GroupOutcome];
+      await client.query(inTransaction ? "RELEASE SAVEPOINT kpi_events" : "COMMIT");
+    } catch (error) {
+      audit?.settled(false);
+      await client.query(inTransaction ? "ROLLBACK TO SAVEPOINT kpi_events" : "ROLLBACK").catch(() => {});
+      throw await explainRefusal(error, rows, client);
+    }
+    return storedOrThrow(outcome, rows, audit);
+  });
+}
+
+/**
+ * Stores groups of new events on `client`, inside the caller's transaction: the rules with
+ * one lookup (kpi-event-rules.ts `checkKpiEventGroups`), then ONE COPY of the rows of the
+ * groups they admit (the foreign keys check every parent), the stored rows read back when
+ * asked for, and the audit records of the admitted groups (`audits`, per group). A group the
+ * rules refuse is not written and keeps its own verdict; a refusal by the database (a
+ * missing parent, a taken key) fails the whole COPY, and so the transaction.
+ */
+async function copyKpiEventGroups(
+  client: CopyClient,
+  groups: ReadonlyArray<readonly ColumnValues[]>,
+  returning: Returning,
+  scopes: ReadonlyArray<RowScope | undefined>,
+  audits: ReadonlyArray<WriteAudit | undefined>,
+): Promise<GroupOutcome[]> {
+  const verdicts = await checkKpiEventGroups(client, groups, scopes);
+  const admitted = groups.filter((_, g) => "admitted" in verdicts[g]!);
+  const rows = admitted.flat();
+  await copyRows(client, KPI_EVENT, rows);
+  let readBack: Map<string, Row> | undefined;
+  if (returning === "row" && rows.length > 0) {
+    const pk = ident(KPI_EVENT.primaryKey);
+    const { rows: found } = await client.query<Row>(
+      prepared(`SELECT * FROM ${ident(KPI_EVENT.logicalName)} WHERE ${pk} = ANY($1::uuid[])`, [idsOf(rows)]),
+    );
+    readBack = new Map(found.map((row) => [String(row[KPI_EVENT.primaryKey]), row]));
+  }
+  const records = auditCompanions(
+    groups,
+    audits.map((audit, g) => ("admitted" in verdicts[g]! ? audit : undefined)),
+  );
+  if (records) await insertLogRecords(client, records.table, records.texts);
+  return verdicts.map((verdict, g): GroupOutcome => {
+    if (!("admitted" in verdict)) return verdict;
+    const stored = idsOf(groups[g]!).map((id): Row => readBack?.get(id) ?? { [KPI_EVENT.primaryKey]: id });
+    return { stored };
+  });
 }
 
 interface Group {
@@ -186,11 +268,40 @@ export class KpiEventBatcher implements KpiEventSink {
     return outcomes;
   }
 
+  /** A batch through COPY (`copyKpiEventGroups`), in a transaction of its own with the audit records of the groups it stores. */
+  private async copyBatch(groups: Group[], returning: Returning): Promise<GroupOutcome[]> {
+    const audits = groups.map((g) => g.audit);
+    let outcomes: GroupOutcome[];
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      outcomes = await copyKpiEventGroups(
+        client,
+        groups.map((g) => g.rows),
+        returning,
+        groups.map((g) => g.scope),
+        audits,
+      );
+      await client.query("COMMIT");
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => {});
+      for (const audit of audits) audit?.settled(false);
+      throw error;
+    } finally {
+      client.release();
+    }
+    outcomes.forEach((outcome, i) => {
+      if ("stored" in outcome) settleStored(groups[i]!.audit, groups[i]!.rows);
+    });
+    return outcomes;
+  }
+
   private async store(groups: Group[]): Promise<Array<Settled<Row[]>>> {
     const returning = groups.some((g) => g.returning === "row") ? "row" : "key";
+    const rowCount = groups.reduce((sum, g) => sum + g.rows.length, 0);
     let outcomes: GroupOutcome[];
     try {
-      outcomes = await this.insertBatch(groups, returning);
+      outcomes = rowCount >= COPY_FROM_ROWS ? await this.copyBatch(groups, returning) : await this.insertBatch(groups, returning);
     } catch (error) {
       // Not the database's refusal (a lost connection, a bug): whether the batch was
       // stored is unknown, so it must not be stored again.
