@@ -300,6 +300,9 @@ function lookupInputs(
 /** The verdict of the rules on one group, before it is stored: all its events pass, or the first refused one. */
 export type GroupVerdict = { admitted: true } | { refused: KpiEventRuleError } | { failed: Error };
 
+/** A lookup input's part of its key: null and every text apart. */
+const part = (value: string | null) => (value === null ? "\u0000" : `\u0001${value}\u0000`);
+
 const SCOPED_LOOKUP_SQL = `WITH ${SCOPED_LOOKUP_CTE} SELECT * FROM lookup ORDER BY n`;
 
 /**
@@ -316,14 +319,28 @@ export async function checkKpiEventGroups(
 ): Promise<GroupVerdict[]> {
   const scoped = scopes.some((scope) => scope !== undefined);
   const { inputs, lookupParams } = lookupInputs(groups, scopes);
-  const { rows: found } = await db.query<Lookup>(prepared(scoped ? SCOPED_LOOKUP_SQL : LOOKUP_SQL, lookupParams));
+  // Each distinct (definition, provider, conversation) once: a batch repeats them.
+  const [ids, names, providers, conversations] = lookupParams as Array<Array<string | null>>;
+  const distinct = new Map<string, number>();
+  const lookupOf = inputs.map((_, i) => {
+    const key = part(ids![i] ?? null) + part(names![i] ?? null) + part(providers![i] ?? null) + part(conversations![i] ?? null);
+    let index = distinct.get(key);
+    if (index === undefined) distinct.set(key, (index = distinct.size));
+    return index;
+  });
+  const firstOf = new Array<number>(distinct.size);
+  lookupOf.forEach((index, i) => (firstOf[index] ??= i));
+  const column = (values: Array<string | null>) => firstOf.map((i) => values[i]);
+  const { rows: found } = await db.query<Lookup>(
+    prepared(scoped ? SCOPED_LOOKUP_SQL : LOOKUP_SQL, [column(ids!), column(names!), column(providers!), column(conversations!)]),
+  );
   let first = 0;
   return groups.map((group, g): GroupVerdict => {
     const offset = first;
     first += group.length;
     for (let i = 0; i < group.length; i++) {
       try {
-        check({ values: group[i]!, creating: true, scope: scopes[g] }, inputs[offset + i]!, found[offset + i]!);
+        check({ values: group[i]!, creating: true, scope: scopes[g] }, inputs[offset + i]!, found[lookupOf[offset + i]!]!);
       } catch (error) {
         if (!(error instanceof ODataError)) return { failed: error as Error };
         return { refused: new KpiEventRuleError(i, error) };

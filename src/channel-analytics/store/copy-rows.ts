@@ -42,6 +42,8 @@ function encoderFor(type: SqlType): Encoder {
     case "bigint":
       return (value) => String(value);
     case "uuid":
+      // A GUID (record-input checked it) has nothing to escape.
+      return (value) => String(value);
     case "text":
       return (value) => copyText(String(value));
   }
@@ -65,22 +67,38 @@ export function copyColumns(table: TableDef, rows: readonly ColumnValues[]): str
   return table.columns.map((c) => c.name).filter((name) => named.has(name));
 }
 
-/** The rows in COPY's text format, one line each, columns as `names`. */
+const NULL = "\\N";
+/** No value yet: equal to none. */
+const UNSEEN = Symbol("unseen");
+
+/**
+ * The rows in COPY's text format, one line each, columns as `names`. A column's value is
+ * encoded once while it repeats from row to row (the owner, the creator, the session…).
+ */
 export function copyData(table: TableDef, names: readonly string[], rows: readonly ColumnValues[]): string {
   const now = new Date();
-  const columns = names.map((name) => ({ name, encode: encoderOf(table, name) }));
-  const lines: string[] = new Array<string>(rows.length);
+  const columns = names.map((name) => {
+    const fallback = defaultFor(table, name, now);
+    const encode = encoderOf(table, name);
+    return { name, encode, fallback, last: UNSEEN as unknown, encoded: "" };
+  });
+  const lines = new Array<string>(rows.length);
   for (let r = 0; r < rows.length; r++) {
     const values = rows[r]!;
     let line = "";
     for (let c = 0; c < columns.length; c++) {
-      const { name, encode } = columns[c]!;
-      const value = values.has(name) ? values.get(name) : defaultFor(table, name, now);
-      line += (c === 0 ? "" : "\t") + (value === null || value === undefined ? "\\N" : encode(value));
+      const column = columns[c]!;
+      let value = values.get(column.name);
+      if (value === undefined && !values.has(column.name)) value = column.fallback;
+      if (value !== column.last) {
+        column.last = value;
+        column.encoded = value === null || value === undefined ? NULL : column.encode(value);
+      }
+      line += c === 0 ? column.encoded : `\t${column.encoded}`;
     }
     lines[r] = line;
   }
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }
 
 /**
