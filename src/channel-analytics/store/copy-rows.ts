@@ -80,7 +80,8 @@ export function copyData(table: TableDef, names: readonly string[], rows: readon
   const columns = names.map((name) => {
     const fallback = defaultFor(table, name, now);
     const encode = encoderOf(table, name);
-    return { name, encode, fallback, last: UNSEEN as unknown, encoded: "" };
+    const last: unknown = UNSEEN;
+    return { name, encode, fallback, last, encoded: "" };
   });
   const lines = new Array<string>(rows.length);
   for (let r = 0; r < rows.length; r++) {
