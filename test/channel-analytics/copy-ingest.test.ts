@@ -184,54 +184,75 @@ describe("bulk writes through COPY", () => {
     expect(queues.rows).toHaveLength(120);
   });
 
-  describe("a group commit's batch of 100 events or more", () => {
-    it("goes in with one COPY, each call with its own verdict: refused by the rules, or by a foreign key", async () => {
+  describe("msdyn_LogAnalyticsEvent", () => {
+    const call = (conversationId: string, events: Body[]) =>
+      post("msdyn_LogAnalyticsEvent", {
+        correlationId: randomUUID(),
+        data: { conversationId, providerSessionId: "s-1", events },
+      });
+
+    it("stores a call of 150 events with one COPY, and names the event the rules refuse", async () => {
+      const { c } = await family();
+      const events = Array.from({ length: 150 }, (_, i) => ({ kpiEventName: "SessionStarted", kpiEventReason: `r\t${i}` }));
+      const ok = await call(c, events);
+      expect(ok.statusCode, ok.body).toBe(200);
+      expect(ok.json<{ KpiEventDataIds: string[] }>().KpiEventDataIds).toHaveLength(150);
+      const { rows } = await t.testDb.pool.query(
+        "SELECT msdyn_kpieventreason FROM msdyn_kpieventdata WHERE msdyn_conversationid = $1 AND msdyn_kpieventreason = $2",
+        [c, "r\t149"],
+      );
+      expect(rows).toHaveLength(1);
+
+      const refused = await call(
+        c,
+        events.map((e, i) => (i === 133 ? { ...e, kpiEventName: "NoSuchEvent" } : e)),
+      );
+      expect(expectError(refused, 400, OBJECT_DOES_NOT_EXIST)).toMatch(/^data\.events\[133\]: .*NoSuchEvent/);
+      expect(await eventsOf(c)).toBe(150);
+    });
+
+    it("refuses a call of 150 events whose session is missing, storing none", async () => {
+      const { c } = await family();
+      const res = await post("msdyn_LogAnalyticsEvent", {
+        correlationId: randomUUID(),
+        data: {
+          conversationId: c,
+          providerSessionId: "no-such-session",
+          events: Array(150).fill({ kpiEventName: "SessionStarted" }),
+        },
+      });
+      expect(expectError(res, 400, OBJECT_DOES_NOT_EXIST)).toMatch(/^data\.events\[0\]: .*no-such-session/);
+      expect(await eventsOf(c)).toBe(0);
+    });
+  });
+
+  describe("on the group commit's service", () => {
+    it("a group of 100 events or more goes in with one COPY; smaller ones share the batches' one statement", async () => {
       const good = (await family()).c;
       const gated = (await family({ enabled: false })).c;
       const { pool, copies } = copyCountingPool();
       const service = new RecordService(pool, { batchesInFlight: 1 });
-      const call = (c: string, session = "s-1") =>
+      const write = (c: string, n: number) =>
         service.as(caller()).createMany(
           KPI_EVENT,
-          Array.from({ length: 10 }, () => event(c, { msdyn_providersessionid: session })),
+          Array.from({ length: n }, () => event(c)),
           (i) => `data.events[${i}]`,
         );
-      // The first goes alone (10 rows, one statement); the 14 that arrive meanwhile (140 rows) go together.
       const results = await Promise.allSettled([
-        call(good),
-        ...Array.from({ length: 11 }, () => call(good)),
-        call(gated),
-        call(good, "no-such-session"),
-        call(good),
+        write(good, 10),
+        write(good, 120),
+        write(good, 10),
+        write(gated, 150),
+        write(good, 10),
       ]);
-      expect(copies).toHaveLength(1);
-      expect(results.map((r) => r.status)).toEqual([...Array<string>(12).fill("fulfilled"), "rejected", "rejected", "fulfilled"]);
-      const gate = (results[12] as PromiseRejectedResult).reason as ODataError;
+      expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "fulfilled", "rejected", "fulfilled"]);
+      const gate = (results[3] as PromiseRejectedResult).reason as ODataError;
       expect([gate.status, gate.code]).toEqual([403, PRIVILEGE_DENIED]);
       expect(gate.message).toMatch(/^data\.events\[0\]: Analytics is not enabled/);
-      const orphan = (results[13] as PromiseRejectedResult).reason as ODataError;
-      expect([orphan.status, orphan.code]).toEqual([400, OBJECT_DOES_NOT_EXIST]);
-      expect(orphan.message).toMatch(/^data\.events\[0\]: .*no-such-session/);
-      expect(await eventsOf(good)).toBe(130);
-      expect(await eventsOf(gated)).toBe(0);
-    });
-
-    it("answers a representation to the creates that ask for one", async () => {
-      const { c } = await family();
-      const { pool, copies } = copyCountingPool();
-      const records = new RecordService(pool, { batchesInFlight: 1 }).as(caller());
-      const rows = await Promise.all(
-        Array.from({ length: 120 }, (_, i) => records.create(KPI_EVENT, event(c), { keyOnly: i % 2 === 0 })),
-      );
+      // The rules refused the gated group before its COPY: one COPY, the 120 events'.
       expect(copies).toHaveLength(1);
-      rows.forEach((row, i) => {
-        expect(row.msdyn_kpieventdataid).toMatch(/^[0-9a-f-]{36}$/);
-        if (i % 2 === 1)
-          expect(row).toMatchObject({ msdyn_conversationid: c, msdyn_kpieventname: "SessionStarted", statecode: 0 });
-      });
-      // (A batch reads back every row it stores when one of its creates asks for it.)
-      expect(rows.filter((row, i) => i % 2 === 1 && typeof row.versionnumber === "string")).toHaveLength(60);
-      expect(await eventsOf(c)).toBe(120);
+      expect(await eventsOf(good)).toBe(150);
+      expect(await eventsOf(gated)).toBe(0);
     });
   });
 

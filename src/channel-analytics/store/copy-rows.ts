@@ -102,17 +102,33 @@ export function copyData(table: TableDef, names: readonly string[], rows: readon
   return `${lines.join("\n")}\n`;
 }
 
+/** A COPY made ready before it runs: its statement and its data. */
+export interface PreparedCopy {
+  sql: string;
+  data: string;
+}
+
+/** The COPY of `rows` into `table`, made before a connection is taken (undefined: no rows). */
+export function prepareCopy(table: TableDef, rows: readonly ColumnValues[]): PreparedCopy | undefined {
+  if (rows.length === 0) return undefined;
+  const names = copyColumns(table, rows);
+  const sql = `COPY ${ident(table.logicalName)} (${names.map(ident).join(", ")}) FROM STDIN`;
+  return { sql, data: copyData(table, names, rows) };
+}
+
+/** Runs a prepared COPY on `client`; rejects with the database's error when it refuses the rows. */
+export async function runCopy(client: CopyClient, copy: PreparedCopy | undefined): Promise<void> {
+  if (!copy) return;
+  const stream = (client as pg.ClientBase).query(copyFrom(copy.sql));
+  await pipeline(Readable.from([copy.data]), stream);
+}
+
 /**
  * COPYs `rows` into `table` on `client` (a connection of its own, in the caller's
  * transaction if it has one). Rejects with the database's error when it refuses them.
  */
-export async function copyRows(client: CopyClient, table: TableDef, rows: readonly ColumnValues[]): Promise<void> {
-  if (rows.length === 0) return;
-  const names = copyColumns(table, rows);
-  const sql = `COPY ${ident(table.logicalName)} (${names.map(ident).join(", ")}) FROM STDIN`;
-  const stream = (client as pg.ClientBase).query(copyFrom(sql));
-  await pipeline(Readable.from([copyData(table, names, rows)]), stream);
-}
+export const copyRows = (client: CopyClient, table: TableDef, rows: readonly ColumnValues[]): Promise<void> =>
+  runCopy(client, prepareCopy(table, rows));
 
 /**
  * Runs `fn` on a connection of its own: one of the pool's, when `db` is a pool (released
@@ -129,5 +145,8 @@ export async function onClient<T>(db: Queryable, fn: (client: CopyClient) => Pro
 }
 
 /** `copyRows` on a connection of its own (see `onClient`): one statement, atomic without a transaction. */
-export const copyRowsOn = (db: Queryable, table: TableDef, rows: readonly ColumnValues[]): Promise<void> =>
-  onClient(db, (client) => copyRows(client, table, rows));
+export function copyRowsOn(db: Queryable, table: TableDef, rows: readonly ColumnValues[]): Promise<void> {
+  // The data is made before the connection is taken, so it is held only while PostgreSQL works.
+  const copy = prepareCopy(table, rows);
+  return onClient(db, (client) => runCopy(client, copy));
+}
