@@ -52,11 +52,14 @@ export class Ceiling {
     private readonly startMeter?: StartMeter,
   ) {}
 
-  /** Runs `workers` connections for `seconds`; returns this part's rows per second. */
-  async run(seconds: number): Promise<number> {
+  /**
+   * Runs `workers` connections for `seconds`, or for exactly `statements` statements each
+   * when given; returns this part's rows per second.
+   */
+  async run(seconds: number, statements?: number): Promise<number> {
     const pool = new pg.Pool({ connectionString: this.url, max: this.workers });
     const clients = await Promise.all(Array.from({ length: this.workers }, () => pool.connect()));
-    let statements = 0;
+    let done = 0;
     try {
       // Measured while the connections are open: a backend that has exited but is not yet
       // reaped by the postmaster would be missing from the count.
@@ -65,17 +68,17 @@ export class Ceiling {
       const deadline = started + seconds * 1000;
       await Promise.all(
         clients.map(async (client, worker) => {
-          for (let i = 0; performance.now() < deadline; i++) {
+          for (let i = 0; statements === undefined ? performance.now() < deadline : i < statements; i++) {
             const t0 = performance.now();
             await this.statement(client, worker, i);
             this.latencies.push(performance.now() - t0);
-            statements++;
+            done++;
           }
         }),
       );
       const elapsed = (performance.now() - started) / 1000;
       const cpu = await stopMeter?.();
-      const rows = statements * this.rowsPerStatement;
+      const rows = done * this.rowsPerStatement;
       this.parts.push({ seconds: elapsed, rows, ...(cpu ? { cpu } : {}) });
       return rows / elapsed;
     } finally {
@@ -132,6 +135,35 @@ export function insertCeiling(
     1,
     async (client) => {
       await client.query({ name: "bench_insert_kpi_event", text: INSERT_KPI_SQL, values: kpiRowValues(conversations, n++) });
+    },
+    startMeter,
+  );
+}
+
+/**
+ * One COPY … FROM STDIN of `rows` rows per statement on one connection: the rate of one
+ * long stream, where PostgreSQL's per-statement and per-commit costs vanish. The rows are
+ * made 1,000 at a time as the stream is sent (the benchmark's CPU overlaps PostgreSQL's).
+ */
+export function oneStreamCopyCeiling(
+  url: string,
+  conversations: readonly string[],
+  rows: number,
+  firstEvent: number,
+  startMeter?: StartMeter,
+) {
+  let next = firstEvent;
+  return new Ceiling(
+    url,
+    1,
+    rows,
+    async (client) => {
+      const first = next;
+      next += rows;
+      function* chunks() {
+        for (let n = first; n < first + rows; n += 1000) yield copyBatch(conversations, n, Math.min(1000, first + rows - n));
+      }
+      await pipeline(Readable.from(chunks()), client.query(copyFrom(COPY_KPI_SQL)));
     },
     startMeter,
   );

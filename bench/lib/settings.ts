@@ -31,6 +31,8 @@ export interface Settings {
   warmupSeconds: number;
   /** Connections of the single-event, logging and framework phases, and of the pg ceiling. */
   connections: number;
+  /** Rows of the one-stream COPY ceiling (4b), sent as one statement in each of its two halves. */
+  copyStreamRows: number;
   /** Concurrent CreateMultiple requests, and concurrent COPY streams. */
   bulkConnections: number;
   /** KPI events per CreateMultiple request and rows per COPY batch. */
@@ -63,6 +65,7 @@ export function loadSettings(): Settings {
     pgSeconds: seconds("BENCH_PG_SECONDS", 15),
     bulkSeconds: seconds("BENCH_BULK_SECONDS", 20),
     copySeconds: seconds("BENCH_COPY_SECONDS", 15),
+    copyStreamRows: integer("BENCH_COPY_STREAM_ROWS", 100_000),
     loggingSeconds: seconds("BENCH_LOGGING_SECONDS", 10),
     querySeconds: seconds("BENCH_QUERY_SECONDS", 10),
     emptySeconds: seconds("BENCH_EMPTY_SECONDS", 10),

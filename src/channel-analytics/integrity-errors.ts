@@ -150,8 +150,21 @@ export async function explainDatabaseError(
 }
 
 /**
- * After a multi-row INSERT was refused, the index of the first row the refusal is about:
- * a row whose parent is missing, or whose key another row (of the batch or stored) holds.
+ * The index (from 0) of the row a refused COPY names in its error context ("COPY t, line
+ * 3: …"), when it names one: a row's own constraint (a taken key, NOT NULL, a CHECK). A
+ * foreign key is checked after the last row, so its refusal names none.
+ */
+export function copyLineOf(error: unknown): number | undefined {
+  const where = (error as { where?: unknown }).where;
+  if (typeof where !== "string") return undefined;
+  const match = /\bCOPY [^,]+, line (\d+)/.exec(where);
+  return match ? Number(match[1]) - 1 : undefined;
+}
+
+/**
+ * After a multi-row INSERT or COPY was refused, the index of the first row the refusal is
+ * about: the row a COPY's error names (a taken key, NOT NULL), else a row whose parent is
+ * missing, or whose key another row (of the batch or stored) holds.
  */
 export async function findRefusedRow(
   error: unknown,
@@ -160,6 +173,8 @@ export async function findRefusedRow(
   db: Queryable,
 ): Promise<number | undefined> {
   const pg = refusalOf(error);
+  const line = copyLineOf(error);
+  if (line !== undefined && line < rows.length && pg.code !== "23503") return line;
   const tuple = (values: ColumnValues, columns: readonly string[]) => columns.map((c) => values.get(c) ?? null);
   const existing = async (target: string, columns: readonly string[], tuples: unknown[][]) => {
     const params: unknown[] = tuples.flat();

@@ -12,6 +12,10 @@
  * missing session) fails a batch, each of its groups is stored again on its own, so only
  * the group at fault is refused and it is told exactly why.
  *
+ * A group of 100 events or more (CreateMultiple, a big msdyn_LogAnalyticsEvent call) is a
+ * batch on its own and goes in through COPY: the rules with one lookup, then one
+ * `COPY … FROM STDIN` in a transaction with the request's audit record (COPY_FROM_ROWS).
+ *
  * Each group carries its caller's row scope (provider-scope.ts) when that is a channel
  * provider's: the rules check it per group, in the same statement, so a group refused
  * for writing into another provider's conversation leaves the others of its batch alone.
@@ -24,16 +28,31 @@ import { explainRefusedRows } from "./integrity-errors.js";
 import {
   type GroupRecords,
   type GroupOutcome,
+  type GroupVerdict,
   KpiEventRuleError,
   type Returning,
+  checkKpiEventGroups,
   insertKpiEventGroups,
 } from "./kpi-event-rules.js";
 import type { RowScope } from "./provider-scope.js";
 import type { ColumnValues } from "./record-input.js";
+import { type CopyClient, type PreparedCopy, onClient, prepareCopy, runCopy } from "./store/copy-rows.js";
 import type { Queryable, Row } from "./store/record-store.js";
-import type { WriteAudit } from "./write-audit.js";
+import { type WriteAudit, insertLogRecords } from "./write-audit.js";
 
 const KPI_EVENT = tableByLogicalName("msdyn_kpieventdata");
+
+/**
+ * A group of this many events or more (a CreateMultiple, a msdyn_LogAnalyticsEvent call of
+ * 100 events or more: a batch on its own) is stored through COPY (`copyKpiEventGroup`).
+ * Smaller groups share the group commit's batches, each one statement (`insertKpiEventGroups`):
+ * one round trip where COPY's transaction takes five (lookup, BEGIN, COPY, audit records,
+ * COMMIT), and with one batch in the database at a time a batch's round trips are every
+ * waiting request's latency. Measured with 10-event msdyn_LogAnalyticsEvent calls at 32
+ * connections (2 cores), the same batches through COPY answered 0.6 × the calls per second
+ * with 3 × the p99.
+ */
+export const COPY_FROM_ROWS = 100;
 
 /** Stores a group of new events; a refusal is thrown as a KpiEventRuleError naming the event. */
 export interface KpiEventSink {
@@ -53,8 +72,8 @@ async function explainRefusal(error: unknown, rows: readonly ColumnValues[], db:
 
 /**
  * Stores one group on `db`; inside a transaction under a savepoint, so a refusal leaves the
- * transaction usable. `audit` (outside a transaction only): the request's record, inserted
- * by the same statement when the group is stored, and settled.
+ * transaction usable. `audit` (outside a transaction only): the request's record, committed
+ * with the group (by the same statement, or in the same transaction), and settled.
  */
 export async function writeKpiEventGroup(
   db: Queryable,
@@ -64,6 +83,8 @@ export async function writeKpiEventGroup(
   scope?: RowScope,
   audit?: WriteAudit,
 ): Promise<Row[]> {
+  // (Only keys come back from a COPY: the creates that want rows are single events.)
+  if (rows.length >= COPY_FROM_ROWS && returning === "key") return copyKpiEventGroup(db, rows, inTransaction, scope, audit);
   if (inTransaction) await db.query("SAVEPOINT kpi_events");
   let outcome: GroupOutcome;
   try {
@@ -74,10 +95,92 @@ export async function writeKpiEventGroup(
     throw await explainRefusal(error, rows, db);
   }
   if (inTransaction) await db.query("RELEASE SAVEPOINT kpi_events");
+  return storedOrThrow(outcome, rows, audit);
+}
+
+function storedOrThrow(outcome: GroupOutcome, rows: readonly ColumnValues[], audit: WriteAudit | undefined): Row[] {
   if ("refused" in outcome) throw outcome.refused;
   if ("failed" in outcome) throw outcome.failed;
   settleStored(audit, rows);
   return outcome.stored;
+}
+
+/**
+ * One group through COPY: the rules first (one lookup, on `db`), then, for a group they
+ * admit, in the caller's transaction under a savepoint, else in a transaction of its own
+ * on `db` (a pool's connection, or the client given) with its audit record. A database's
+ * refusal is explained on the same connection.
+ */
+async function copyKpiEventGroup(
+  db: Queryable,
+  rows: ColumnValues[],
+  inTransaction: boolean,
+  scope?: RowScope,
+  audit?: WriteAudit,
+): Promise<Row[]> {
+  const prepared = await prepareKpiEventCopy(db, [rows], [scope]);
+  const [verdict] = prepared.verdicts as [GroupVerdict];
+  if ("refused" in verdict) throw verdict.refused;
+  if ("failed" in verdict) throw verdict.failed;
+  return onClient(db, async (client) => {
+    let outcome: GroupOutcome;
+    try {
+      await client.query(inTransaction ? "SAVEPOINT kpi_events" : "BEGIN");
+      [outcome] = (await storeKpiEventCopy(client, prepared, [rows], [audit])) as [GroupOutcome];
+      await client.query(inTransaction ? "RELEASE SAVEPOINT kpi_events" : "COMMIT");
+    } catch (error) {
+      audit?.settled(false);
+      await client.query(inTransaction ? "ROLLBACK TO SAVEPOINT kpi_events" : "ROLLBACK").catch(() => {});
+      throw await explainRefusal(error, rows, client);
+    }
+    return storedOrThrow(outcome, rows, audit);
+  });
+}
+
+/** Groups checked by the rules, and the COPY of the rows of those they admit. */
+interface KpiEventCopy {
+  verdicts: GroupVerdict[];
+  copy: PreparedCopy | undefined;
+}
+
+/**
+ * The first half of storing groups through COPY, before any connection is held: the rules
+ * with ONE lookup (kpi-event-rules.ts `checkKpiEventGroups`; at READ COMMITTED a lookup
+ * inside the transaction would see no more than this one), and the COPY's data for the rows
+ * of the groups they admit. A group the rules refuse keeps its own verdict.
+ */
+async function prepareKpiEventCopy(
+  db: Queryable,
+  groups: ReadonlyArray<readonly ColumnValues[]>,
+  scopes: ReadonlyArray<RowScope | undefined>,
+): Promise<KpiEventCopy> {
+  const verdicts = await checkKpiEventGroups(db, groups, scopes);
+  const rows = groups.filter((_, g) => "admitted" in verdicts[g]!).flat();
+  return { verdicts, copy: prepareCopy(KPI_EVENT, rows) };
+}
+
+/**
+ * The second half, on `client` inside the caller's transaction: ONE COPY of the admitted
+ * rows (the foreign keys check every parent) and the audit records of the admitted groups
+ * (`audits`, per group). A refusal by the database (a missing parent, a taken key) fails
+ * the whole COPY, and so the transaction. The stored rows are known by their keys.
+ */
+async function storeKpiEventCopy(
+  client: CopyClient,
+  { verdicts, copy }: KpiEventCopy,
+  groups: ReadonlyArray<readonly ColumnValues[]>,
+  audits: ReadonlyArray<WriteAudit | undefined>,
+): Promise<GroupOutcome[]> {
+  await runCopy(client, copy);
+  const records = auditCompanions(
+    groups,
+    audits.map((audit, g) => ("admitted" in verdicts[g]! ? audit : undefined)),
+  );
+  if (records) await insertLogRecords(client, records.table, records.texts);
+  return verdicts.map((verdict, g): GroupOutcome => {
+    if (!("admitted" in verdict)) return verdict;
+    return { stored: idsOf(groups[g]!).map((id): Row => ({ [KPI_EVENT.primaryKey]: id })) };
+  });
 }
 
 interface Group {

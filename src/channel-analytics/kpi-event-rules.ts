@@ -260,6 +260,98 @@ export interface GroupRecords {
   groups: readonly number[];
 }
 
+/** What an event names of its definition and provider, as the lookup takes it. */
+interface LookupInput {
+  id: string | null;
+  name: string | null;
+  provider: string | null;
+}
+
+/**
+ * The lookup's inputs for every row of the groups ($1–$4 of `lookupCte`), read before a
+ * scoped group's rows get the scope's provider (the lookup keeps what the event named;
+ * the stored row gets the scope's provider when it named none).
+ */
+function lookupInputs(
+  groups: ReadonlyArray<readonly ColumnValues[]>,
+  scopes: ReadonlyArray<RowScope | undefined>,
+): { inputs: LookupInput[]; lookupParams: unknown[] } {
+  const rows = groups.flat();
+  const inputs = rows.map((values, index) => {
+    const pick = (name: string) => (values.get(name) ?? null) as string | null;
+    const input = { id: pick("msdyn_kpieventid"), name: pick("msdyn_kpieventname"), provider: pick("msdyn_ProviderId") };
+    // Checked per request before events are grouped (assertDefinitionNamed), so one
+    // request's mistake cannot fail another's.
+    if (input.id === null && input.name === null) throw new Error(`KPI event ${index} names no definition`);
+    return input;
+  });
+  groups.forEach((group, g) => {
+    const scope = scopes[g];
+    if (scope) for (const values of group) fillProviderColumn(KPI_EVENT, values, scope);
+  });
+  const column = (key: keyof LookupInput) => inputs.map((i) => i[key]);
+  const lookupParams = [
+    column("id"),
+    column("name"),
+    column("provider"),
+    rows.map((values) => values.get("msdyn_conversationid") ?? null),
+  ];
+  return { inputs, lookupParams };
+}
+
+/** The verdict of the rules on one group, before it is stored: all its events pass, or the first refused one. */
+export type GroupVerdict = { admitted: true } | { refused: KpiEventRuleError } | { failed: Error };
+
+/** A lookup input's part of its key: null and every text apart. */
+const part = (value: string | null) => (value === null ? "\u0000" : `\u0001${value}\u0000`);
+
+const SCOPED_LOOKUP_SQL = `WITH ${SCOPED_LOOKUP_CTE} SELECT * FROM lookup ORDER BY n`;
+
+/**
+ * The rules for groups of new KPI events, with ONE lookup of every event's definition,
+ * conversation and provider (each distinct value once): per group, admitted (its events'
+ * msdyn_kpieventid and msdyn_kpieventname filled in, and a scoped group's msdyn_ProviderId)
+ * or its first refused event. Nothing is written: the caller stores the admitted groups
+ * (by COPY), and the foreign keys check their parents then.
+ */
+export async function checkKpiEventGroups(
+  db: Queryable,
+  groups: ReadonlyArray<readonly ColumnValues[]>,
+  scopes: ReadonlyArray<RowScope | undefined> = [],
+): Promise<GroupVerdict[]> {
+  const scoped = scopes.some((scope) => scope !== undefined);
+  const { inputs, lookupParams } = lookupInputs(groups, scopes);
+  // Each distinct (definition, provider, conversation) once: a batch repeats them.
+  const [ids, names, providers, conversations] = lookupParams as Array<Array<string | null>>;
+  const distinct = new Map<string, number>();
+  const lookupOf = inputs.map((_, i) => {
+    const key = part(ids![i] ?? null) + part(names![i] ?? null) + part(providers![i] ?? null) + part(conversations![i] ?? null);
+    let index = distinct.get(key);
+    if (index === undefined) distinct.set(key, (index = distinct.size));
+    return index;
+  });
+  const firstOf = new Array<number>(distinct.size);
+  lookupOf.forEach((index, i) => (firstOf[index] ??= i));
+  const column = (values: Array<string | null>) => firstOf.map((i) => values[i]);
+  const { rows: found } = await db.query<Lookup>(
+    prepared(scoped ? SCOPED_LOOKUP_SQL : LOOKUP_SQL, [column(ids!), column(names!), column(providers!), column(conversations!)]),
+  );
+  let first = 0;
+  return groups.map((group, g): GroupVerdict => {
+    const offset = first;
+    first += group.length;
+    for (let i = 0; i < group.length; i++) {
+      try {
+        check({ values: group[i]!, creating: true, scope: scopes[g] }, inputs[offset + i]!, found[lookupOf[offset + i]!]!);
+      } catch (error) {
+        if (!(error instanceof ODataError)) return { failed: error as Error };
+        return { refused: new KpiEventRuleError(i, error) };
+      }
+    }
+    return { admitted: true };
+  });
+}
+
 /**
  * Creates groups of new KPI events in ONE statement: the lookup of every event's
  * definition and provider, the rules, and one INSERT (the foreign keys check the parents).
@@ -287,32 +379,11 @@ export async function insertKpiEventGroups(
 ): Promise<GroupOutcome[]> {
   const scoped = scopes.some((scope) => scope !== undefined);
   const rows = groups.flat();
-  const inputs = rows.map((values, index) => {
-    const pick = (name: string) => (values.get(name) ?? null) as string | null;
-    const input = { id: pick("msdyn_kpieventid"), name: pick("msdyn_kpieventname"), provider: pick("msdyn_ProviderId") };
-    // Checked per request before events are grouped (assertDefinitionNamed), so one
-    // request's mistake cannot fail another's.
-    if (input.id === null && input.name === null) throw new Error(`KPI event ${index} names no definition`);
-    return input;
-  });
-  const column = (key: "id" | "name" | "provider") => inputs.map((i) => i[key]);
+  const { inputs, lookupParams } = lookupInputs(groups, scopes);
   const groupOfRow = groups.flatMap((group, g) => group.map(() => g));
-  const params: unknown[] = [
-    column("id"),
-    column("name"),
-    column("provider"),
-    rows.map((values) => values.get("msdyn_conversationid") ?? null),
-    AGENT_BEHAVIOUR_EVENTS,
-    groupOfRow,
-  ];
-  if (scoped) {
-    // $7: each row's scope. The lookup above keeps what the event named; the stored row gets the scope's provider.
-    params.push(groupOfRow.map((g) => scopes[g]?.providerId ?? null));
-    groups.forEach((group, g) => {
-      const scope = scopes[g];
-      if (scope) for (const values of group) fillProviderColumn(KPI_EVENT, values, scope);
-    });
-  }
+  const params: unknown[] = [...lookupParams, AGENT_BEHAVIOUR_EVENTS, groupOfRow];
+  // $7: each row's scope.
+  if (scoped) params.push(groupOfRow.map((g) => scopes[g]?.providerId ?? null));
   const lookupColumns = scoped ? SCOPED_LOOKUP_COLUMNS : LOOKUP_COLUMNS;
   const prefixedLookupColumns = scoped ? PREFIXED_SCOPED_LOOKUP_COLUMNS : PREFIXED_LOOKUP_COLUMNS;
   const filled = FILLED_BY_KPI_RULES;

@@ -47,9 +47,9 @@ const PROVIDER_ID_COLUMNS = new Set(["msdyn_providerid", "msdyn_ProviderId"]);
 /** Converts one JSON value for a column; null passes through (NOT NULL is checked by the caller). */
 export function convertValue(table: TableDef, column: ColumnDef, value: unknown): unknown {
   if (value === null) return null;
-  if (typeof value === "string" && (isUuidColumn(table, column) || PROVIDER_ID_COLUMNS.has(column.name)))
-    value = unbraceGuid(value);
-  if (isUuidColumn(table, column)) {
+  const uuid = isUuidColumn(table, column);
+  if (typeof value === "string" && (uuid || PROVIDER_ID_COLUMNS.has(column.name))) value = unbraceGuid(value);
+  if (uuid) {
     if (typeof value !== "string" || !isGuid(value)) {
       const what = column.type === "string" ? `the GUID of a row (it is stored as ${edmType(column)})` : "Edm.Guid";
       throw typeError(table, column, what, value);

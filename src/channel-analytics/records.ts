@@ -45,16 +45,8 @@ import {
   parseRecordBody,
   reconcileState,
 } from "./record-input.js";
-import {
-  type Row,
-  deleteRow,
-  existingIds,
-  findRow,
-  insertRow,
-  insertRows,
-  updateRow,
-  upsertRowsSql,
-} from "./store/record-store.js";
+import { copyRowsOn } from "./store/copy-rows.js";
+import { type Row, deleteRow, existingIds, findRow, insertRow, updateRow, upsertRowsSql } from "./store/record-store.js";
 import { type WriteAudit, insertAuditRows, settleAudits } from "./write-audit.js";
 
 export type { Caller };
@@ -416,8 +408,8 @@ export class RecordWriter implements RecordOperations {
 
   /**
    * Creates many rows of one table in one statement (CreateMultiple, logged events) and
-   * returns their ids in order: the same validation and rules as `create`, then one INSERT
-   * for all. A refusal names its row with `label(index)`; nothing is written then.
+   * returns their ids in order: the same validation and rules as `create`, then one COPY
+   * for all (KPI events: see kpi-event-ingest.ts, which COPYs groups of 100 or more). A refusal names its row with `label(index)`; nothing is written then.
    */
   async createMany(
     table: TableDef,
@@ -463,9 +455,9 @@ export class RecordWriter implements RecordOperations {
         throw error instanceof KpiEventRuleError ? named(error.index, error.error) : error;
       }
     }
-    // Outside a transaction this is still all or nothing: the rows go in with one INSERT.
+    // Outside a transaction this is still all or nothing: the rows go in with one COPY.
     try {
-      await withSavepoint(this.db, this.inTransaction, () => insertRows(this.db, table, rows));
+      await withSavepoint(this.db, this.inTransaction, () => copyRowsOn(this.db, table, rows));
       this.report(table, ids);
       return ids;
     } catch (error) {

@@ -941,12 +941,22 @@ export function tableByEntitySet(entitySetName: string): TableDef | undefined {
 /** Columns stored as uuid in PostgreSQL although Dataverse types them as text (they must match a uuid key). */
 export function isUuidColumn(table: TableDef, column: ColumnDef): boolean {
   if (column.type === "uniqueidentifier" || column.type === "lookup") return true;
-  return table.parents.some(
-    (p) =>
-      p.columns.includes(column.name) &&
-      tableByLogicalName(p.parentTable).primaryKey === p.parentColumns[p.columns.indexOf(column.name)],
-  );
+  // Asked for every value written (record-input, COPY): answered from the parents once per column.
+  let known = uuidColumns.get(table);
+  if (!known) uuidColumns.set(table, (known = new Map<ColumnDef, boolean>()));
+  let uuid = known.get(column);
+  if (uuid === undefined) {
+    uuid = table.parents.some(
+      (p) =>
+        p.columns.includes(column.name) &&
+        tableByLogicalName(p.parentTable).primaryKey === p.parentColumns[p.columns.indexOf(column.name)],
+    );
+    known.set(column, uuid);
+  }
+  return uuid;
 }
+
+const uuidColumns = new WeakMap<TableDef, Map<ColumnDef, boolean>>();
 
 /** The ten system KPI event definitions (reference §5), present after migration. */
 export const SYSTEM_KPI_EVENT_DEFINITIONS: readonly { id: string; name: string; displayName: string }[] = [

@@ -100,7 +100,7 @@ const arrayType = (table: TableDef, name: string) => `${columnSqlType(table, nam
 export const columnSqlType = (table: TableDef, name: string) => sqlType(table, columnOf(table, name));
 
 /** What a row gets for a column it does not name: the column's default, as the database would give it. */
-function defaultFor(table: TableDef, name: string, now: Date): unknown {
+export function defaultFor(table: TableDef, name: string, now: Date): unknown {
   const value = columnOf(table, name).defaultValue;
   if (value === undefined) return null;
   if (value === "now()") return now;
@@ -175,17 +175,6 @@ export function recordsSource(table: TableDef, param: number): Omit<RowsSource, 
     expressions,
     from: `json_array_elements($${param}::json) WITH ORDINALITY AS r(j, n) CROSS JOIN LATERAL (SELECT r.j::jsonb AS b OFFSET 0) AS d`,
   };
-}
-
-/**
- * Inserts many rows with one statement (`INSERT … SELECT FROM unnest(…)`): one round trip
- * whatever their number. Every row must carry its primary key, which identifies it after;
- * nothing is read back.
- */
-export async function insertRows(db: Queryable, table: TableDef, rows: readonly ColumnValues[]): Promise<void> {
-  const { names, expressions, from, values } = rowsSource(table, rows);
-  const sql = `INSERT INTO ${ident(table.logicalName)} (${names.map(ident).join(", ")}) SELECT ${expressions.join(", ")} FROM ${from}`;
-  await db.query(prepared(sql, values));
 }
 
 /**
