@@ -13,7 +13,7 @@
  * Figures go to bench/results/<time>-analytics.json, with the core count.
  */
 import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, cpus, tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -25,6 +25,7 @@ import { createBenchDatabase } from "./lib/database.js";
 import type { LoadResult, LoadSpec } from "./lib/load-spec.js";
 import { ROOT, type NodeProcess, procStatusBytes, startNodeProcess, waitUntilServing } from "./lib/processes.js";
 import { percentile } from "./lib/ceilings.js";
+import { administratorToken } from "./lib/token.js";
 
 const CONVERSATIONS = Number(process.env.BENCH_ANALYTICS_CONVERSATIONS ?? 1_000_000);
 const QUERY_SECONDS = Number(process.env.BENCH_ANALYTICS_QUERY_SECONDS ?? 15);
@@ -56,26 +57,6 @@ async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-async function token(origin: string, dataDir: string): Promise<string> {
-  const credentials = JSON.parse(await readFile(path.join(dataDir, "admin-credentials.json"), "utf8")) as {
-    tenant_id: string;
-    client_id: string;
-    client_secret: string;
-  };
-  const res = await fetch(`${origin}/${credentials.tenant_id}/oauth2/v2.0/token`, {
-    method: "POST",
-    body: new URLSearchParams({
-      grant_type: "client_credentials",
-      client_id: credentials.client_id,
-      client_secret: credentials.client_secret,
-      scope: `${origin}/.default`,
-    }),
-  });
-  const body = (await res.json()) as { access_token?: string };
-  if (!body.access_token) throw new Error(`token endpoint: ${res.status} ${JSON.stringify(body)}`);
-  return body.access_token;
 }
 
 const TRIGGER_TABLES = ["msdyn_conversationdata", "msdyn_sessiondata", "msdyn_sessionparticipantdata", "msdyn_kpieventdata"];
@@ -137,7 +118,7 @@ async function main(): Promise<void> {
     };
     server = await startServer({});
     const origin = server.baseUrl;
-    const headers = { authorization: `Bearer ${await token(origin, dataDir)}` };
+    const headers = { authorization: `Bearer ${await administratorToken(origin, dataDir)}` };
     const query = async (label: string, requests: LoadSpec["requests"]) => {
       await runLoad({
         label: `${label} (warm-up)`,
@@ -230,12 +211,12 @@ async function main(): Promise<void> {
     await setTriggers(pool, false);
     const plain = await startServer({ ANALYTICS: "off" });
     const without = await ingest("A4 single events, analytics off", plain, {
-      authorization: `Bearer ${await token(plain.baseUrl, dataDir)}`,
+      authorization: `Bearer ${await administratorToken(plain.baseUrl, dataDir)}`,
     });
     await plain.stop();
     await setTriggers(pool, true);
     server = await startServer({});
-    const withHeaders = { authorization: `Bearer ${await token(server.baseUrl, dataDir)}` };
+    const withHeaders = { authorization: `Bearer ${await administratorToken(server.baseUrl, dataDir)}` };
     const maintained = await ingest("A4 single events, analytics maintained", server, withHeaders);
 
     // A5: freshness under the same load.
