@@ -111,10 +111,9 @@ export function aggregatesSql(plan: AggregatesPlan, dimensionOf: (name: string) 
 /** The details query: the page of conversation ids, and the count of all that match. */
 export function detailsSql(query: DetailsQuery): { page: Statement; count: Statement } {
   const params = new SqlParams();
-  const where = [
-    `a.conversationstart >= ${params.add(query.interval.start)}`,
-    `a.conversationstart < ${params.add(query.interval.end)}`,
-  ];
+  const start = params.add(query.interval.start);
+  const end = params.add(query.interval.end);
+  const where = [`a.conversationstart >= ${start}`, `a.conversationstart < ${end}`];
   let joinsConversation = false;
   const conversationPredicate = (p: CheckedPredicate): string => {
     if (p.kind === "metric") {
@@ -141,7 +140,12 @@ export function detailsSql(query: DetailsQuery): { page: Statement; count: State
         MULTI_VALUED.has(dimension.name),
       );
     });
-    where.push(`EXISTS (SELECT 1 FROM cif_analytics_segment g WHERE g.conversationid = a.conversationid AND ${condition})`);
+    // The interval again on the segment rows: with a queue or agent filter, their own index
+    // (queueid / userid, conversationstart) finds the few rows of the interval.
+    where.push(
+      `EXISTS (SELECT 1 FROM cif_analytics_segment g WHERE g.conversationid = a.conversationid ` +
+        `AND g.conversationstart >= ${start} AND g.conversationstart < ${end} AND ${condition})`,
+    );
   }
   const from = `cif_analytics_conversation a${joinsConversation ? " LEFT JOIN msdyn_conversationdata c ON c.msdyn_conversationid = a.conversationid" : ""}`;
   const whereSql = where.join(" AND ");

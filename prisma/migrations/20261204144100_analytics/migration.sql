@@ -159,3 +159,6 @@ INSERT INTO "msdyn_kpieventdefinition" ("msdyn_kpieventdefinitionid", "msdyn_nam
     ('3f0c2a41-7d1e-4c5b-9a61-0a1e00000004', 'ConversationAbandoned', 'Conversation Abandoned', 'The customer left while waiting in queue, before an agent accepted (tAbandon).', 100000001, '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-000000000001'),
     ('3f0c2a41-7d1e-4c5b-9a61-0a1e00000005', 'ConversationTransferred', 'Conversation Transferred', 'The agent transferred the conversation (nTransferred); the reason may name the target queue or agent.', 100000001, '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-000000000001'),
     ('3f0c2a41-7d1e-4c5b-9a61-0a1e00000006', 'PresenceChanged', 'Presence Changed', 'The agent''s presence changed; msdyn_kpieventreason holds the new presence (for example AVAILABLE, BUSY, AWAY).', 100000001, '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-000000000001');
+
+-- Room on each page, so that moving a cell's counts stays a heap-only update on its page.
+ALTER TABLE "cif_analytics_rollup" SET (fillfactor = 70);
