@@ -230,6 +230,16 @@ const ConfigSchema = z.object({
       "must be msdyn_sessiondata.<column> or msdyn_conversationdata.<column>",
     )
     .default("msdyn_sessiondata.msdyn_sessioncreationreason"),
+  /**
+   * Minutes without any event after which an agent who never logged CifSessionEnd counts as
+   * signed out at their last event, and a session still open is no longer waiting or handled.
+   */
+  ANALYTICS_AGENT_IDLE_MINUTES: z.coerce.number().int().min(1).max(10_080).default(240),
+  /**
+   * How far before (and after) a users query's interval an agent's events are replayed, so a
+   * state begun before the interval is seen; at least ANALYTICS_AGENT_IDLE_MINUTES.
+   */
+  ANALYTICS_AGENT_LOOKBACK_HOURS: z.coerce.number().int().min(1).max(720).default(24),
   /** AUTH_MODE=none: the user recorded as owner / created-by / modified-by. */
   CALLER_USER_ID: z.string().regex(GUID, "must be a GUID").default("6f3c1a52-2b9e-4f0a-9d51-3c2e8a7b4d10"),
   BUSINESS_UNIT_ID: z.string().regex(GUID, "must be a GUID").default("0b7c5e1d-8a3f-4c26-b9d4-1e5f7a2c9e30"),

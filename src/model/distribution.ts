@@ -40,6 +40,8 @@ const NOT_DISTRIBUTED: Readonly<Record<string, Exclude<Placement, "distributed">
   cif_analytics_segment: "coordinator",
   cif_analytics_metric: "coordinator",
   cif_analytics_rollup: "coordinator",
+  cif_analytics_agentevent: "coordinator",
+  cif_analytics_openstate: "coordinator",
 };
 
 export function placementOf(table: TableDef): Placement {

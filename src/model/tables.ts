@@ -880,12 +880,84 @@ const analyticsRollup: TableDef = {
   indexes: [],
 };
 
+/**
+ * The KPI events of each agent (participant) that their presence and routing timelines are
+ * replayed from (src/analytics/agents.ts), copied out of each conversation's tree when it is
+ * derived: kept by agent and time, so a timeline reads one index range however the
+ * conversations are spread.
+ */
+const analyticsAgentEvent: TableDef = {
+  webApi: false,
+  logicalName: "cif_analytics_agentevent",
+  schemaName: "cif_AnalyticsAgentEvent",
+  entitySetName: "cif_analyticsagentevents",
+  displayName: "Agent Event",
+  displayCollectionName: "Agent Events",
+  primaryKey: "cif_analytics_agenteventid",
+  primaryName: "eventname",
+  ownership: "organization",
+  columns: [
+    primaryKeyColumn("cif_analytics_agenteventid", "cif_AnalyticsAgentEventId", "Agent Event Id"),
+    text("conversationid", "ConversationId", "Conversation Id", 100, { ...readOnly, notNull: true }),
+    dimension("userid", "UserId", "User (Agent Participant) Id"),
+    dateTime("eventon", "EventOn", "Event Time", { ...readOnly, notNull: true }),
+    dateTime("createdon", "CreatedOn", "Stored On", { ...readOnly, notNull: true }),
+    text("kpieventid", "KpiEventId", "KPI Event Id", 100, { ...readOnly, notNull: true }),
+    dimension("eventname", "EventName", "KPI Event Name"),
+    text("reason", "Reason", "KPI Event Reason", 400, readOnly),
+    dimension("providersessionid", "ProviderSessionId", "Provider Session Id"),
+    dimension("cifsessionid", "CifSessionId", "CIF Session Id"),
+    dimension("queueid", "QueueId", "Queue Id"),
+    dimension("mediatype", "MediaType", "Media Type"),
+  ],
+  parents: [],
+  indexes: [
+    { columns: ["userid", "eventon"], purpose: "an agent's timeline over an interval" },
+    { columns: ["eventon"], purpose: "the agents active in an interval (observations, users queries)" },
+    { columns: ["conversationid"], purpose: "re-deriving a conversation" },
+  ],
+};
+
+/**
+ * What is open now in each conversation (src/analytics/derive.ts): sessions waiting in a
+ * queue, alerting an agent, or being handled. The real-time observations read this small table.
+ */
+const analyticsOpenState: TableDef = {
+  webApi: false,
+  logicalName: "cif_analytics_openstate",
+  schemaName: "cif_AnalyticsOpenState",
+  entitySetName: "cif_analyticsopenstates",
+  displayName: "Open Session State",
+  displayCollectionName: "Open Session States",
+  primaryKey: "cif_analytics_openstateid",
+  primaryName: "state",
+  ownership: "organization",
+  columns: [
+    primaryKeyColumn("cif_analytics_openstateid", "cif_AnalyticsOpenStateId", "Open State Id"),
+    text("conversationid", "ConversationId", "Conversation Id", 100, { ...readOnly, notNull: true }),
+    dimension("providersessionid", "ProviderSessionId", "Provider Session Id"),
+    text("state", "State", "State", 20, { ...readOnly, notNull: true }),
+    dateTime("since", "Since", "In This State Since", { ...readOnly, notNull: true }),
+    dateTime("lastactivity", "LastActivity", "Conversation's Last Activity", { ...readOnly, notNull: true }),
+    dimension("queueid", "QueueId", "Queue Id"),
+    dimension("mediatype", "MediaType", "Media Type"),
+    dimension("userid", "UserId", "User (Agent Participant) Id"),
+  ],
+  parents: [],
+  indexes: [
+    { columns: ["queueid", "state"], purpose: "observations of a queue" },
+    { columns: ["conversationid"], purpose: "re-deriving a conversation" },
+  ],
+};
+
 export const ANALYTICS_TABLES = {
   Dirty: analyticsDirty,
   Conversation: analyticsConversation,
   Segment: analyticsSegment,
   Metric: analyticsMetric,
   Rollup: analyticsRollup,
+  AgentEvent: analyticsAgentEvent,
+  OpenState: analyticsOpenState,
 } as const;
 
 export const INTERNAL_TABLES = { IdempotencyKey: idempotencyKey } as const;
@@ -909,6 +981,8 @@ export const TABLES: readonly TableDef[] = [
   analyticsSegment,
   analyticsMetric,
   analyticsRollup,
+  analyticsAgentEvent,
+  analyticsOpenState,
 ];
 
 /** The tables that are entity sets of the Web API. */
