@@ -24,11 +24,11 @@ import {
 } from "./parse.js";
 import { MAX_CELLS, checkCells } from "./plan.js";
 import type { AnalyticsSettings } from "./settings.js";
-import { activeAgents, agentEvents, openStates } from "./store/agent-store.js";
+import { activeAgents, agentEvents, agentVersions, openStates } from "./store/agent-store.js";
 import { bucketBoundaries, formatInterval } from "./time.js";
 
-/** Agents replayed per read: bounds the events held at once. */
-const AGENTS_PER_READ = 100;
+/** Agent-days replayed per read: bounds the events held at once (an agent-day is some hundreds). */
+const AGENT_DAYS_PER_READ = 100;
 
 const iso = (d: Date | undefined) => d?.toISOString();
 
@@ -49,13 +49,42 @@ async function* timelines(
 ): AsyncGenerator<AgentTimeline> {
   const start = new Date(from.getTime() - settings.agentLookbackMs);
   const end = new Date(Math.min(to.getTime() + settings.agentLookbackMs, now.getTime()));
-  for (let i = 0; i < userIds.length; i += AGENTS_PER_READ) {
-    const chunk = userIds.slice(i, i + AGENTS_PER_READ);
+  const days = Math.max(1, (end.getTime() - start.getTime()) / 86_400_000);
+  const perRead = Math.max(1, Math.floor(AGENT_DAYS_PER_READ / days));
+  for (let i = 0; i < userIds.length; i += perRead) {
+    const chunk = userIds.slice(i, i + perRead);
     const events = await agentEvents(pool, chunk, start, end);
     for (const userId of chunk) {
       yield replayAgent(userId, events.get(userId) ?? [], { now, idleCloseMs: settings.agentIdleCloseMs });
     }
   }
+}
+
+/**
+ * Agents' timelines as of now, for the observations, which are asked for every second: an
+ * agent is replayed again only when the refresher moved their version (an event of theirs
+ * changed) or their timeline is older than NOW_TIMELINE_MS (so states closed by inactivity,
+ * and events leaving the lookback, show within that time).
+ */
+const NOW_TIMELINE_MS = 30_000;
+type NowTimelines = Map<string, { version: string | undefined; at: number; timeline: AgentTimeline }>;
+const nowTimelines = new WeakMap<pg.Pool, NowTimelines>();
+
+async function currentTimelines(pool: pg.Pool, settings: AnalyticsSettings, users: readonly string[], now: Date) {
+  let cache = nowTimelines.get(pool);
+  if (!cache) nowTimelines.set(pool, (cache = new Map() as NowTimelines));
+  const versions = await agentVersions(pool, users);
+  const stale = users.filter((u) => {
+    const cached = cache.get(u);
+    return !cached || cached.version !== versions.get(u) || now.getTime() - cached.at > NOW_TIMELINE_MS;
+  });
+  for await (const timeline of timelines(pool, settings, stale, now, now, now)) {
+    cache.set(timeline.userId, { version: versions.get(timeline.userId), at: now.getTime(), timeline });
+  }
+  // Agents no longer active leave the cache.
+  const active = new Set(users);
+  for (const u of cache.keys()) if (!active.has(u)) cache.delete(u);
+  return users.map((u) => cache.get(u)!.timeline);
 }
 
 export async function usersDetails(pool: pg.Pool, body: unknown, settings: AnalyticsSettings, now = new Date()) {
@@ -219,7 +248,7 @@ export async function queueObservations(pool: pg.Pool, body: unknown, settings: 
 
   if (q.metrics.some((m) => m === "oOnQueueUsers" || m === "oOffQueueUsers" || m === "oActiveUsers")) {
     const users = await activeAgents(pool, activeSince, new Date(now.getTime() + 1));
-    for await (const timeline of timelines(pool, settings, users, now, now, now)) {
+    for (const timeline of await currentTimelines(pool, settings, users, now)) {
       const presence = timeline.primaryPresence[timeline.primaryPresence.length - 1];
       const routing = timeline.routingStatus[timeline.routingStatus.length - 1];
       if (!presence || presence.endTime || presence.systemPresence === "OFFLINE" || !routing || routing.endTime) continue;

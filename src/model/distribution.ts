@@ -42,6 +42,7 @@ const NOT_DISTRIBUTED: Readonly<Record<string, Exclude<Placement, "distributed">
   cif_analytics_rollup: "coordinator",
   cif_analytics_agentevent: "coordinator",
   cif_analytics_openstate: "coordinator",
+  cif_analytics_agentversion: "coordinator",
 };
 
 export function placementOf(table: TableDef): Placement {

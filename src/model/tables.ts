@@ -950,6 +950,31 @@ const analyticsOpenState: TableDef = {
   ],
 };
 
+/**
+ * A version per agent, moved by the refresher in the transaction that changes any of the
+ * agent's timeline events: what the real-time observations check before they replay an
+ * agent again (an unchanged agent's timeline is kept in memory).
+ */
+const analyticsAgentVersion: TableDef = {
+  webApi: false,
+  logicalName: "cif_analytics_agentversion",
+  schemaName: "cif_AnalyticsAgentVersion",
+  entitySetName: "cif_analyticsagentversions",
+  displayName: "Agent Timeline Version",
+  displayCollectionName: "Agent Timeline Versions",
+  primaryKey: "cif_analytics_agentversionid",
+  primaryName: "userid",
+  ownership: "organization",
+  naturalKey: ["userid"],
+  columns: [
+    primaryKeyColumn("cif_analytics_agentversionid", "cif_AnalyticsAgentVersionId", "Agent Version Id"),
+    dimension("userid", "UserId", "User (Agent Participant) Id"),
+    column("version", "Version", "Version", "bigint", { ...readOnly, notNull: true }),
+  ],
+  parents: [],
+  indexes: [],
+};
+
 export const ANALYTICS_TABLES = {
   Dirty: analyticsDirty,
   Conversation: analyticsConversation,
@@ -958,6 +983,7 @@ export const ANALYTICS_TABLES = {
   Rollup: analyticsRollup,
   AgentEvent: analyticsAgentEvent,
   OpenState: analyticsOpenState,
+  AgentVersion: analyticsAgentVersion,
 } as const;
 
 export const INTERNAL_TABLES = { IdempotencyKey: idempotencyKey } as const;
@@ -983,6 +1009,7 @@ export const TABLES: readonly TableDef[] = [
   analyticsRollup,
   analyticsAgentEvent,
   analyticsOpenState,
+  analyticsAgentVersion,
 ];
 
 /** The tables that are entity sets of the Web API. */

@@ -111,3 +111,12 @@ export async function openStates(db: Queryable, activeSince: Date, queueIds?: re
     userId: r.userid,
   }));
 }
+
+/** The timeline version of each of `userIds` that has one (cif_analytics_agentversion). */
+export async function agentVersions(db: Queryable, userIds: readonly string[]): Promise<Map<string, string>> {
+  if (userIds.length === 0) return new Map();
+  const { rows } = await db.query<{ userid: string; version: string }>(
+    prepared("SELECT userid, version::text AS version FROM cif_analytics_agentversion WHERE userid = ANY($1::text[])", [userIds]),
+  );
+  return new Map(rows.map((r) => [r.userid, r.version]));
+}

@@ -367,6 +367,20 @@ const PER_CONVERSATION_ROWS: readonly PerConversationRows[] = [
   },
 ];
 
+/** The agents whose timeline events changed get a new version. */
+async function moveAgentVersions(db: pg.ClientBase, userIds: readonly string[]) {
+  const users = [...new Set(userIds)].filter(Boolean).sort();
+  if (users.length === 0) return;
+  await db.query(
+    prepared(
+      `INSERT INTO cif_analytics_agentversion (userid, version)
+       SELECT userid, nextval('cif_analytics_agentversion_seq') FROM unnest($1::text[]) AS userid
+       ON CONFLICT (userid) DO UPDATE SET version = EXCLUDED.version`,
+      [users],
+    ),
+  );
+}
+
 const rowsKey = (rows: readonly unknown[][]) =>
   rows
     .map((r) =>
@@ -377,8 +391,16 @@ const rowsKey = (rows: readonly unknown[][]) =>
     .sort()
     .join("\n");
 
-/** Rewrites `table`'s rows of the conversations of `ids` whose rows changed (and drops those of conversations gone). */
-async function replaceRowsOf(db: pg.ClientBase, table: PerConversationRows, ids: readonly string[], derived: readonly Derived[]) {
+/**
+ * Rewrites `table`'s rows of the conversations of `ids` whose rows changed (and drops those
+ * of conversations gone); returns the rows it took out and put in.
+ */
+async function replaceRowsOf(
+  db: pg.ClientBase,
+  table: PerConversationRows,
+  ids: readonly string[],
+  derived: readonly Derived[],
+): Promise<{ removed: unknown[][]; added: unknown[][] }> {
   const names = table.columns.map(([name]) => name);
   const { rows: old } = await db.query<Record<string, unknown>>(
     prepared(`SELECT ${names.join(", ")} FROM ${table.table} WHERE conversationid = ANY($1::text[])`, [ids]),
@@ -408,6 +430,7 @@ async function replaceRowsOf(db: pg.ClientBase, table: PerConversationRows, ids:
       ),
     );
   }
+  return { removed: rewrite.flatMap((id) => oldRows.get(id) ?? []), added: rows };
 }
 
 /**
@@ -508,7 +531,16 @@ export async function replaceConversations(
       ),
     );
   }
-  for (const table of PER_CONVERSATION_ROWS) await replaceRowsOf(db, table, ids, derived);
+  for (const table of PER_CONVERSATION_ROWS) {
+    const { removed: out, added: into } = await replaceRowsOf(db, table, ids, derived);
+    if (table.table === "cif_analytics_agentevent") {
+      const user = table.columns.findIndex(([name]) => name === "userid");
+      await moveAgentVersions(
+        db,
+        [...out, ...into].map((row) => row[user] as string),
+      );
+    }
+  }
 
   if (rollups === "skip") return { facts: added.length, cells: 0 };
   const cells = rollupChanges(removed, added);
