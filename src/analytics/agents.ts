@@ -195,8 +195,11 @@ export function replayAgent(
   if (signedIn && last && options.now.getTime() - last.getTime() > options.idleCloseMs) signOut(last);
   return {
     userId,
-    primaryPresence: primaryPresence.filter(lasts),
-    routingStatus: routingStatus.filter(lasts),
+    primaryPresence: settle(
+      primaryPresence,
+      (a, b) => a.systemPresence === b.systemPresence && a.organizationPresenceId === b.organizationPresenceId,
+    ),
+    routingStatus: settle(routingStatus, (a, b) => a.routingStatus === b.routingStatus),
     queues,
   };
 }
@@ -207,8 +210,22 @@ function close(records: { startTime: Date; endTime?: Date }[], at: Date) {
   if (current && current.endTime === undefined) current.endTime = at;
 }
 
-/** A state that ended the instant it began (two events at one time) is not a state. */
-const lasts = (r: { startTime: Date; endTime?: Date }) => r.endTime === undefined || r.endTime > r.startTime;
+/**
+ * Drops the states that ended the instant they began (two events at one time), then joins
+ * the neighbours that dropping left side by side in the same state.
+ */
+function settle<R extends { startTime: Date; endTime?: Date }>(records: readonly R[], same: (a: R, b: R) => boolean): R[] {
+  const out: R[] = [];
+  for (const r of records) {
+    if (r.endTime !== undefined && r.endTime <= r.startTime) continue;
+    const previous = out[out.length - 1];
+    if (previous && previous.endTime?.getTime() === r.startTime.getTime() && same(previous, r)) {
+      if (r.endTime === undefined) delete previous.endTime;
+      else previous.endTime = r.endTime;
+    } else out.push({ ...r });
+  }
+  return out;
+}
 
 /** The records that overlap [from, to). */
 export function overlapping<R extends { startTime: Date; endTime?: Date }>(records: readonly R[], from: Date, to: Date): R[] {
