@@ -17,10 +17,9 @@ const ev = (m: number, name: string, extra: Partial<TimelineEvent> = {}): Timeli
   ...extra,
 });
 const FAR = { now: min(10_000), idleCloseMs: 60 * 60_000 };
-const states = (records: { startTime: Date; endTime?: Date }[], key: string) =>
+const states = <R extends { startTime: Date; endTime?: Date }>(records: R[], key: keyof R & string) =>
   records.map(
-    (r) =>
-      `${(r.startTime.getTime() - T0) / 60_000}-${r.endTime ? (r.endTime.getTime() - T0) / 60_000 : ""} ${(r as never)[key]}`,
+    (r) => `${(r.startTime.getTime() - T0) / 60_000}-${r.endTime ? (r.endTime.getTime() - T0) / 60_000 : ""} ${String(r[key])}`,
   );
 
 describe("agent timeline replay", () => {
