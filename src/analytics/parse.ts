@@ -259,6 +259,31 @@ const AGGREGATE_DIMENSION_LIST = [
   "customAttribute1..5",
 ].join(", ");
 
+/** A details query's interval: at most DETAILS_MAX_INTERVAL_DAYS, longer extracts being an export job's. */
+function detailsInterval(value: string, what: string, job: string): Interval {
+  const interval = parseInterval(value);
+  if (interval.end.getTime() - interval.start.getTime() > DETAILS_MAX_INTERVAL_DAYS * 86_400_000) {
+    throw analyticsBadRequest(
+      `interval: ${what} covers at most ${DETAILS_MAX_INTERVAL_DAYS} days; for longer extracts use an export job (${job}).`,
+      { field: "interval" },
+    );
+  }
+  return interval;
+}
+
+function pageSizeOf(paging: z.infer<typeof Paging> | undefined, what: string): number {
+  const pageSize = paging?.pageSize ?? 25;
+  if (pageSize < 1 || pageSize > DETAILS_MAX_PAGE_SIZE) {
+    throw analyticsBadRequest(
+      `paging.pageSize: ${pageSize} is out of range; a page holds 1 to ${DETAILS_MAX_PAGE_SIZE} ${what}.`,
+      {
+        field: "paging.pageSize",
+      },
+    );
+  }
+  return pageSize;
+}
+
 const CONVERSATION_DIMENSION_LIST = CONVERSATION_DIMENSIONS.map((d) => d.name).join(", ");
 const SEGMENT_DIMENSION_LIST = SEGMENT_DIMENSIONS.map((d) => d.name).join(", ");
 
@@ -266,22 +291,8 @@ export function parseDetailsQuery(body: unknown): DetailsQuery {
   const parsed = DetailsQueryBody.safeParse(body);
   if (!parsed.success) zodProblem(parsed.error);
   const q = parsed.data;
-  const interval = parseInterval(q.interval);
-  if (interval.end.getTime() - interval.start.getTime() > DETAILS_MAX_INTERVAL_DAYS * 86_400_000) {
-    throw analyticsBadRequest(
-      `interval: a details query covers at most ${DETAILS_MAX_INTERVAL_DAYS} days; for longer extracts use an export job (POST /api/v2/analytics/conversations/details/jobs).`,
-      { field: "interval" },
-    );
-  }
-  const pageSize = q.paging?.pageSize ?? 25;
-  if (pageSize < 1 || pageSize > DETAILS_MAX_PAGE_SIZE) {
-    throw analyticsBadRequest(
-      `paging.pageSize: ${pageSize} is out of range; a page holds 1 to ${DETAILS_MAX_PAGE_SIZE} conversations.`,
-      {
-        field: "paging.pageSize",
-      },
-    );
-  }
+  const interval = detailsInterval(q.interval, "a details query", "POST /api/v2/analytics/conversations/details/jobs");
+  const pageSize = pageSizeOf(q.paging, "conversations");
   const conversationFilters = (q.conversationFilters ?? []).map((f, i) =>
     checkFilter(f, `conversationFilters[${i}]`, (p, at) => {
       if (p.type === "metric" || p.metric) {
@@ -441,19 +452,8 @@ export function parseUserDetailsQuery(
   const parsed = UserDetailsQueryBody.safeParse(body);
   if (!parsed.success) zodProblem(parsed.error);
   const q = parsed.data;
-  const interval = parseInterval(q.interval);
-  if (interval.end.getTime() - interval.start.getTime() > DETAILS_MAX_INTERVAL_DAYS * 86_400_000) {
-    throw analyticsBadRequest(
-      `interval: a users details query covers at most ${DETAILS_MAX_INTERVAL_DAYS} days; for longer extracts use an export job.`,
-      { field: "interval" },
-    );
-  }
-  const pageSize = q.paging?.pageSize ?? 25;
-  if (pageSize < 1 || pageSize > DETAILS_MAX_PAGE_SIZE) {
-    throw analyticsBadRequest(`paging.pageSize: ${pageSize} is out of range; a page holds 1 to ${DETAILS_MAX_PAGE_SIZE} users.`, {
-      field: "paging.pageSize",
-    });
-  }
+  const interval = detailsInterval(q.interval, "a users details query", "POST /api/v2/analytics/users/details/jobs");
+  const pageSize = pageSizeOf(q.paging, "users");
   const userFilters = (q.userFilters ?? []).map((f, i) => dimensionFilter(f, `userFilters[${i}]`, ["userId"]));
   const userPredicates = userFilters.reduce((n, f) => n + predicatesOf(f).length, 0);
   if (userPredicates > USERS_MAX_USER_PREDICATES) {
