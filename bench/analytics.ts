@@ -124,12 +124,12 @@ async function main(): Promise<void> {
     server = await startServer({});
     const origin = server.baseUrl;
     const headers = { authorization: `Bearer ${await administratorToken(origin, dataDir)}` };
-    const query = async (label: string, requests: LoadSpec["requests"]) => {
+    // The server is restarted for A4: later queries name the running one and a token for it.
+    const query = async (label: string, requests: LoadSpec["requests"], at = { origin, headers }) => {
       await runLoad({
         label: `${label} (warm-up)`,
-        origin,
+        ...at,
         method: "POST",
-        headers,
         requests,
         connections: 4,
         durationSeconds: 3,
@@ -137,15 +137,18 @@ async function main(): Promise<void> {
       });
       const r = await runLoad({
         label,
-        origin,
+        ...at,
         method: "POST",
-        headers,
         requests,
         connections: 4,
         durationSeconds: QUERY_SECONDS,
         timeoutSeconds: 30,
       });
-      if (r.non2xx || r.errors) throw new Error(`${label}: ${r.non2xx} non-2xx, ${r.errors} errors: ${r.failures.join(" | ")}`);
+      if (r.non2xx || r.errors) {
+        throw new Error(
+          `${label}: ${r.non2xx} non-2xx, ${r.errors} errors: ${r.failures.join(" | ")}\nserver output:\n${server?.output().slice(-3000)}`,
+        );
+      }
       log(`${label}: ${r.okPerSecond.toFixed(1)} /s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms`);
       return r;
     };
@@ -312,16 +315,20 @@ async function main(): Promise<void> {
       timeoutSeconds: 30,
     });
     await new Promise((resolve) => setTimeout(resolve, 2000));
-    const observations = await query("A6 queue observations, 20 queues, every metric, under ingest load", [
-      {
-        path: "/api/v2/analytics/queues/observations/query",
-        body: JSON.stringify({
-          filter: { type: "or", predicates: QUEUES.map((value) => ({ dimension: "queueId", value })) },
-          metrics: ["oWaiting", "oAlerting", "oInteracting", "oOnQueueUsers", "oOffQueueUsers", "oActiveUsers"],
-          detailMetrics: ["oWaiting"],
-        }),
-      },
-    ]);
+    const observations = await query(
+      "A6 queue observations, 20 queues, every metric, under ingest load",
+      [
+        {
+          path: "/api/v2/analytics/queues/observations/query",
+          body: JSON.stringify({
+            filter: { type: "or", predicates: QUEUES.map((value) => ({ dimension: "queueId", value })) },
+            metrics: ["oWaiting", "oAlerting", "oInteracting", "oOnQueueUsers", "oOffQueueUsers", "oActiveUsers"],
+            detailMetrics: ["oWaiting"],
+          }),
+        },
+      ],
+      { origin: server.baseUrl, headers: withHeaders },
+    );
     const observationIngest = await observationLoad;
     log(`A6 ingest meanwhile: ${observationIngest.okPerSecond.toFixed(0)} events/s`);
     const peakRss = await procStatusBytes(server.pid, "VmHWM");

@@ -62,11 +62,13 @@ async function* timelines(
 
 /**
  * Agents' timelines as of now, for the observations, which are asked for every second: an
- * agent is replayed again only when the refresher moved their version (an event of theirs
- * changed) or their timeline is older than NOW_TIMELINE_MS (so states closed by inactivity,
- * and events leaving the lookback, show within that time).
+ * agent is replayed again when the refresher moved their version (an event of theirs changed),
+ * and otherwise once their timeline is older than NOW_TIMELINE_MS (so states closed by
+ * inactivity, and events leaving the lookback, show soon), at most AGED_PER_CALL of those a
+ * call, oldest first, so that a whole floor of agents never ages out in one answer.
  */
 const NOW_TIMELINE_MS = 30_000;
+const AGED_PER_CALL = 25;
 type NowTimelines = Map<string, { version: string | undefined; at: number; timeline: AgentTimeline }>;
 const nowTimelines = new WeakMap<pg.Pool, NowTimelines>();
 
@@ -74,10 +76,18 @@ async function currentTimelines(pool: pg.Pool, settings: AnalyticsSettings, user
   let cache = nowTimelines.get(pool);
   if (!cache) nowTimelines.set(pool, (cache = new Map() as NowTimelines));
   const versions = await agentVersions(pool, users);
-  const stale = users.filter((u) => {
+  const changed = users.filter((u) => {
     const cached = cache.get(u);
-    return !cached || cached.version !== versions.get(u) || now.getTime() - cached.at > NOW_TIMELINE_MS;
+    return !cached || cached.version !== versions.get(u);
   });
+  const aged = users
+    .filter((u) => {
+      const cached = cache.get(u);
+      return cached && cached.version === versions.get(u) && now.getTime() - cached.at > NOW_TIMELINE_MS;
+    })
+    .sort((a, b) => cache.get(a)!.at - cache.get(b)!.at)
+    .slice(0, AGED_PER_CALL);
+  const stale = [...changed, ...aged];
   for await (const timeline of timelines(pool, settings, stale, now, now, now)) {
     cache.set(timeline.userId, { version: versions.get(timeline.userId), at: now.getTime(), timeline });
   }
