@@ -26,7 +26,7 @@ import {
 } from "./parse.js";
 import { MAX_CELLS, checkCells } from "./plan.js";
 import type { AnalyticsSettings } from "./settings.js";
-import { activeAgents, agentEvents, agentVersions, openStates } from "./store/agent-store.js";
+import { activeAgents, agentEvents, agentVersions, latestAgentVersion, openStates } from "./store/agent-store.js";
 import { bucketBoundaries, formatInterval } from "./time.js";
 
 /** Agent-days replayed per read: bounds the events held at once (an agent-day is some hundreds). */
@@ -97,6 +97,29 @@ async function currentTimelines(pool: pg.Pool, settings: AnalyticsSettings, user
   const active = new Set(users);
   for (const u of cache.keys()) if (!active.has(u)) cache.delete(u);
   return users.map((u) => cache.get(u)!.timeline);
+}
+
+/**
+ * The timelines of the agents active now, shared by the observations asked within a second
+ * of each other while no agent's events changed (the version sequence did not move): a
+ * dashboard wall asking every second costs one replay, not one per screen.
+ */
+const SHARED_NOW_MS = 1000;
+const agentsNowShared = new WeakMap<pg.Pool, { at: number; version: string; timelines: Promise<AgentTimeline[]> }>();
+
+async function agentsNow(pool: pg.Pool, settings: AnalyticsSettings, now: Date): Promise<AgentTimeline[]> {
+  const version = await latestAgentVersion(pool);
+  const shared = agentsNowShared.get(pool);
+  if (shared && shared.version === version && now.getTime() - shared.at < SHARED_NOW_MS) return shared.timelines;
+  const timelines = (async () => {
+    const activeSince = new Date(now.getTime() - settings.agentIdleCloseMs);
+    const users = await activeAgents(pool, activeSince, new Date(now.getTime() + 1));
+    return currentTimelines(pool, settings, users, now);
+  })();
+  agentsNowShared.set(pool, { at: now.getTime(), version, timelines });
+  // A failed read is not shared: the next call tries again.
+  timelines.catch(() => agentsNowShared.delete(pool));
+  return timelines;
 }
 
 /** A user detail record of `timeline` over [from, to), or undefined when the query's state filters keep it out. */
@@ -281,8 +304,7 @@ export async function queueObservations(pool: pg.Pool, body: unknown, settings: 
   }
 
   if (q.metrics.some((m) => m === "oOnQueueUsers" || m === "oOffQueueUsers" || m === "oActiveUsers")) {
-    const users = await activeAgents(pool, activeSince, new Date(now.getTime() + 1));
-    for (const timeline of await currentTimelines(pool, settings, users, now)) {
+    for (const timeline of await agentsNow(pool, settings, now)) {
       const presence = timeline.primaryPresence[timeline.primaryPresence.length - 1];
       const routing = timeline.routingStatus[timeline.routingStatus.length - 1];
       if (!presence || presence.endTime || presence.systemPresence === "OFFLINE" || !routing || routing.endTime) continue;

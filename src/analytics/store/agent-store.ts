@@ -124,3 +124,11 @@ export async function agentVersions(db: Queryable, userIds: readonly string[]): 
   );
   return new Map(rows.map((r) => [r.userid, r.version]));
 }
+
+/** The last agent version handed out: it moves whenever any agent's timeline events change. */
+export async function latestAgentVersion(db: Queryable): Promise<string> {
+  const { rows } = await db.query<{ v: string }>(
+    "SELECT CASE WHEN is_called THEN last_value::text ELSE '0' END AS v FROM cif_analytics_agentversion_seq",
+  );
+  return rows[0]!.v;
+}
