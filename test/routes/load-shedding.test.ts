@@ -77,8 +77,14 @@ describe("load shedding by requests in flight", () => {
 describe("load shedding by rows in flight", () => {
   let t: TestApp;
   beforeAll(async () => {
-    // No audit log: its flushes would wait for the one connection too.
-    t = await createTestApp({ DB_POOL_SIZE: "1", MAX_ROWS_IN_FLIGHT: "3", RETRY_AFTER_SECONDS: "3", AUDIT_LOG: "off" });
+    // No audit log, no analytics: their background work would wait for the one connection too.
+    t = await createTestApp({
+      DB_POOL_SIZE: "1",
+      MAX_ROWS_IN_FLIGHT: "3",
+      RETRY_AFTER_SECONDS: "3",
+      AUDIT_LOG: "off",
+      ANALYTICS: "off",
+    });
   });
   afterAll(async () => {
     await t.close();
@@ -95,24 +101,32 @@ describe("load shedding by rows in flight", () => {
   it("answers 503 to a bulk write whose rows would pass MAX_ROWS_IN_FLIGHT, before it is validated, and admits what fits", async () => {
     expect((await t.app.inject({ method: "GET", url })).statusCode).toBe(200);
     const held = await t.db.pool.connect();
+    let released = false;
+    const release = () => {
+      if (!released) held.release();
+      released = true;
+    };
     const first = createMultiple(["rows a1", "rows a2"]);
-    // Bounded wait until the first write waits for the one connection: its 2 rows are in flight.
-    for (let i = 0; i < 100 && t.db.pool.waitingCount < 1; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(t.db.pool.waitingCount).toBe(1);
+    let third: ReturnType<typeof createMultiple>;
+    try {
+      // Bounded wait until the first write waits for the one connection: its 2 rows are in flight.
+      for (let i = 0; i < 100 && t.db.pool.waitingCount < 1; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(t.db.pool.waitingCount).toBe(1);
 
-    // 2 + 2 > 3: refused at once, although only one request is in flight and none is queued.
-    const shed = await createMultiple(["rows b1", "rows b2"]);
-    expect(shed.statusCode).toBe(503);
-    expect(shed.headers["retry-after"]).toBe("3");
-    expect(shed.json()).toEqual({
-      error: { code: "0x80072326", message: expect.stringMatching(/overloaded \(2 rows being written\)/) },
-    });
-    // A target the validation would refuse is not looked at either: the answer is the same 503.
-    expect((await createMultiple(["rows c1", "x".repeat(100_000)])).statusCode).toBe(503);
-    // 2 + 1 fits.
-    const third = createMultiple(["rows d1"]);
-
-    held.release();
+      // 2 + 2 > 3: refused at once, although only one request is in flight and none is queued.
+      const shed = await createMultiple(["rows b1", "rows b2"]);
+      expect(shed.statusCode).toBe(503);
+      expect(shed.headers["retry-after"]).toBe("3");
+      expect(shed.json()).toEqual({
+        error: { code: "0x80072326", message: expect.stringMatching(/overloaded \(2 rows being written\)/) },
+      });
+      // A target the validation would refuse is not looked at either: the answer is the same 503.
+      expect((await createMultiple(["rows c1", "x".repeat(100_000)])).statusCode).toBe(503);
+      // 2 + 1 fits.
+      third = createMultiple(["rows d1"]);
+    } finally {
+      release();
+    }
     expect((await first).statusCode).toBe(200);
     expect((await third).statusCode).toBe(200);
     const names = (await t.app.inject({ method: "GET", url })).json().value.map((row: { msdyn_name: string }) => row.msdyn_name);
@@ -127,7 +141,7 @@ describe("a shed request whose body is still arriving", () => {
   let t: TestApp;
   let port: number;
   beforeAll(async () => {
-    t = await createTestApp({ DB_POOL_SIZE: "1", MAX_REQUESTS_IN_FLIGHT: "1", AUDIT_LOG: "off" });
+    t = await createTestApp({ DB_POOL_SIZE: "1", MAX_REQUESTS_IN_FLIGHT: "1", AUDIT_LOG: "off", ANALYTICS: "off" });
     await t.app.listen({ port: 0, host: "127.0.0.1" });
     port = (t.app.server.address() as net.AddressInfo).port;
   });
