@@ -700,8 +700,17 @@ export class CallerRecords implements RecordOperations {
     label: (index: number) => string,
     signal?: AbortSignal,
   ): Promise<string[]> {
-    if (!this.rowAdmission || bodies.length === 0) return this.createManyAdmitted(table, bodies, label, signal);
-    return this.rowAdmission.run(bodies.length, signal, () => this.createManyAdmitted(table, bodies, label, signal));
+    return this.admitRows(bodies.length, signal, () => this.createManyAdmitted(table, bodies, label, signal));
+  }
+
+  /**
+   * Runs `fn`, which writes `rows` rows, admitted by the bound on rows in flight
+   * (src/db/admission.ts) when there is one: beyond it RowsInFlightError (503), and not
+   * started when `signal` says the client has gone.
+   */
+  admitRows<T>(rows: number, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+    if (!this.rowAdmission || rows === 0) return fn();
+    return this.rowAdmission.run(rows, signal, fn);
   }
 
   private createManyAdmitted(

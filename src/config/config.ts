@@ -76,9 +76,10 @@ const ConfigSchema = z.object({
   /** Most KPI events / upserts waiting in the group commit; beyond it new writes get 503. */
   INGEST_MAX_QUEUED_ROWS: z.coerce.number().int().positive().default(20_000),
   /**
-   * Most rows of bulk writes (CreateMultiple, msdyn_LogAnalyticsEvent) being written at once,
-   * from their validation to their commit, over all organisations (src/db/admission.ts);
-   * beyond it a new one gets 503 with Retry-After before it is validated. Rows, not requests,
+   * Most rows of bulk writes (CreateMultiple, UpdateMultiple, UpsertMultiple,
+   * msdyn_LogAnalyticsEvent) being written at once, from their validation to their commit,
+   * over all organisations (src/db/admission.ts); beyond it a new one gets 503 with
+   * Retry-After before it is validated. Rows, not requests,
    * are what the database spends its time on: 20,000 is about 2 s of work on 2 cores, so what
    * is admitted under overload is answered well within a client's timeout.
    */

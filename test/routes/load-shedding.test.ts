@@ -1,4 +1,5 @@
 /** Load shedding: beyond DB_MAX_WAITING requests waiting for the database, new ones get 503 at once. */
+import { randomUUID } from "node:crypto";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type TestApp, createTestApp } from "../helpers/app.js";
@@ -134,6 +135,33 @@ describe("load shedding by rows in flight", () => {
     expect(names).not.toContain("rows b1");
     // Settled rows no longer count.
     expect((await createMultiple(["rows e1", "rows e2", "rows e3"])).statusCode).toBe(200);
+  });
+  it("admits UpdateMultiple and UpsertMultiple by their rows too", async () => {
+    const held = await t.db.pool.connect();
+    let first: ReturnType<typeof createMultiple>;
+    try {
+      first = createMultiple(["rows f1", "rows f2"]);
+      for (let i = 0; i < 100 && t.db.pool.waitingCount < 1; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(t.db.pool.waitingCount).toBe(1);
+      for (const action of ["UpdateMultiple", "UpsertMultiple"]) {
+        const shed = await t.app.inject({
+          method: "POST",
+          url: `${url}/Microsoft.Dynamics.CRM.${action}`,
+          payload: {
+            Targets: [randomUUID(), randomUUID()].map((id) => ({
+              "@odata.type": "Microsoft.Dynamics.CRM.msdyn_ciprovider",
+              msdyn_ciproviderid: id,
+              msdyn_name: "not written",
+            })),
+          },
+        });
+        expect(shed.statusCode, action).toBe(503);
+        expect(shed.json().error.message, action).toMatch(/overloaded \(2 rows being written\)/);
+      }
+    } finally {
+      held.release();
+    }
+    expect((await first).statusCode).toBe(200);
   });
 });
 
