@@ -15,7 +15,8 @@ import { API, PARTICIPANT_ID, SESSION_ID, conversationId, createMultipleBody, kp
 const connections = Number(process.env.OVERLOAD_CONNECTIONS ?? 1000);
 const batch = Number(process.env.OVERLOAD_BATCH ?? 1000);
 const clientTimeoutMs = Number(process.env.OVERLOAD_CLIENT_TIMEOUT_S ?? 30) * 1000;
-const conversationCount = 50;
+/** The conversations the events are spread over (each gets its session and participant first). */
+const conversationCount = Number(process.env.OVERLOAD_CONVERSATIONS ?? 50);
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -135,6 +135,16 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
   return app;
 }
 
+/**
+ * How the server listens. The accept queue (`backlog`) holds as many connections as the
+ * server keeps open (MAX_CONNECTIONS; the kernel caps it at net.core.somaxconn): with Node's
+ * 511, a burst of 1,000 clients overflowed it and the dropped connections waited for the
+ * client's SYN retransmits (1 s, 3 s, 7 s…), time that counts against their timeouts.
+ */
+export function listenOptions(config: Config): { port: number; host: string; backlog: number } {
+  return { port: config.PORT, host: config.HOST, backlog: config.MAX_CONNECTIONS };
+}
+
 /** Dataverse's numbers, each overridable; undefined when SERVICE_PROTECTION is off. */
 export function serviceProtectionLimits(config: Config): ServiceProtectionLimits | undefined {
   if (config.SERVICE_PROTECTION === "off") return undefined;

@@ -4,7 +4,7 @@
  * finish, close the pool and stop the embedded database.
  */
 import pino from "pino";
-import { buildApp } from "./app.js";
+import { buildApp, listenOptions } from "./app.js";
 import { ConfigError, loadConfig } from "./config/config.js";
 import { DatabaseUnreachableError, openDatabase } from "./db/database.js";
 import { EmbeddedPostgresError } from "./db/embedded-postgres.js";
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
 
-  await app.listen({ port: config.PORT, host: config.HOST });
+  await app.listen(listenOptions(config));
   app.log.info({ ms: Date.now() - startedAt, embedded: Boolean(db.embedded) }, "ready");
 }
 

@@ -1,5 +1,6 @@
 /** The service as `npm start` runs it: start-up, configuration errors, graceful shutdown, embedded data. */
-import { existsSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -60,6 +61,19 @@ describe("server process", () => {
     expect(response.body).toEqual({ status: "ready" });
     expect(await server.exited).toBe(0);
     expect(server.logs.map((l) => l.msg)).toEqual(expect.arrayContaining(["shutting down", "stopped"]));
+  });
+
+  it("listens with an accept queue as long as MAX_CONNECTIONS (Node's own is 511)", async () => {
+    const db: TestDatabase = await createTestDatabase();
+    cleanups.push(() => db.drop());
+    const server = await started({ DATABASE_URL: db.url, MAX_CONNECTIONS: "700" });
+    const port = new URL(server.baseUrl).port;
+    // For a listening socket, ss shows the backlog as Send-Q; the kernel caps it at somaxconn.
+    const [, , sendQ] = execFileSync("ss", ["-ltnH", `sport = :${port}`], { encoding: "utf8" })
+      .trim()
+      .split(/\s+/);
+    const somaxconn = Number(readFileSync("/proc/sys/net/core/somaxconn", "utf8"));
+    expect(Number(sendQ)).toBe(Math.min(700, somaxconn));
   });
 
   it("without DATABASE_URL runs an embedded PostgreSQL whose data survives a restart", async () => {

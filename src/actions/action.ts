@@ -25,6 +25,12 @@ export interface OperationContext {
   observe: Observer;
   /** Aborted when the client has gone: its queued writes are dropped before they run. */
   signal?: AbortSignal;
+  /**
+   * Runs `fn`, which writes `rows` rows, once admitted by the bound on rows in flight
+   * (src/db/admission.ts): refused with a 503 beyond it, not started when the client has
+   * gone. Absent inside a `$batch` change set (admitted as a whole) and without a bound.
+   */
+  admitRows?<T>(rows: number, fn: () => Promise<T>): Promise<T>;
 }
 
 export interface OperationInput {

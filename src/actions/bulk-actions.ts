@@ -163,8 +163,21 @@ function upsertKey(table: TableDef, target: Target, index: number): { key?: Reco
   return { body: target };
 }
 
-/** One transaction for all targets; a failure names its target and rolls everything back. */
+/**
+ * One transaction for all targets; a failure names its target and rolls everything back.
+ * Admitted by its rows (the targets) before the transaction starts: beyond the bound on rows
+ * in flight it is refused with 503 (CreateMultiple is admitted by `createMany` itself).
+ */
 async function eachTarget<I, T>(
+  context: OperationContext,
+  targets: readonly I[],
+  write: (writer: RecordWriter, target: I, index: number) => Promise<T>,
+): Promise<T[]> {
+  const run = () => writeEachTarget(context, targets, write);
+  return context.admitRows ? context.admitRows(targets.length, run) : run();
+}
+
+async function writeEachTarget<I, T>(
   context: OperationContext,
   targets: readonly I[],
   write: (writer: RecordWriter, target: I, index: number) => Promise<T>,

@@ -82,9 +82,12 @@ export async function writeKpiEventGroup(
   inTransaction: boolean,
   scope?: RowScope,
   audit?: WriteAudit,
+  signal?: AbortSignal,
 ): Promise<Row[]> {
   // (Only keys come back from a COPY: the creates that want rows are single events.)
-  if (rows.length >= COPY_FROM_ROWS && returning === "key") return copyKpiEventGroup(db, rows, inTransaction, scope, audit);
+  if (rows.length >= COPY_FROM_ROWS && returning === "key") {
+    return copyKpiEventGroup(db, rows, inTransaction, scope, audit, signal);
+  }
   if (inTransaction) await db.query("SAVEPOINT kpi_events");
   let outcome: GroupOutcome;
   try {
@@ -109,7 +112,10 @@ function storedOrThrow(outcome: GroupOutcome, rows: readonly ColumnValues[], aud
  * One group through COPY: the rules first (one lookup, on `db`), then, for a group they
  * admit, in the caller's transaction under a savepoint, else in a transaction of its own
  * on `db` (a pool's connection, or the client given) with its audit record. A database's
- * refusal is explained on the same connection.
+ * refusal is explained on the same connection. `signal` (a transaction of its own only):
+ * the request's; when its client has gone by the time the rows are in, the transaction is
+ * rolled back instead of committed (ClientGoneError): nobody reads the answer, and the
+ * client's retry would be a duplicate.
  */
 async function copyKpiEventGroup(
   db: Queryable,
@@ -117,6 +123,7 @@ async function copyKpiEventGroup(
   inTransaction: boolean,
   scope?: RowScope,
   audit?: WriteAudit,
+  signal?: AbortSignal,
 ): Promise<Row[]> {
   const prepared = await prepareKpiEventCopy(db, [rows], [scope]);
   const [verdict] = prepared.verdicts as [GroupVerdict];
@@ -127,10 +134,12 @@ async function copyKpiEventGroup(
     try {
       await client.query(inTransaction ? "SAVEPOINT kpi_events" : "BEGIN");
       [outcome] = (await storeKpiEventCopy(client, prepared, [rows], [audit])) as [GroupOutcome];
+      if (!inTransaction && signal?.aborted) throw new ClientGoneError();
       await client.query(inTransaction ? "RELEASE SAVEPOINT kpi_events" : "COMMIT");
     } catch (error) {
       audit?.settled(false);
       await client.query(inTransaction ? "ROLLBACK TO SAVEPOINT kpi_events" : "ROLLBACK").catch(() => {});
+      if (error instanceof ClientGoneError) throw error;
       throw await explainRefusal(error, rows, client);
     }
     return storedOrThrow(outcome, rows, audit);
@@ -193,7 +202,8 @@ interface Group {
 /**
  * One group on the pool, its audit record in the same statement. `signal`: the request's;
  * a group whose client has gone while it waited for a connection is not written (under
- * overload the wait is long, and a client that gave up would retry: a duplicate).
+ * overload the wait is long, and a client that gave up would retry: a duplicate), nor
+ * committed when it has gone while its rows were copied (copyKpiEventGroup).
  */
 async function writeGroupAlone(pool: pg.Pool, group: Group, signal?: AbortSignal): Promise<Row[]> {
   const { rows, returning, scope, audit } = group;
@@ -202,7 +212,7 @@ async function writeGroupAlone(pool: pg.Pool, group: Group, signal?: AbortSignal
   const client = await pool.connect();
   try {
     if (signal.aborted) throw new ClientGoneError();
-    return await writeKpiEventGroup(client, rows, returning, false, scope, audit);
+    return await writeKpiEventGroup(client, rows, returning, false, scope, audit, signal);
   } finally {
     client.release();
   }

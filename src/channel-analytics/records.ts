@@ -8,6 +8,7 @@
  * rows (others are missing to it), and writing anything else is refused with 403.
  */
 import type pg from "pg";
+import type { RowAdmission } from "../db/admission.js";
 import { GroupCommit, type Settled, settle } from "../db/group-commit.js";
 import { prepared } from "../db/sql.js";
 import { type Queryable, withSavepoint, withTransaction } from "../db/transactions.js";
@@ -586,16 +587,22 @@ export class RecordService {
    * `groupCommit`: concurrent requests' new KPI events, and their natural-key upserts
    * (msdyn_InitLogAnalytics), go into the database together, `batchesInFlight` batches
    * at a time (src/db/group-commit.ts), whoever their callers are (each row carries its
-   * own). Without it each request has its own statements.
+   * own). Without it each request has its own statements. `rowAdmission`: the bound on
+   * rows of bulk writes in flight (src/db/admission.ts) that `createMany` is admitted by.
    */
+  private readonly rowAdmission?: RowAdmission;
+
   constructor(
     private readonly pool: pg.Pool,
-    groupCommit?: { batchesInFlight: number; maxQueued?: number },
+    groupCommit?: { batchesInFlight: number; maxQueued?: number; rowAdmission?: RowAdmission },
   ) {
+    this.rowAdmission = groupCommit?.rowAdmission;
     if (groupCommit) {
-      this.kpiEvents = new KpiEventBatcher(pool, groupCommit);
+      const { batchesInFlight, maxQueued } = groupCommit;
+      this.kpiEvents = new KpiEventBatcher(pool, { batchesInFlight, maxQueued });
       this.upserts = new GroupCommit((calls) => this.upsertTogether(calls), {
-        ...groupCommit,
+        batchesInFlight,
+        maxQueued,
         maxBatchSize: 500,
         sizeOf: (call) => call.items.length,
       });
@@ -604,7 +611,7 @@ export class RecordService {
 
   /** The record operations of `caller`: what it creates and changes is recorded as its own. */
   as(caller: Caller): CallerRecords {
-    return new CallerRecords(this.pool, caller, this.kpiEvents, this.upserts);
+    return new CallerRecords(this.pool, caller, this.kpiEvents, this.upserts, undefined, this.rowAdmission);
   }
 
   /**
@@ -658,13 +665,15 @@ export class CallerRecords implements RecordOperations {
     private readonly upserts: GroupCommit<UpsertCall, UpsertedRows | undefined> | undefined,
     /** The request's audit record (write-audit.ts): every write here commits it. */
     private readonly audit?: WriteAudit,
+    /** The bound on rows of bulk writes in flight (src/db/admission.ts), when there is one. */
+    private readonly rowAdmission?: RowAdmission,
   ) {
     this.standalone = new RecordWriter(pool, caller, false, kpiEvents, audit);
   }
 
   /** The same operations, each write committing `audit` with it. */
   withAudit(audit: WriteAudit | undefined): CallerRecords {
-    return audit ? new CallerRecords(this.pool, this.caller, this.kpiEvents, this.upserts, audit) : this;
+    return audit ? new CallerRecords(this.pool, this.caller, this.kpiEvents, this.upserts, audit, this.rowAdmission) : this;
   }
 
   retrieve(table: TableDef, key: RecordKey): Promise<Row> {
@@ -680,8 +689,31 @@ export class CallerRecords implements RecordOperations {
     return this.transaction((writer) => writer.create(table, body, options));
   }
 
-  /** Many rows with one INSERT: atomic without an explicit transaction (see `create` for the audit record). */
+  /**
+   * Many rows with one INSERT: atomic without an explicit transaction (see `create` for the
+   * audit record). Admitted by its rows (src/db/admission.ts) before any is validated: beyond
+   * the bound it is refused at once (503), and a call whose client has gone is not started.
+   */
   createMany(
+    table: TableDef,
+    bodies: readonly unknown[],
+    label: (index: number) => string,
+    signal?: AbortSignal,
+  ): Promise<string[]> {
+    return this.admitRows(bodies.length, signal, () => this.createManyAdmitted(table, bodies, label, signal));
+  }
+
+  /**
+   * Runs `fn`, which writes `rows` rows, admitted by the bound on rows in flight
+   * (src/db/admission.ts) when there is one: beyond it RowsInFlightError (503), and not
+   * started when `signal` says the client has gone.
+   */
+  admitRows<T>(rows: number, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+    if (!this.rowAdmission || rows === 0) return fn();
+    return this.rowAdmission.run(rows, signal, fn);
+  }
+
+  private createManyAdmitted(
     table: TableDef,
     bodies: readonly unknown[],
     label: (index: number) => string,

@@ -76,6 +76,15 @@ const ConfigSchema = z.object({
   /** Most KPI events / upserts waiting in the group commit; beyond it new writes get 503. */
   INGEST_MAX_QUEUED_ROWS: z.coerce.number().int().positive().default(20_000),
   /**
+   * Most rows of bulk writes (CreateMultiple, UpdateMultiple, UpsertMultiple,
+   * msdyn_LogAnalyticsEvent) being written at once, from their validation to their commit,
+   * over all organisations (src/db/admission.ts); beyond it a new one gets 503 with
+   * Retry-After before it is validated. Rows, not requests,
+   * are what the database spends its time on: 20,000 is about 2 s of work on 2 cores, so what
+   * is admitted under overload is answered well within a client's timeout.
+   */
+  MAX_ROWS_IN_FLIGHT: z.coerce.number().int().positive().default(20_000),
+  /**
    * Most requests in flight at once (received, not yet answered); beyond it new requests get
    * 503 before their body is read. The bound on memory and on work for clients that will
    * time out: 1,000 clients each sending a 1,000-event CreateMultiple at once would otherwise

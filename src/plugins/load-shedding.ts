@@ -5,8 +5,10 @@
  * - `@fastify/under-pressure` for event-loop delay and resident memory;
  * - our own bounds, checked on arrival: requests in flight (MAX_REQUESTS_IN_FLIGHT: what
  *   bounds memory when many large bodies arrive at once, before any waits for the
- *   database), and requests waiting for a database connection (pg-pool's queue has none); the group commit bounds its queued rows itself
- *   (GroupCommitQueueFullError, answered 503 here too);
+ *   database), and requests waiting for a database connection (pg-pool's queue has none);
+ *   deeper in, the rows of bulk writes in flight (MAX_ROWS_IN_FLIGHT, src/db/admission.ts:
+ *   RowsInFlightError) and the group commit's queued rows (GroupCommitQueueFullError), both
+ *   answered 503 here too;
  * - a request whose client has gone by the time its body is in is not started, and the
  *   writes it queued are dropped before they run (src/db/request-signal.ts).
  *
@@ -15,15 +17,33 @@
 import underPressure from "@fastify/under-pressure";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
+import { RowsInFlightError } from "../db/admission.js";
 import { GroupCommitQueueFullError } from "../db/group-commit.js";
 import { serverOverloaded } from "./service-unavailable.js";
 
 const EXEMPT = new Set(["/healthz"]);
 
-function shed(app: FastifyInstance, reply: FastifyReply, what: string) {
+/**
+ * The 503, sent before the body is read. A body of a declared length within BODY_LIMIT is
+ * then read and discarded by Node (the connection stays open): closing a socket with unread
+ * data makes the kernel answer the client's next bytes with a reset, and a client still
+ * sending its body then loses the 503 it was sent (the 112 connection resets of an
+ * overload run, issue 18). Only a body larger than that, or of no declared length, is
+ * refused by closing the connection.
+ */
+function shed(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, what: string) {
   const error = serverOverloaded(app.config.RETRY_AFTER_SECONDS, what);
-  // The body is not read: close the connection rather than drain an upload we refuse.
-  return reply.code(503).headers(error.headers).header("connection", "close").send(error.toBody());
+  reply.code(503).headers(error.headers);
+  if (!drainable(request, app.config.BODY_LIMIT)) reply.header("connection", "close");
+  return reply.send(error.toBody());
+}
+
+function drainable(request: FastifyRequest, bodyLimit: number): boolean {
+  const { headers } = request.raw;
+  if (headers["transfer-encoding"] !== undefined) return false;
+  const length = headers["content-length"];
+  if (length === undefined) return true;
+  return /^\d+$/.test(length) && Number(length) <= bodyLimit;
 }
 
 let lastWarning = 0;
@@ -53,7 +73,7 @@ export const loadSheddingPlugin = fp(
         if (EXEMPT.has(request.url)) return;
         const what = `${type} ${Math.round(Number(value ?? 0))}`;
         warnShedding(request, what);
-        shed(app, reply, what);
+        shed(app, request, reply, what);
       },
     });
 
@@ -64,7 +84,7 @@ export const loadSheddingPlugin = fp(
       if (inFlight >= config.MAX_REQUESTS_IN_FLIGHT) {
         const what = `${inFlight} requests in flight`;
         warnShedding(request, what);
-        return shed(app, reply, what);
+        return shed(app, request, reply, what);
       }
       inFlight++;
       // The response's 'close' comes once, whether it was answered, hijacked or its client left.
@@ -73,7 +93,7 @@ export const loadSheddingPlugin = fp(
       if (waiting > config.DB_MAX_WAITING) {
         const what = `${waiting} requests waiting for the database`;
         warnShedding(request, what);
-        return shed(app, reply, what);
+        return shed(app, request, reply, what);
       }
     });
 
@@ -95,14 +115,16 @@ export const loadSheddingPlugin = fp(
     });
 
     app.addHook("onError", async (request, _reply, error) => {
-      if (error instanceof GroupCommitQueueFullError) warnShedding(request, error.message);
+      if (error instanceof GroupCommitQueueFullError || error instanceof RowsInFlightError) warnShedding(request, error.message);
     });
   },
   { name: "load-shedding" },
 );
 
-/** The 503 for the queue-full error the group commit raises deep inside a request. */
+/** The 503 for the refusals raised deep inside a request: the group commit's queue, the rows in flight. */
 export function sheddingError(error: unknown, retryAfterSeconds: number) {
-  if (error instanceof GroupCommitQueueFullError) return serverOverloaded(retryAfterSeconds, error.message);
+  if (error instanceof GroupCommitQueueFullError || error instanceof RowsInFlightError) {
+    return serverOverloaded(retryAfterSeconds, error.message);
+  }
   return undefined;
 }

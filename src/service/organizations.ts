@@ -10,6 +10,7 @@ import { LRUCache } from "lru-cache";
 import pg from "pg";
 import { RecordService } from "../channel-analytics/records.js";
 import type { Config } from "../config/config.js";
+import { RowAdmission } from "../db/admission.js";
 import { type Database, createDatabaseIfMissing, poolOptions, withDatabaseName } from "../db/database.js";
 import { applyMigrations } from "../db/migrations.js";
 import {
@@ -45,6 +46,8 @@ export class OrganizationDirectory {
   /** The databases whose pools are open now, for background work that must not open more. */
   private readonly opened = new Map<string, OpenDatabase>();
   private readonly main: OpenDatabase;
+  /** Rows of bulk writes in flight, over every organisation: they share the database server and this process. */
+  private readonly rowAdmission: RowAdmission;
   private closed = false;
 
   constructor(
@@ -52,6 +55,7 @@ export class OrganizationDirectory {
     private readonly db: Database,
     private readonly config: Config,
   ) {
+    this.rowAdmission = new RowAdmission(config.MAX_ROWS_IN_FLIGHT);
     this.main = { pool: db.pool, records: this.recordService(db.pool), lastUsed: 0 };
   }
 
@@ -59,6 +63,7 @@ export class OrganizationDirectory {
     return new RecordService(pool, {
       batchesInFlight: this.config.INGEST_BATCHES_IN_FLIGHT,
       maxQueued: this.config.INGEST_MAX_QUEUED_ROWS,
+      rowAdmission: this.rowAdmission,
     });
   }
 

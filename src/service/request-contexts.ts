@@ -45,7 +45,17 @@ export class RequestContexts {
   standalone(observe: Observer, signal?: AbortSignal, part?: BatchPartRef): RequestContext {
     const { operations, caller, access } = this;
     const records = this.records.withAudit(this.auditOf(part));
-    return { records, db: this.pool, operations, caller, access, observe, signal, transaction: (fn) => records.transaction(fn) };
+    return {
+      records,
+      db: this.pool,
+      operations,
+      caller,
+      access,
+      observe,
+      signal,
+      transaction: (fn) => records.transaction(fn),
+      admitRows: (rows, fn) => records.admitRows(rows, signal, fn),
+    };
   }
 
   /** Runs `fn` with a context whose every operation is in one transaction. */

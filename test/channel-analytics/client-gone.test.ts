@@ -73,6 +73,40 @@ describe("a big CreateMultiple whose client has gone", () => {
     expect(await stored()).toBe(0);
   });
 
+  it("is rolled back, not committed, when its client has gone while its rows were copied", async () => {
+    // The COPY's foreign-key check waits for this lock on the session row.
+    const locker = await db.pool.connect();
+    try {
+      await locker.query("BEGIN");
+      await locker.query("SELECT 1 FROM msdyn_sessiondata WHERE msdyn_conversationid = $1 FOR UPDATE", [conversation]);
+      const gone = new AbortController();
+      const writing = service
+        .as(caller)
+        .createMany(KPI_EVENT, bodies(), (i) => `Targets[${i}]`, gone.signal)
+        .then(
+          () => "written",
+          (error: unknown) => error,
+        );
+      // Bounded: until the COPY waits for the lock.
+      const waitingForLock = async () =>
+        Number(
+          (
+            await db.pool.query(
+              "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+          ).rows[0].n,
+        );
+      for (let i = 0; i < 200 && (await waitingForLock()) < 1; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(await waitingForLock()).toBe(1);
+      gone.abort();
+      await locker.query("COMMIT");
+      expect(await writing).toBeInstanceOf(ClientGoneError);
+    } finally {
+      locker.release();
+    }
+    expect(await stored()).toBe(0);
+  });
+
   it("is written when its client is still there", async () => {
     const before = await stored();
     await service.as(caller).createMany(KPI_EVENT, bodies(), (i) => `Targets[${i}]`, new AbortController().signal);
