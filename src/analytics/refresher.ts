@@ -13,6 +13,7 @@ import {
   REFRESH_LOCK_KEY,
   countDirty,
   loadTrees,
+  slicesByEvents,
   rebuildRollups,
   replaceConversations,
   takeDirty,
@@ -27,20 +28,32 @@ export interface RefreshResult {
   busy: boolean;
 }
 
+/** The most KPI events one slice of a refresher batch loads (about 20 MB of trees). */
+export const EVENTS_PER_SLICE = 50_000;
+
 /** Re-derives one batch of changed conversations of `pool`'s database. */
 export async function refreshBatch(
   pool: pg.Pool,
   settings: AnalyticsSettings,
   limit = settings.refreshBatch,
   rollups: "maintain" | "skip" = "maintain",
+  eventsPerSlice = EVENTS_PER_SLICE,
 ): Promise<RefreshResult> {
   return withTransaction(pool, async (client) => {
     if (!(await tryRefreshLock(client))) return { conversations: 0, facts: 0, cells: 0, busy: true };
     const ids = await takeDirty(client, limit);
     if (ids.length === 0) return { conversations: 0, facts: 0, cells: 0, busy: false };
-    const trees = await loadTrees(client, ids, settings.direction);
-    const derived = trees.map((tree) => deriveConversation(tree, settings));
-    const { facts, cells } = await replaceConversations(client, ids, derived, rollups);
+    // In slices of a bounded number of events, so a batch of huge conversations (thousands
+    // of events each) is never held in memory at once; most batches are one slice.
+    let facts = 0;
+    let cells = 0;
+    for (const slice of await slicesByEvents(client, ids, eventsPerSlice)) {
+      const trees = await loadTrees(client, slice, settings.direction);
+      const derived = trees.map((tree) => deriveConversation(tree, settings));
+      const done = await replaceConversations(client, slice, derived, rollups);
+      facts += done.facts;
+      cells += done.cells;
+    }
     return { conversations: ids.length, facts, cells, busy: false };
   });
 }

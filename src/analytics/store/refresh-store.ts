@@ -48,6 +48,36 @@ export async function countDirty(db: Queryable): Promise<number> {
   return Number(rows[0]!.n);
 }
 
+/**
+ * `ids` cut into consecutive slices of at most `maxEvents` KPI events each (a conversation
+ * with more is a slice of its own).
+ */
+export async function slicesByEvents(db: Queryable, ids: readonly string[], maxEvents: number): Promise<string[][]> {
+  const { rows } = await db.query<{ conversationid: string; n: string }>(
+    prepared(
+      `SELECT msdyn_conversationid AS conversationid, count(*) AS n FROM msdyn_kpieventdata
+        WHERE msdyn_conversationid = ANY($1::text[]) GROUP BY 1`,
+      [ids],
+    ),
+  );
+  const events = new Map(rows.map((r) => [r.conversationid, Number(r.n)]));
+  const slices: string[][] = [];
+  let current: string[] = [];
+  let total = 0;
+  for (const id of ids) {
+    const n = events.get(id) ?? 0;
+    if (current.length > 0 && total + n > maxEvents) {
+      slices.push(current);
+      current = [];
+      total = 0;
+    }
+    current.push(id);
+    total += n;
+  }
+  if (current.length > 0) slices.push(current);
+  return slices;
+}
+
 interface ConversationDbRow {
   msdyn_conversationid: string;
   msdyn_conversationtimestamp: Date | null;
