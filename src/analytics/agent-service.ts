@@ -266,8 +266,21 @@ export async function queueObservations(pool: pg.Pool, body: unknown, settings: 
     !q.filter || matchesFilter(q.filter, (d) => (d === "queueId" ? queueId : d === "mediaType" ? mediaType : undefined));
   // Agents belong to queues, not to media types: their counts take the queue predicates only.
   const agentFilter = q.filter && withoutDimension(q.filter, "mediaType");
-  const agentPasses = (queueId: string) =>
-    !agentFilter || matchesFilter(agentFilter, (d) => (d === "queueId" ? queueId : undefined));
+  const byQueue = new Map<string, Group>();
+  const queueGroup = (queueId: string) => {
+    let g = byQueue.get(queueId);
+    if (!g) byQueue.set(queueId, (g = groupOf(queueId)));
+    return g;
+  };
+  const passing = new Map<string, boolean>();
+  const agentPasses = (queueId: string) => {
+    let ok = passing.get(queueId);
+    if (ok === undefined) {
+      ok = !agentFilter || matchesFilter(agentFilter, (d) => (d === "queueId" ? queueId : undefined));
+      passing.set(queueId, ok);
+    }
+    return ok;
+  };
 
   interface Group {
     group: Record<string, string>;
@@ -308,10 +321,10 @@ export async function queueObservations(pool: pg.Pool, body: unknown, settings: 
       const presence = timeline.primaryPresence[timeline.primaryPresence.length - 1];
       const routing = timeline.routingStatus[timeline.routingStatus.length - 1];
       if (!presence || presence.endTime || presence.systemPresence === "OFFLINE" || !routing || routing.endTime) continue;
+      const key = routing.routingStatus === "OFF_QUEUE" ? "oOffQueueUsers" : `oOnQueueUsers\u0001${routing.routingStatus}`;
       for (const queueId of timeline.queues) {
         if (!agentPasses(queueId)) continue;
-        const g = groupOf(queueId);
-        const key = routing.routingStatus === "OFF_QUEUE" ? "oOffQueueUsers" : `oOnQueueUsers\u0001${routing.routingStatus}`;
+        const g = queueGroup(queueId);
         g.users.set(key, (g.users.get(key) ?? 0) + 1);
         g.users.set("oActiveUsers", (g.users.get("oActiveUsers") ?? 0) + 1);
       }
