@@ -7,8 +7,14 @@ import { type TestApp, createTestApp } from "../helpers/app.js";
 describe("load shedding", () => {
   let t: TestApp;
   beforeAll(async () => {
-    // No audit log: its flushes would wait for the one connection too, and be counted below.
-    t = await createTestApp({ DB_POOL_SIZE: "1", DB_MAX_WAITING: "1", RETRY_AFTER_SECONDS: "3", AUDIT_LOG: "off" });
+    // No audit log nor analytics: the log's flushes and the refresher would wait for the one connection too, and be counted below.
+    t = await createTestApp({
+      DB_POOL_SIZE: "1",
+      DB_MAX_WAITING: "1",
+      RETRY_AFTER_SECONDS: "3",
+      AUDIT_LOG: "off",
+      ANALYTICS: "off",
+    });
   });
   afterAll(async () => {
     await t.close();
@@ -44,8 +50,14 @@ describe("load shedding", () => {
 describe("load shedding by requests in flight", () => {
   let t: TestApp;
   beforeAll(async () => {
-    // No audit log: its flushes would wait for the one connection too, and be counted below.
-    t = await createTestApp({ DB_POOL_SIZE: "1", MAX_REQUESTS_IN_FLIGHT: "2", RETRY_AFTER_SECONDS: "3", AUDIT_LOG: "off" });
+    // No audit log nor analytics: the log's flushes and the refresher would wait for the one connection too, and be counted below.
+    t = await createTestApp({
+      DB_POOL_SIZE: "1",
+      MAX_REQUESTS_IN_FLIGHT: "2",
+      RETRY_AFTER_SECONDS: "3",
+      AUDIT_LOG: "off",
+      ANALYTICS: "off",
+    });
   });
   afterAll(async () => {
     await t.close();
