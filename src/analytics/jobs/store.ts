@@ -72,13 +72,14 @@ export async function markStarted(db: Queryable, id: string): Promise<boolean> {
  */
 export async function takeSnapshot(client: pg.ClientBase, id: string, keys: Statement): Promise<number | undefined> {
   const jobParam = `$${keys.values.length + 1}`;
+  // A snapshot of millions of keys takes longer than a request's statement may.
+  await client.query("SET LOCAL statement_timeout = 0");
   await client.query("DELETE FROM cif_analytics_exportkey WHERE jobid = $1", [id]);
   // row_number() over the listing numbers the keys in the listing's order.
   const inserted = await client.query({
     text: `INSERT INTO cif_analytics_exportkey (jobid, seq, key)
            SELECT ${jobParam}::uuid, row_number() OVER (), listing.key FROM (${keys.text}) AS listing`,
     values: [...keys.values, id],
-    // A snapshot of millions of keys takes longer than a request's statement may.
     query_timeout: 0,
   } as pg.QueryConfig);
   const { rowCount } = await client.query(
