@@ -80,7 +80,8 @@ export async function takeSnapshot(client: pg.ClientBase, id: string, keys: Stat
     text: `INSERT INTO cif_analytics_exportkey (jobid, seq, key)
            SELECT ${jobParam}::uuid, row_number() OVER (), listing.key FROM (${keys.text}) AS listing`,
     values: [...keys.values, id],
-    query_timeout: 0,
+    // pg reads 0 as "the client's own bound": an hour instead.
+    query_timeout: 3_600_000,
   } as pg.QueryConfig);
   const { rowCount } = await client.query(
     "UPDATE cif_analytics_exportjob SET rowsexpected = $2 WHERE cif_analytics_exportjobid = $1 AND state = 'PENDING'",
