@@ -60,12 +60,7 @@ describe("an export job's slices", () => {
     expect(await results(id)).toEqual(ids.slice(0, 6));
 
     const started: string[] = [];
-    const outcome = await runSlice(
-      t.db.pool,
-      id,
-      conversationsKind as ExportKind,
-      options({ started: (j) => started.push(j.id) }),
-    );
+    const outcome = await runSlice(t.db.pool, id, conversationsKind, options({ started: (j) => started.push(j.id) }));
     expect(outcome).toMatchObject({ outcome: "finished", job: { state: "FULFILLED", rowsWritten: 10 } });
     expect(started).toEqual([]); // it had started before
     expect(await results(id)).toEqual(ids);
@@ -73,10 +68,10 @@ describe("an export job's slices", () => {
 
   it("stops at its deadline or when the server stops, to be continued", async () => {
     const id = await newJob();
-    const first = await runSlice(t.db.pool, id, conversationsKind as ExportKind, options({ deadline: 0 }));
+    const first = await runSlice(t.db.pool, id, conversationsKind, options({ deadline: 0 }));
     expect(first).toEqual({ outcome: "more", rowsWritten: 0 });
     let calls = 0;
-    const second = await runSlice(t.db.pool, id, conversationsKind as ExportKind, options({ stopping: () => ++calls > 2 }));
+    const second = await runSlice(t.db.pool, id, conversationsKind, options({ stopping: () => ++calls > 2 }));
     expect(second).toEqual({ outcome: "more", rowsWritten: 6 });
     expect(await runSlice(t.db.pool, id, conversationsKind as ExportKind, options())).toMatchObject({ outcome: "finished" });
     expect(await results(id)).toEqual(ids);
