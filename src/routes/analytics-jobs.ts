@@ -7,7 +7,7 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { FastifyRequest } from "fastify";
 import { z } from "zod";
-import { AnalyticsError } from "../analytics/errors.js";
+import { AnalyticsError, analyticsBadRequest } from "../analytics/errors.js";
 import { EXPORT_KINDS } from "../analytics/jobs/kinds.js";
 import { RESULTS_DEFAULT_PAGE_SIZE, RESULTS_MAX_PAGE_SIZE } from "../analytics/jobs/service.js";
 
@@ -119,7 +119,10 @@ export const analyticsJobsRoutes: FastifyPluginAsyncZod = async (app) => {
       },
       async (request, reply) => {
         const { cursor, pageSize } = request.query;
-        const size = pageSize === undefined ? undefined : /^\d+$/.test(pageSize) ? Number(pageSize) : Number.NaN;
+        if (pageSize !== undefined && !/^\d+$/.test(pageSize)) {
+          throw analyticsBadRequest(`pageSize: '${pageSize}' is not a whole number.`, { field: "pageSize" });
+        }
+        const size = pageSize === undefined ? undefined : Number(pageSize);
         const body = await jobs().results((await jobsCaller(app, request)).pool, kind.name, request.params.jobId, cursor, size);
         return reply.type("application/json; charset=utf-8").send(body);
       },

@@ -51,6 +51,9 @@ describe("export jobs: completion, paging and checks", () => {
     expect(expectGenesysError(await inject("GET", `${JOBS}/${jobId}/results?pageSize=1001`), 400, "bad.request")).toContain(
       "pageSize",
     );
+    expect(expectGenesysError(await inject("GET", `${JOBS}/${jobId}/results?pageSize=ten`), 400, "bad.request")).toContain(
+      "pageSize",
+    );
     expect(expectGenesysError(await inject("GET", `${JOBS}/${jobId}/results?cursor=nonsense`), 400, "bad.request")).toContain(
       "cursor",
     );
