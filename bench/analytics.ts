@@ -9,7 +9,10 @@
  *   A4. single-event ingest at 32 connections without analytics (triggers off, no
  *       refresher) and with analytics maintained, side by side;
  *   A5. freshness: under A4's ingest load, how long an acknowledged event takes to show
- *       in the aggregates.
+ *       in the aggregates;
+ *   A6. queue observations (every metric, oWaiting's details, the 20 queues) at 4
+ *       connections under A4's ingest load, over BENCH_ANALYTICS_LIVE conversations of the
+ *       last 8 hours (default 20,000) whose events after now are not logged yet.
  * Figures go to bench/results/<time>-analytics.json, with the core count.
  */
 import { spawn } from "node:child_process";
@@ -18,6 +21,7 @@ import { availableParallelism, cpus, tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { rebuildAll } from "../src/analytics/refresher.js";
+import { countDirty } from "../src/analytics/store/refresh-store.js";
 import { analyticsSettings } from "../src/analytics/settings.js";
 import { loadConfig } from "../src/config/config.js";
 import { ANALYTICS_BASE, ANALYTICS_DAYS, QUEUES, loadAnalyticsStore } from "./lib/analytics-data.js";
@@ -31,6 +35,7 @@ const CONVERSATIONS = Number(process.env.BENCH_ANALYTICS_CONVERSATIONS ?? 1_000_
 const QUERY_SECONDS = Number(process.env.BENCH_ANALYTICS_QUERY_SECONDS ?? 15);
 const INGEST_SECONDS = Number(process.env.BENCH_ANALYTICS_INGEST_SECONDS ?? 15);
 const PROBES = Number(process.env.BENCH_ANALYTICS_PROBES ?? 40);
+const LIVE = Number(process.env.BENCH_ANALYTICS_LIVE ?? 20_000);
 const API = "/api/data/v9.2";
 const METRICS = ["nOffered", "nAnswered", "tAnswered", "tAbandon", "tTalk", "tHeld", "tAcw", "tHandle"];
 const DAY = 86_400_000;
@@ -119,12 +124,12 @@ async function main(): Promise<void> {
     server = await startServer({});
     const origin = server.baseUrl;
     const headers = { authorization: `Bearer ${await administratorToken(origin, dataDir)}` };
-    const query = async (label: string, requests: LoadSpec["requests"]) => {
+    // The server is restarted for A4: later queries name the running one and a token for it.
+    const query = async (label: string, requests: LoadSpec["requests"], at = { origin, headers }) => {
       await runLoad({
         label: `${label} (warm-up)`,
-        origin,
+        ...at,
         method: "POST",
-        headers,
         requests,
         connections: 4,
         durationSeconds: 3,
@@ -132,15 +137,18 @@ async function main(): Promise<void> {
       });
       const r = await runLoad({
         label,
-        origin,
+        ...at,
         method: "POST",
-        headers,
         requests,
         connections: 4,
         durationSeconds: QUERY_SECONDS,
         timeoutSeconds: 30,
       });
-      if (r.non2xx || r.errors) throw new Error(`${label}: ${r.non2xx} non-2xx, ${r.errors} errors: ${r.failures.join(" | ")}`);
+      if (r.non2xx || r.errors) {
+        throw new Error(
+          `${label}: ${r.non2xx} non-2xx, ${r.errors} errors: ${r.failures.join(" | ")}\nserver output:\n${server?.output().slice(-3000)}`,
+        );
+      }
       log(`${label}: ${r.okPerSecond.toFixed(1)} /s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms`);
       return r;
     };
@@ -289,6 +297,40 @@ async function main(): Promise<void> {
     log(
       `A5 freshness under ${underLoad.okPerSecond.toFixed(0)} events/s: p50 ${freshness.p50} ms, p99 ${freshness.p99} ms, max ${freshness.max} ms`,
     );
+
+    // A6: what supervisors watch, over conversations happening now, under the ingest load.
+    const liveUntil = Date.now();
+    await loadAnalyticsStore(pool, LIVE, providerId, () => {}, 20_000, { from: liveUntil - 8 * 3_600_000, until: liveUntil });
+    t = Date.now();
+    for (let i = 0; i < 1200 && (await countDirty(pool)) > 0; i++) await new Promise((resolve) => setTimeout(resolve, 250));
+    log(`A6: ${LIVE} live conversations derived by the server's refresher in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    const observationLoad = runLoad({
+      label: "A6 ingest load",
+      origin: server.baseUrl,
+      method: "POST",
+      headers: withHeaders,
+      requests: eventRequests,
+      connections: 32,
+      durationSeconds: QUERY_SECONDS + 8,
+      timeoutSeconds: 30,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const observations = await query(
+      "A6 queue observations, 20 queues, every metric, under ingest load",
+      [
+        {
+          path: "/api/v2/analytics/queues/observations/query",
+          body: JSON.stringify({
+            filter: { type: "or", predicates: QUEUES.map((value) => ({ dimension: "queueId", value })) },
+            metrics: ["oWaiting", "oAlerting", "oInteracting", "oOnQueueUsers", "oOffQueueUsers", "oActiveUsers"],
+            detailMetrics: ["oWaiting"],
+          }),
+        },
+      ],
+      { origin: server.baseUrl, headers: withHeaders },
+    );
+    const observationIngest = await observationLoad;
+    log(`A6 ingest meanwhile: ${observationIngest.okPerSecond.toFixed(0)} events/s`);
     const peakRss = await procStatusBytes(server.pid, "VmHWM");
 
     const ratio = maintained.okPerSecond / without.okPerSecond;
@@ -297,6 +339,7 @@ async function main(): Promise<void> {
       { what: "A2 aggregates 31 days P1D p99 ≤ 250 ms", value: month.latency.p99, ok: month.latency.p99 <= 250 },
       { what: "A3 details page of 100 p99 ≤ 100 ms", value: details.latency.p99, ok: details.latency.p99 <= 100 },
       { what: "A5 freshness p99 ≤ 5000 ms", value: freshness.p99, ok: freshness.p99 <= 5000 },
+      { what: "A6 observations under ingest p99 ≤ 50 ms", value: observations.latency.p99, ok: observations.latency.p99 <= 50 },
       { what: "A4 ingest with analytics ≥ 0.85 × without", value: Number(ratio.toFixed(3)), ok: ratio >= 0.85 },
     ];
     const result = {
@@ -310,7 +353,7 @@ async function main(): Promise<void> {
         rollupCells: derived.cells,
         rows: sizes,
       },
-      phases: { oneDay, month, details, without, maintained, underLoad, freshness },
+      phases: { oneDay, month, details, without, maintained, underLoad, freshness, observations, observationIngest },
       peakRssBytes: peakRss,
       targets,
     };

@@ -43,32 +43,51 @@ interface Rows {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/**
+ * Conversations happening now: started in [from, until), and whatever of their events lie
+ * after `until` not logged yet, so some wait, alert or are being handled.
+ */
+export interface LiveWindow {
+  from: number;
+  until: number;
+}
+
 /** The rows of conversations [first, first + count), in COPY's text format. */
-export function conversationRows(first: number, count: number, providerId: string): Rows {
+export function conversationRows(first: number, count: number, providerId: string, live?: LiveWindow): Rows {
   const rows: Rows = { conversations: [], sessions: [], participants: [], events: [] };
   const owner = SYSTEM_USER_ID;
   for (let i = first; i < first + count; i++) {
     const r = random(i + 1);
-    const id = `bench-c${i}`;
+    const id = `${live ? "live" : "bench"}-c${i}`;
     const day = i % ANALYTICS_DAYS;
     // Busier in the daytime: two uniform draws, centred on 13:00 UTC.
     const secondOfDay = Math.floor(((r() + r()) / 2) * 86_400);
-    const start = ANALYTICS_BASE + day * 86_400_000 + secondOfDay * 1000;
+    const start = live
+      ? live.from + Math.floor(r() * (live.until - live.from))
+      : ANALYTICS_BASE + day * 86_400_000 + secondOfDay * 1000;
+    const logged = (at: number) => !live || at < live.until;
     const channel = CHANNELS[Math.floor(r() * CHANNELS.length)]!;
     const queue = QUEUES[Math.floor(r() * QUEUES.length)]!;
     const agent = () => AGENTS[Math.floor(r() * AGENTS.length)]!;
     rows.conversations.push(`${id}\t${id}\t${iso(start)}\t${channel}\t${providerId}\t${owner}`);
+    const sessions = new Set<string>();
     const session = (sessionId: string, queueId: string, created: number, wait: number | null, reason: string) => {
+      if (!logged(created)) return;
+      if (wait !== null && !logged(created + 2000 + wait)) wait = null;
+      sessions.add(sessionId);
       rows.sessions.push(
         `${id}\t${sessionId}\t${channel}\t${reason}\t${queueId}\t${iso(created)}\t${iso(created + 2000)}\t${wait === null ? "\\N" : iso(created + 2000 + wait)}\t${owner}`,
       );
     };
-    const participant = (sessionId: string, agentId: string) =>
-      rows.participants.push(`${id}\t${sessionId}\t${agentId}\tAgent\t${owner}`);
-    const event = (name: string, at: number, sessionId: string, participantId: string | null) =>
+    const participant = (sessionId: string, agentId: string) => {
+      if (sessions.has(sessionId)) rows.participants.push(`${id}\t${sessionId}\t${agentId}\tAgent\t${owner}`);
+    };
+    const event = (name: string, at: number, sessionId: string, participantId: string | null) => {
+      if (!logged(at) || !sessions.has(sessionId)) return;
       rows.events.push(
         `${name}\t${DEFINITION.get(name)}\t${name}\t${iso(at)}\t${id}\t${sessionId}\t${participantId ?? "\\N"}\t${providerId}\t${owner}`,
       );
+    };
     /** An answered leg from `offered`: returns when it closed. */
     const answered = (sessionId: string, agentId: string, offered: number, extraFocus: number) => {
       let t = offered;
@@ -147,10 +166,11 @@ export async function loadAnalyticsStore(
   providerId: string,
   progress: (loaded: number, events: number) => void,
   chunk = 20_000,
+  live?: LiveWindow,
 ): Promise<{ conversations: number; events: number }> {
   let events = 0;
   for (let first = 0; first < total; first += chunk) {
-    const rows = conversationRows(first, Math.min(chunk, total - first), providerId);
+    const rows = conversationRows(first, Math.min(chunk, total - first), providerId, live);
     const client = await pool.connect();
     try {
       await client.query("BEGIN");

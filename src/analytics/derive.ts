@@ -48,6 +48,8 @@ export interface EventRow {
   providerSessionId: string;
   participantId: string | null;
   providerId: string | null;
+  /** msdyn_cifSessionId: one per CIF page load of the agent. */
+  cifSessionId: string | null;
   createdOn: Date;
 }
 
@@ -124,10 +126,53 @@ export interface ConversationSummary {
   originatingDirection?: string;
 }
 
+/** A KPI event of an agent, for their presence and routing timeline (agents.ts). */
+export interface AgentEvent {
+  userId: string;
+  at: Date;
+  createdOn: Date;
+  kpiEventId: string;
+  name: string;
+  reason: string | null;
+  providerSessionId: string;
+  cifSessionId: string;
+  queueId: string;
+  mediaType: string;
+}
+
+/** The events an agent's timeline is replayed from. */
+export const AGENT_TIMELINE_EVENTS: ReadonlySet<string> = new Set([
+  "CifSessionStart",
+  "CifSessionEnd",
+  "PresenceChanged",
+  "NotificationReceived",
+  "NotificationAccepted",
+  "NotificationRejected",
+  "NotificationTimedOut",
+  "SessionStarted",
+  "SessionClosed",
+]);
+
+export type OpenStateKind = "waiting" | "alerting" | "interacting";
+
+/** A session that is, as far as its events say, still waiting, alerting or being handled. */
+export interface OpenState {
+  providerSessionId: string;
+  state: OpenStateKind;
+  since: Date;
+  /** The conversation's latest event (a state with no activity for long is stale). */
+  lastActivity: Date;
+  queueId: string;
+  mediaType: string;
+  userId: string;
+}
+
 export interface DerivedConversation {
   summary: ConversationSummary;
   facts: Fact[];
   participants: DetailParticipant[];
+  agentEvents: AgentEvent[];
+  openStates: OpenState[];
 }
 
 const RESPONSES = new Set(["NotificationAccepted", "NotificationRejected", "NotificationTimedOut"]);
@@ -181,6 +226,7 @@ export function deriveConversation(tree: ConversationTree, settings: DeriveSetti
   const sessions = [...tree.sessions].sort((a, b) => began(a) - began(b) || (a.providerSessionId < b.providerSessionId ? -1 : 1));
   const sessionById = new Map(sessions.map((s) => [s.providerSessionId, s]));
   const facts: Fact[] = [];
+  const openStates: Omit<OpenState, "lastActivity">[] = [];
   const conversationStart = conversation.timestamp ?? (events[0] ? eventTime(events[0]) : conversation.createdOn);
 
   const sessionDims = (s: SessionRow | undefined, userId: string, providerId?: string | null): Dimensions => ({
@@ -338,7 +384,12 @@ export function deriveConversation(tree: ConversationTree, settings: DeriveSetti
       if (waited > level.thresholdMs) at(answer, "nOverSla", 1);
     }
 
+    // Still alerting: a notification with no response after it.
+    if (received && participantId) {
+      openStates.push({ ...openState(s, "alerting", eventTime(received)), userId: participantId });
+    }
     if (!handleStart) continue;
+    if (!closed && participantId) openStates.push({ ...openState(s, "interacting", handleStart), userId: participantId });
     const closedAt = closed ? eventTime(closed) : undefined;
     const talkEnd = wrapStart ?? closedAt;
     if (holdStart && talkEnd) holds.push({ start: holdStart, end: talkEnd });
@@ -428,6 +479,10 @@ export function deriveConversation(tree: ConversationTree, settings: DeriveSetti
     if (!transfersLogged && index > 0 && /transfer/i.test(s.creationReason ?? "")) {
       emit("nTransferred", 1, new Date(began(s)), s, "", "");
     }
+    const ended = events.some(
+      (e) => e.providerSessionId === s.providerSessionId && (e.name === "SessionClosed" || e.name === "ConversationAbandoned"),
+    );
+    if ((queueId || s.queueAssignedTimestamp) && !answer && !ended) openStates.push(openState(s, "waiting", queueStart(s)));
     if (queueId || abandon) {
       const start = queueStart(s);
       const left = answer ? eventTime(answer) : abandon ? eventTime(abandon) : undefined;
@@ -508,6 +563,26 @@ export function deriveConversation(tree: ConversationTree, settings: DeriveSetti
     }
   }
   const direction = directionOf(sessions[0]?.directionSource ?? conversation.directionSource);
+  const lastEvent = events[events.length - 1];
+  const lastActivity = lastEvent ? eventTime(lastEvent) : conversationStart;
+  const agentEvents = events.flatMap((e): AgentEvent[] => {
+    if (!e.participantId || !e.name || !AGENT_TIMELINE_EVENTS.has(e.name)) return [];
+    const s = sessionById.get(e.providerSessionId);
+    return [
+      {
+        userId: e.participantId,
+        at: eventTime(e),
+        createdOn: e.createdOn,
+        kpiEventId: e.id,
+        name: e.name,
+        reason: e.reason,
+        providerSessionId: e.providerSessionId,
+        cifSessionId: e.cifSessionId ?? "",
+        queueId: s?.queueId ?? "",
+        mediaType: mediaTypeOf(s?.channel ?? conversation.channel),
+      },
+    ];
+  });
   return {
     summary: {
       conversationId: conversation.conversationId,
@@ -517,7 +592,20 @@ export function deriveConversation(tree: ConversationTree, settings: DeriveSetti
     },
     facts,
     participants: [...detail.values()].sort((a, b) => rank(a.purpose) - rank(b.purpose)),
+    agentEvents,
+    openStates: openStates.map((o) => ({ ...o, lastActivity })),
   };
+
+  function openState(s: SessionRow | undefined, state: OpenStateKind, since: Date): Omit<OpenState, "lastActivity"> {
+    return {
+      providerSessionId: s?.providerSessionId ?? "",
+      state,
+      since,
+      queueId: s?.queueId ?? "",
+      mediaType: mediaTypeOf(s?.channel ?? conversation.channel),
+      userId: "",
+    };
+  }
 }
 
 const PURPOSE_ORDER = ["customer", "acd", "agent"];

@@ -259,6 +259,31 @@ const AGGREGATE_DIMENSION_LIST = [
   "customAttribute1..5",
 ].join(", ");
 
+/** A details query's interval: at most DETAILS_MAX_INTERVAL_DAYS, longer extracts being an export job's. */
+function detailsInterval(value: string, what: string, job: string): Interval {
+  const interval = parseInterval(value);
+  if (interval.end.getTime() - interval.start.getTime() > DETAILS_MAX_INTERVAL_DAYS * 86_400_000) {
+    throw analyticsBadRequest(
+      `interval: ${what} covers at most ${DETAILS_MAX_INTERVAL_DAYS} days; for longer extracts use an export job (${job}).`,
+      { field: "interval" },
+    );
+  }
+  return interval;
+}
+
+function pageSizeOf(paging: z.infer<typeof Paging> | undefined, what: string): number {
+  const pageSize = paging?.pageSize ?? 25;
+  if (pageSize < 1 || pageSize > DETAILS_MAX_PAGE_SIZE) {
+    throw analyticsBadRequest(
+      `paging.pageSize: ${pageSize} is out of range; a page holds 1 to ${DETAILS_MAX_PAGE_SIZE} ${what}.`,
+      {
+        field: "paging.pageSize",
+      },
+    );
+  }
+  return pageSize;
+}
+
 const CONVERSATION_DIMENSION_LIST = CONVERSATION_DIMENSIONS.map((d) => d.name).join(", ");
 const SEGMENT_DIMENSION_LIST = SEGMENT_DIMENSIONS.map((d) => d.name).join(", ");
 
@@ -266,22 +291,8 @@ export function parseDetailsQuery(body: unknown): DetailsQuery {
   const parsed = DetailsQueryBody.safeParse(body);
   if (!parsed.success) zodProblem(parsed.error);
   const q = parsed.data;
-  const interval = parseInterval(q.interval);
-  if (interval.end.getTime() - interval.start.getTime() > DETAILS_MAX_INTERVAL_DAYS * 86_400_000) {
-    throw analyticsBadRequest(
-      `interval: a details query covers at most ${DETAILS_MAX_INTERVAL_DAYS} days; for longer extracts use an export job (POST /api/v2/analytics/conversations/details/jobs).`,
-      { field: "interval" },
-    );
-  }
-  const pageSize = q.paging?.pageSize ?? 25;
-  if (pageSize < 1 || pageSize > DETAILS_MAX_PAGE_SIZE) {
-    throw analyticsBadRequest(
-      `paging.pageSize: ${pageSize} is out of range; a page holds 1 to ${DETAILS_MAX_PAGE_SIZE} conversations.`,
-      {
-        field: "paging.pageSize",
-      },
-    );
-  }
+  const interval = detailsInterval(q.interval, "a details query", "POST /api/v2/analytics/conversations/details/jobs");
+  const pageSize = pageSizeOf(q.paging, "conversations");
   const conversationFilters = (q.conversationFilters ?? []).map((f, i) =>
     checkFilter(f, `conversationFilters[${i}]`, (p, at) => {
       if (p.type === "metric" || p.metric) {
@@ -323,4 +334,210 @@ export function parseDetailsQuery(body: unknown): DetailsQuery {
     conversationFilters,
     segmentFilters,
   };
+}
+
+// ---------------------------------------------------------------------------
+// Users (agents) and queue observations (issue 15).
+
+const UserDetailsQueryBody = z
+  .object({
+    interval: z.string(),
+    order: z.enum(["asc", "desc", "unordered"]).optional(),
+    paging: Paging.optional(),
+    userFilters: z.array(Filter).max(50).optional(),
+    presenceFilters: z.array(Filter).max(50).optional(),
+    routingStatusFilters: z.array(Filter).max(50).optional(),
+    presenceAggregations: z
+      .array(z.unknown())
+      .max(0, "presence aggregations are not supported; use the users aggregates query")
+      .optional(),
+    routingStatusAggregations: z
+      .array(z.unknown())
+      .max(0, "routing status aggregations are not supported; use the users aggregates query")
+      .optional(),
+  })
+  .strict();
+
+export const USER_AGGREGATE_METRICS = ["tSystemPresence", "tOrganizationPresence", "tAgentRoutingStatus"] as const;
+export type UserAggregateMetric = (typeof USER_AGGREGATE_METRICS)[number];
+
+const UserAggregatesQueryBody = z
+  .object({
+    interval: z.string(),
+    granularity: z.string().optional(),
+    timeZone: z.string().optional(),
+    groupBy: z.array(z.literal("userId")).max(1).optional(),
+    filter: Filter.optional(),
+    metrics: z.array(z.enum(USER_AGGREGATE_METRICS)).min(1).max(3),
+    flattenMultivaluedDimensions: z.boolean().optional(),
+  })
+  .strict();
+
+export const OBSERVATION_METRICS = [
+  "oWaiting",
+  "oAlerting",
+  "oInteracting",
+  "oOnQueueUsers",
+  "oOffQueueUsers",
+  "oActiveUsers",
+] as const;
+export type ObservationMetric = (typeof OBSERVATION_METRICS)[number];
+export const OBSERVATION_DETAIL_METRICS = ["oWaiting", "oAlerting", "oInteracting"] as const;
+
+const ObservationQueryBody = z
+  .object({
+    filter: Filter.optional(),
+    metrics: z.array(z.enum(OBSERVATION_METRICS)).min(1).max(OBSERVATION_METRICS.length),
+    detailMetrics: z.array(z.enum(OBSERVATION_DETAIL_METRICS)).max(OBSERVATION_DETAIL_METRICS.length).optional(),
+  })
+  .strict();
+
+export interface UserDetailsQuery {
+  interval: Interval;
+  order: "asc" | "desc" | "unordered";
+  pageSize: number;
+  pageNumber: number;
+  userFilters: CheckedFilter[];
+  presenceFilters: CheckedFilter[];
+  routingStatusFilters: CheckedFilter[];
+}
+
+export interface UserAggregatesQuery {
+  interval: Interval;
+  granularity?: Granularity;
+  timeZone: string;
+  groupByUser: boolean;
+  filter?: CheckedFilter;
+  metrics: UserAggregateMetric[];
+}
+
+export interface ObservationQuery {
+  filter?: CheckedFilter;
+  metrics: ObservationMetric[];
+  detailMetrics: (typeof OBSERVATION_DETAIL_METRICS)[number][];
+}
+
+export const USERS_MAX_USER_PREDICATES = 100;
+
+/** Dimension predicates only, of the dimensions `known` lists, values checked by `checkValue`. */
+function dimensionFilter(
+  filter: z.infer<typeof Filter>,
+  field: string,
+  known: readonly string[],
+  checkValue: (dimension: string, value: string, at: string) => void = () => {},
+): CheckedFilter {
+  return checkFilter(filter, field, (p, at) => {
+    if (p.type === "metric" || p.metric)
+      throw analyticsBadRequest(`${at}: only dimension predicates filter here.`, { field: at });
+    const checked = dimensionPredicate(p, at, (n) => known.includes(n), known.join(", "));
+    if (checked.kind === "dimension" && checked.value !== undefined) checkValue(checked.dimension, checked.value, `${at}.value`);
+    return checked;
+  });
+}
+
+const predicatesOf = (filter: CheckedFilter) => [...filter.predicates, ...filter.clauses.flatMap((c) => c.predicates)];
+
+function checkState(list: readonly string[], what: string) {
+  return (dimension: string, value: string, at: string) => {
+    if ((dimension === "systemPresence" || dimension === "routingStatus") && !list.includes(value)) {
+      throw analyticsBadRequest(`${at}: '${value.slice(0, 64)}' is not a ${what}; use one of ${list.join(", ")}.`, { field: at });
+    }
+  };
+}
+
+export function parseUserDetailsQuery(
+  body: unknown,
+  states: { presences: readonly string[]; routingStatuses: readonly string[] },
+): UserDetailsQuery {
+  const parsed = UserDetailsQueryBody.safeParse(body);
+  if (!parsed.success) zodProblem(parsed.error);
+  const q = parsed.data;
+  const interval = detailsInterval(q.interval, "a users details query", "POST /api/v2/analytics/users/details/jobs");
+  const pageSize = pageSizeOf(q.paging, "users");
+  const userFilters = (q.userFilters ?? []).map((f, i) => dimensionFilter(f, `userFilters[${i}]`, ["userId"]));
+  const userPredicates = userFilters.reduce((n, f) => n + predicatesOf(f).length, 0);
+  if (userPredicates > USERS_MAX_USER_PREDICATES) {
+    throw analyticsBadRequest(`userFilters: at most ${USERS_MAX_USER_PREDICATES} user predicates (got ${userPredicates}).`, {
+      field: "userFilters",
+    });
+  }
+  return {
+    interval,
+    order: q.order ?? "asc",
+    pageSize,
+    pageNumber: q.paging?.pageNumber ?? 1,
+    userFilters,
+    presenceFilters: (q.presenceFilters ?? []).map((f, i) =>
+      dimensionFilter(
+        f,
+        `presenceFilters[${i}]`,
+        ["systemPresence", "organizationPresenceId"],
+        checkState(states.presences, "system presence"),
+      ),
+    ),
+    routingStatusFilters: (q.routingStatusFilters ?? []).map((f, i) =>
+      dimensionFilter(f, `routingStatusFilters[${i}]`, ["routingStatus"], checkState(states.routingStatuses, "routing status")),
+    ),
+  };
+}
+
+export function parseUserAggregatesQuery(body: unknown): UserAggregatesQuery {
+  const parsed = UserAggregatesQueryBody.safeParse(body);
+  if (!parsed.success) zodProblem(parsed.error);
+  const q = parsed.data;
+  const filter = q.filter ? dimensionFilter(q.filter, "filter", ["userId"]) : undefined;
+  const userPredicates = filter ? predicatesOf(filter).length : 0;
+  if (userPredicates > USERS_MAX_USER_PREDICATES) {
+    throw analyticsBadRequest(`filter: at most ${USERS_MAX_USER_PREDICATES} user predicates (got ${userPredicates}).`, {
+      field: "filter",
+    });
+  }
+  const granularity = parseGranularity(q.granularity);
+  return {
+    interval: parseInterval(q.interval),
+    ...(granularity && { granularity }),
+    timeZone: parseTimeZone(q.timeZone),
+    groupByUser: (q.groupBy ?? []).length > 0,
+    ...(filter && { filter }),
+    metrics: [...new Set(q.metrics)],
+  };
+}
+
+export function parseObservationQuery(body: unknown): ObservationQuery {
+  const parsed = ObservationQueryBody.safeParse(body);
+  if (!parsed.success) zodProblem(parsed.error);
+  const q = parsed.data;
+  return {
+    ...(q.filter && { filter: dimensionFilter(q.filter, "filter", ["queueId", "mediaType"]) }),
+    metrics: [...new Set(q.metrics)],
+    detailMetrics: [...new Set(q.detailMetrics ?? [])],
+  };
+}
+
+/** Whether `values` (a dimension's values on one record) satisfy `filter`. */
+export function matchesFilter(filter: CheckedFilter, valueOf: (dimension: string) => string | undefined): boolean {
+  const test = (p: CheckedPredicate) => {
+    if (p.kind !== "dimension") return false;
+    const value = valueOf(p.dimension);
+    if (p.operator === "exists") return value !== undefined && value !== "";
+    if (p.operator === "notExists") return value === undefined || value === "";
+    return value === p.value;
+  };
+  const combine = (type: "and" | "or", results: boolean[]) => (type === "and" ? results.every(Boolean) : results.some(Boolean));
+  return combine(filter.type, [
+    ...filter.predicates.map(test),
+    ...filter.clauses.map((c) => combine(c.type, c.predicates.map(test))),
+  ]);
+}
+
+/** The values a filter's `matches` predicates name for `dimension` (to narrow a read), or undefined when it is not narrowed. */
+export function matchedValues(filter: CheckedFilter | undefined, dimension: string): string[] | undefined {
+  if (!filter) return undefined;
+  const preds = predicatesOf(filter);
+  // Narrowing is safe for an 'or' of matches on this dimension only, or an 'and' with such a predicate.
+  const mine = preds.filter((p) => p.kind === "dimension" && p.dimension === dimension && p.operator === "matches");
+  if (filter.clauses.length > 0 || mine.length === 0) return undefined;
+  if (filter.type === "or" && mine.length !== preds.length) return undefined;
+  if (filter.type === "and" && mine.length !== 1) return undefined;
+  return mine.map((p) => (p as { value: string }).value);
 }

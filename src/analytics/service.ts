@@ -3,6 +3,7 @@
  * organisation's database.
  */
 import type pg from "pg";
+import { queueObservations, usersAggregates, usersDetails } from "./agent-service.js";
 import { deriveConversation } from "./derive.js";
 import { aggregateDimension } from "./dimensions.js";
 import { analyticsBadRequest, analyticsNotFound } from "./errors.js";
@@ -63,6 +64,18 @@ export class AnalyticsService {
       });
     }
     return { conversations: await this.details(pool, ids) };
+  }
+
+  usersDetails(pool: pg.Pool, body: unknown) {
+    return usersDetails(pool, body, this.settings);
+  }
+
+  usersAggregates(pool: pg.Pool, body: unknown) {
+    return usersAggregates(pool, body, this.settings);
+  }
+
+  queueObservations(pool: pg.Pool, body: unknown) {
+    return queueObservations(pool, body, this.settings);
   }
 
   /** Detail records in the order of `ids` (absent ones left out), derived from the stored trees. */

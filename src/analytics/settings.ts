@@ -11,6 +11,10 @@ export interface AnalyticsSettings extends DeriveSettings {
   direction: DirectionSource;
   refreshMs: number;
   refreshBatch: number;
+  /** An agent or session with no event for this long is closed at its last event. */
+  agentIdleCloseMs: number;
+  /** Agent events replayed before and after a users query's interval. */
+  agentLookbackMs: number;
 }
 
 export function analyticsSettings(config: Config): AnalyticsSettings {
@@ -27,5 +31,8 @@ export function analyticsSettings(config: Config): AnalyticsSettings {
     direction: { table, column },
     refreshMs: config.ANALYTICS_REFRESH_MS,
     refreshBatch: config.ANALYTICS_REFRESH_BATCH,
+    agentIdleCloseMs: config.ANALYTICS_AGENT_IDLE_MINUTES * 60_000,
+    // Never shorter than the idle close, so a sign-out by inactivity is always seen.
+    agentLookbackMs: Math.max(config.ANALYTICS_AGENT_LOOKBACK_HOURS * 3_600_000, config.ANALYTICS_AGENT_IDLE_MINUTES * 60_000),
   };
 }

@@ -231,6 +231,16 @@ const ConfigSchema = z.object({
     )
     .default("msdyn_sessiondata.msdyn_sessioncreationreason"),
   /**
+   * Minutes without any event after which an agent who never logged CifSessionEnd counts as
+   * signed out at their last event, and a session still open is no longer waiting or handled.
+   */
+  ANALYTICS_AGENT_IDLE_MINUTES: z.coerce.number().int().min(1).max(10_080).default(240),
+  /**
+   * How far before (and after) a users query's interval an agent's events are replayed, so a
+   * state begun before the interval is seen; at least ANALYTICS_AGENT_IDLE_MINUTES.
+   */
+  ANALYTICS_AGENT_LOOKBACK_HOURS: z.coerce.number().int().min(1).max(720).default(24),
+  /**
    * Export jobs (POST /api/v2/analytics/…/details/jobs) this server runs at once; 0: it
    * takes submissions but runs none (another server does). Each holds one connection of its
    * organisation's pool while it runs, and at most ANALYTICS_JOB_PAGE records in memory.

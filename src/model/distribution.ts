@@ -40,6 +40,9 @@ const NOT_DISTRIBUTED: Readonly<Record<string, Exclude<Placement, "distributed">
   cif_analytics_segment: "coordinator",
   cif_analytics_metric: "coordinator",
   cif_analytics_rollup: "coordinator",
+  cif_analytics_agentevent: "coordinator",
+  cif_analytics_openstate: "coordinator",
+  cif_analytics_agentversion: "coordinator",
   // Export jobs (src/analytics/jobs/): written and read by the service alone.
   cif_analytics_exportjob: "coordinator",
   cif_analytics_exportkey: "coordinator",

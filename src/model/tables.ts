@@ -883,6 +883,101 @@ const analyticsRollup: TableDef = {
   indexes: [],
 };
 
+/**
+ * The KPI events of each agent (participant) that their presence and routing timelines are
+ * replayed from (src/analytics/agents.ts), copied out of each conversation's tree when it is
+ * derived: kept by agent and time, so a timeline reads one index range however the
+ * conversations are spread.
+ */
+const analyticsAgentEvent: TableDef = {
+  webApi: false,
+  logicalName: "cif_analytics_agentevent",
+  schemaName: "cif_AnalyticsAgentEvent",
+  entitySetName: "cif_analyticsagentevents",
+  displayName: "Agent Event",
+  displayCollectionName: "Agent Events",
+  primaryKey: "cif_analytics_agenteventid",
+  primaryName: "eventname",
+  ownership: "organization",
+  columns: [
+    primaryKeyColumn("cif_analytics_agenteventid", "cif_AnalyticsAgentEventId", "Agent Event Id"),
+    text("conversationid", "ConversationId", "Conversation Id", 100, { ...readOnly, notNull: true }),
+    dimension("userid", "UserId", "User (Agent Participant) Id"),
+    dateTime("eventon", "EventOn", "Event Time", { ...readOnly, notNull: true }),
+    dateTime("createdon", "CreatedOn", "Stored On", { ...readOnly, notNull: true }),
+    text("kpieventid", "KpiEventId", "KPI Event Id", 100, { ...readOnly, notNull: true }),
+    dimension("eventname", "EventName", "KPI Event Name"),
+    text("reason", "Reason", "KPI Event Reason", 400, readOnly),
+    dimension("providersessionid", "ProviderSessionId", "Provider Session Id"),
+    dimension("cifsessionid", "CifSessionId", "CIF Session Id"),
+    dimension("queueid", "QueueId", "Queue Id"),
+    dimension("mediatype", "MediaType", "Media Type"),
+  ],
+  parents: [],
+  indexes: [
+    { columns: ["userid", "eventon"], purpose: "an agent's timeline over an interval" },
+    { columns: ["eventon"], purpose: "the agents active in an interval (observations, users queries)" },
+    { columns: ["conversationid"], purpose: "re-deriving a conversation" },
+  ],
+};
+
+/**
+ * What is open now in each conversation (src/analytics/derive.ts): sessions waiting in a
+ * queue, alerting an agent, or being handled. The real-time observations read this small table.
+ */
+const analyticsOpenState: TableDef = {
+  webApi: false,
+  logicalName: "cif_analytics_openstate",
+  schemaName: "cif_AnalyticsOpenState",
+  entitySetName: "cif_analyticsopenstates",
+  displayName: "Open Session State",
+  displayCollectionName: "Open Session States",
+  primaryKey: "cif_analytics_openstateid",
+  primaryName: "state",
+  ownership: "organization",
+  columns: [
+    primaryKeyColumn("cif_analytics_openstateid", "cif_AnalyticsOpenStateId", "Open State Id"),
+    text("conversationid", "ConversationId", "Conversation Id", 100, { ...readOnly, notNull: true }),
+    dimension("providersessionid", "ProviderSessionId", "Provider Session Id"),
+    text("state", "State", "State", 20, { ...readOnly, notNull: true }),
+    dateTime("since", "Since", "In This State Since", { ...readOnly, notNull: true }),
+    dateTime("lastactivity", "LastActivity", "Conversation's Last Activity", { ...readOnly, notNull: true }),
+    dimension("queueid", "QueueId", "Queue Id"),
+    dimension("mediatype", "MediaType", "Media Type"),
+    dimension("userid", "UserId", "User (Agent Participant) Id"),
+  ],
+  parents: [],
+  indexes: [
+    { columns: ["queueid", "state"], purpose: "observations of a queue" },
+    { columns: ["conversationid"], purpose: "re-deriving a conversation" },
+  ],
+};
+
+/**
+ * A version per agent, moved by the refresher in the transaction that changes any of the
+ * agent's timeline events: what the real-time observations check before they replay an
+ * agent again (an unchanged agent's timeline is kept in memory).
+ */
+const analyticsAgentVersion: TableDef = {
+  webApi: false,
+  logicalName: "cif_analytics_agentversion",
+  schemaName: "cif_AnalyticsAgentVersion",
+  entitySetName: "cif_analyticsagentversions",
+  displayName: "Agent Timeline Version",
+  displayCollectionName: "Agent Timeline Versions",
+  primaryKey: "cif_analytics_agentversionid",
+  primaryName: "userid",
+  ownership: "organization",
+  naturalKey: ["userid"],
+  columns: [
+    primaryKeyColumn("cif_analytics_agentversionid", "cif_AnalyticsAgentVersionId", "Agent Version Id"),
+    dimension("userid", "UserId", "User (Agent Participant) Id"),
+    column("version", "Version", "Version", "bigint", { ...readOnly, notNull: true }),
+  ],
+  parents: [],
+  indexes: [],
+};
+
 // ---------------------------------------------------------------------------
 // Export jobs (src/analytics/jobs/): large extracts of the details queries, run in the
 // background (the queue itself is pg-boss's, in the main database; these rows are in the
@@ -980,6 +1075,9 @@ export const ANALYTICS_TABLES = {
   Segment: analyticsSegment,
   Metric: analyticsMetric,
   Rollup: analyticsRollup,
+  AgentEvent: analyticsAgentEvent,
+  OpenState: analyticsOpenState,
+  AgentVersion: analyticsAgentVersion,
 } as const;
 
 export const INTERNAL_TABLES = { IdempotencyKey: idempotencyKey } as const;
@@ -1003,6 +1101,9 @@ export const TABLES: readonly TableDef[] = [
   analyticsSegment,
   analyticsMetric,
   analyticsRollup,
+  analyticsAgentEvent,
+  analyticsOpenState,
+  analyticsAgentVersion,
   analyticsExportJob,
   analyticsExportKey,
   analyticsExportResult,

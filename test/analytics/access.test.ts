@@ -32,6 +32,23 @@ async function logConversation(api: ApiClient, id: string): Promise<void> {
   expect(c.statusCode, c.body).toBe(204);
   const s = await api.post("msdyn_sessionsdata", { msdyn_conversationid: id, msdyn_providersessionid: "s1", msdyn_queueid: "q" });
   expect(s.statusCode, s.body).toBe(204);
+  const agent = `agent-${id}`;
+  const p = await api.post("msdyn_sessionparticipantsdata", {
+    msdyn_conversationid: id,
+    msdyn_providersessionid: "s1",
+    msdyn_participantid: agent,
+    msdyn_name: agent,
+  });
+  expect(p.statusCode, p.body).toBe(204);
+  const e = await api.post("msdyn_kpieventsdata", {
+    msdyn_name: "NotificationReceived",
+    msdyn_kpieventname: "NotificationReceived",
+    msdyn_eventtimestamp: "2024-05-01T09:00:05Z",
+    msdyn_conversationid: id,
+    msdyn_providersessionid: "s1",
+    msdyn_participantid: agent,
+  });
+  expect(e.statusCode, e.body).toBe(204);
 }
 
 describe("analytics access", () => {
@@ -108,6 +125,22 @@ describe("analytics access", () => {
       });
       expectGenesysError(res, 403, "missing.any.permissions");
     }
+    for (const [url, payload] of [
+      ["/api/v2/analytics/users/details/query", { interval: INTERVAL }],
+      ["/api/v2/analytics/users/aggregates/query", { interval: INTERVAL, metrics: ["tSystemPresence"] }],
+      ["/api/v2/analytics/queues/observations/query", { metrics: ["oWaiting"] }],
+    ] as const) {
+      const res = await t.app.inject({ method: "POST", url, payload, headers: bearer(providerToken) });
+      expectGenesysError(res, 403, "missing.any.permissions");
+      expectGenesysError(await t.app.inject({ method: "POST", url, payload }), 401, "authentication.required");
+    }
+    const stream = "/api/v2/analytics/queues/observations/stream";
+    expectGenesysError(
+      await t.app.inject({ method: "GET", url: stream, headers: bearer(providerToken) }),
+      403,
+      "missing.any.permissions",
+    );
+    expectGenesysError(await t.app.inject({ method: "GET", url: stream }), 401, "authentication.required");
     const anonymous = await t.app.inject({
       method: "POST",
       url: AGGREGATES,
@@ -130,6 +163,10 @@ describe("analytics access", () => {
     expect(counted.json().results.map((r: { group: { conversationId: string } }) => r.group.conversationId)).toEqual([
       "conv-of-b",
     ]);
+    const agents = await bAnalyst.inject("POST", "/api/v2/analytics/users/details/query", { interval: INTERVAL });
+    expect(agents.json().userDetails.map((u: { userId: string }) => u.userId)).toEqual(["agent-conv-of-b"]);
+    const agentsOfA = await admin.inject("POST", "/api/v2/analytics/users/details/query", { interval: INTERVAL });
+    expect(agentsOfA.json().userDetails.map((u: { userId: string }) => u.userId)).toEqual(["agent-conv-of-a"]);
     // A's analyst does not see B's.
     const inA = await admin.inject("GET", "/api/v2/analytics/conversations/conv-of-b/details");
     expectGenesysError(inA, 404, "not.found");

@@ -122,6 +122,7 @@ function toTree(id: string, g: GenConversation): { tree: ConversationTree; event
       providerSessionId: `s${Math.min(e.session, sessions.length - 1)}`,
       participantId: e.agent < AGENTS.length ? AGENTS[e.agent]! : null,
       providerId: null,
+      cifSessionId: null,
       createdOn,
     };
   });
@@ -356,6 +357,7 @@ describe("rollups equal a direct computation over the raw rows", () => {
               providerSessionId: "s0",
               participantId: AGENTS[l.agent]!,
               providerId: null,
+              cifSessionId: null,
               createdOn: new Date("2030-01-01T00:00:00Z"),
             };
             (target.tree.events as unknown[]).push(event);

@@ -21,6 +21,8 @@ export interface EventSpec {
   session: string;
   participant?: string;
   reason?: string;
+  /** msdyn_cifSessionId: the agent's CIF page load. */
+  cifSession?: string;
 }
 
 export interface ConversationSpec {
@@ -63,6 +65,7 @@ export function analyticsFixtures(t: TestApp, headers: Record<string, string> = 
         msdyn_providersessionid: e.session,
         ...(e.participant && { msdyn_participantid: e.participant }),
         ...(e.reason && { msdyn_kpieventreason: e.reason }),
+        ...(e.cifSession && { msdyn_cifSessionId: e.cifSession }),
       };
       const res = await r.post("msdyn_kpieventsdata", body);
       expect(res.statusCode, res.body).toBe(204);
@@ -115,7 +118,15 @@ export function analyticsFixtures(t: TestApp, headers: Record<string, string> = 
   const details = async (body: Body, headers: Record<string, string> = {}) =>
     t.app.inject({ method: "POST", url: "/api/v2/analytics/conversations/details/query", payload: body, headers });
 
-  return { conversation, postEvents, refresh, aggregates, details, records: r };
+  const post =
+    (url: string) =>
+    async (body: Body, headers: Record<string, string> = {}) =>
+      t.app.inject({ method: "POST", url: `/api/v2/analytics/${url}`, payload: body, headers });
+  const usersDetails = post("users/details/query");
+  const usersAggregates = post("users/aggregates/query");
+  const observations = post("queues/observations/query");
+
+  return { conversation, postEvents, refresh, aggregates, details, usersDetails, usersAggregates, observations, records: r };
 }
 
 /** A Genesys error body: the status, the code, and a message containing each fragment. */

@@ -11,7 +11,7 @@ import type { Queryable } from "../../db/transactions.js";
 import { newRowId } from "../../model/row-ids.js";
 import { ident, prepared } from "../../db/sql.js";
 import { ROLLUP_GRAINS } from "../../model/tables.js";
-import type { ConversationSummary, ConversationTree, DetailParticipant, Fact } from "../derive.js";
+import type { ConversationTree, DerivedConversation, Fact } from "../derive.js";
 import { bucketStart } from "../time.js";
 
 /** Where the direction dimension is read from (ANALYTICS_DIRECTION_COLUMN). */
@@ -86,6 +86,7 @@ interface EventDbRow {
   msdyn_providersessionid: string;
   msdyn_participantid: string | null;
   provider: string | null;
+  cifsessionid: string | null;
   createdon: Date;
 }
 
@@ -129,7 +130,8 @@ export async function loadTrees(db: Queryable, ids: readonly string[], direction
   const events = await db.query<EventDbRow>(
     prepared(
       `SELECT msdyn_conversationid, msdyn_kpieventdataid::text AS id, msdyn_kpieventname, msdyn_kpieventreason, msdyn_eventtimestamp,
-              msdyn_providersessionid, msdyn_participantid, "msdyn_ProviderId" AS provider, createdon
+              msdyn_providersessionid, msdyn_participantid, "msdyn_ProviderId" AS provider,
+              "msdyn_cifSessionId" AS cifsessionid, createdon
          FROM msdyn_kpieventdata WHERE msdyn_conversationid = ANY($1::text[])`,
       [ids],
     ),
@@ -182,6 +184,7 @@ export async function loadTrees(db: Queryable, ids: readonly string[], direction
       providerSessionId: e.msdyn_providersessionid,
       participantId: e.msdyn_participantid,
       providerId: e.provider,
+      cifSessionId: e.cifsessionid,
       createdOn: e.createdon,
     });
   }
@@ -261,34 +264,174 @@ const storedKey = (f: StoredFact) =>
     f.direction,
   ].join("\u0001");
 
-type Derived = { summary: ConversationSummary; facts: readonly Fact[]; participants: readonly DetailParticipant[] };
+type Derived = Pick<DerivedConversation, "summary" | "facts" | "participants" | "agentEvents" | "openStates">;
 
-/** A conversation's segment rows, as stored. */
-function segmentRows(d: Derived): unknown[][] {
-  return d.participants.flatMap((p) =>
-    p.sessions.map((s) => [
-      d.summary.conversationId,
-      d.summary.conversationStart,
-      s.sessionId,
-      p.participantId,
-      p.participantName ?? "",
-      p.purpose,
-      s.queueId ?? "",
-      s.mediaType ?? "",
-      s.provider ?? "",
-      p.userId ?? "",
-      s.direction ?? "",
-      delimited(s.segments.map((x) => x.segmentType)),
-      delimited(s.segments.flatMap((x) => (x.disconnectType ? [x.disconnectType] : []))),
-    ]),
+/** A table of rows derived per conversation, rewritten for a conversation when its rows change. */
+interface PerConversationRows {
+  table: string;
+  /** Column names and their PostgreSQL array types, conversationid first. */
+  columns: readonly (readonly [name: string, type: string])[];
+  rowsOf(d: Derived): unknown[][];
+}
+
+const PER_CONVERSATION_ROWS: readonly PerConversationRows[] = [
+  {
+    table: "cif_analytics_segment",
+    columns: [
+      ["conversationid", "text"],
+      ["conversationstart", "timestamptz"],
+      ["providersessionid", "text"],
+      ["participantid", "text"],
+      ["participantname", "text"],
+      ["purpose", "text"],
+      ["queueid", "text"],
+      ["mediatype", "text"],
+      ["providerid", "text"],
+      ["userid", "text"],
+      ["direction", "text"],
+      ["segmenttypes", "text"],
+      ["disconnecttypes", "text"],
+    ],
+    rowsOf: (d) =>
+      d.participants.flatMap((p) =>
+        p.sessions.map((s) => [
+          d.summary.conversationId,
+          d.summary.conversationStart,
+          s.sessionId,
+          p.participantId,
+          p.participantName ?? "",
+          p.purpose,
+          s.queueId ?? "",
+          s.mediaType ?? "",
+          s.provider ?? "",
+          p.userId ?? "",
+          s.direction ?? "",
+          delimited(s.segments.map((x) => x.segmentType)),
+          delimited(s.segments.flatMap((x) => (x.disconnectType ? [x.disconnectType] : []))),
+        ]),
+      ),
+  },
+  {
+    table: "cif_analytics_agentevent",
+    columns: [
+      ["conversationid", "text"],
+      ["userid", "text"],
+      ["eventon", "timestamptz"],
+      ["createdon", "timestamptz"],
+      ["kpieventid", "text"],
+      ["eventname", "text"],
+      ["reason", "text"],
+      ["providersessionid", "text"],
+      ["cifsessionid", "text"],
+      ["queueid", "text"],
+      ["mediatype", "text"],
+    ],
+    rowsOf: (d) =>
+      d.agentEvents.map((e) => [
+        d.summary.conversationId,
+        e.userId,
+        e.at,
+        e.createdOn,
+        e.kpiEventId,
+        e.name,
+        e.reason,
+        e.providerSessionId,
+        e.cifSessionId,
+        e.queueId,
+        e.mediaType,
+      ]),
+  },
+  {
+    table: "cif_analytics_openstate",
+    columns: [
+      ["conversationid", "text"],
+      ["providersessionid", "text"],
+      ["state", "text"],
+      ["since", "timestamptz"],
+      ["lastactivity", "timestamptz"],
+      ["queueid", "text"],
+      ["mediatype", "text"],
+      ["userid", "text"],
+    ],
+    rowsOf: (d) =>
+      d.openStates.map((o) => [
+        d.summary.conversationId,
+        o.providerSessionId,
+        o.state,
+        o.since,
+        o.lastActivity,
+        o.queueId,
+        o.mediaType,
+        o.userId,
+      ]),
+  },
+];
+
+/** The agents whose timeline events changed get a new version. */
+async function moveAgentVersions(db: pg.ClientBase, userIds: readonly string[]) {
+  const users = [...new Set(userIds)].filter(Boolean).sort();
+  if (users.length === 0) return;
+  await db.query(
+    prepared(
+      `INSERT INTO cif_analytics_agentversion (userid, version)
+       SELECT userid, nextval('cif_analytics_agentversion_seq') FROM unnest($1::text[]) AS userid
+       ON CONFLICT (userid) DO UPDATE SET version = EXCLUDED.version`,
+      [users],
+    ),
   );
 }
 
 const rowsKey = (rows: readonly unknown[][]) =>
   rows
-    .map((r) => r.map((v) => (v instanceof Date ? v.getTime() : String(v))).join("\u0001"))
+    .map((r) =>
+      r
+        .map((v) => (v instanceof Date ? v.getTime() : v === null || v === undefined ? "\u0000" : String(v as string)))
+        .join("\u0001"),
+    )
     .sort()
     .join("\n");
+
+/**
+ * Rewrites `table`'s rows of the conversations of `ids` whose rows changed (and drops those
+ * of conversations gone); returns the rows it took out and put in.
+ */
+async function replaceRowsOf(
+  db: pg.ClientBase,
+  table: PerConversationRows,
+  ids: readonly string[],
+  derived: readonly Derived[],
+): Promise<{ removed: unknown[][]; added: unknown[][] }> {
+  const names = table.columns.map(([name]) => name);
+  const { rows: old } = await db.query<Record<string, unknown>>(
+    prepared(`SELECT ${names.join(", ")} FROM ${table.table} WHERE conversationid = ANY($1::text[])`, [ids]),
+  );
+  const oldRows = new Map<string, unknown[][]>();
+  for (const r of old) {
+    const row = names.map((c) => r[c]);
+    const list = oldRows.get(r.conversationid as string);
+    if (list) list.push(row);
+    else oldRows.set(r.conversationid as string, [row]);
+  }
+  const present = new Set(derived.map((d) => d.summary.conversationId));
+  const changed = derived.flatMap((d) => {
+    const rows = table.rowsOf(d);
+    return rowsKey(oldRows.get(d.summary.conversationId) ?? []) === rowsKey(rows) ? [] : [{ id: d.summary.conversationId, rows }];
+  });
+  const rewrite = [...ids.filter((id) => !present.has(id) && oldRows.has(id)), ...changed.map((c) => c.id)];
+  if (rewrite.length > 0)
+    await db.query(prepared(`DELETE FROM ${table.table} WHERE conversationid = ANY($1::text[])`, [rewrite]));
+  const rows = changed.flatMap((c) => c.rows);
+  if (rows.length > 0) {
+    const arrays = table.columns.map(([, type], i) => `$${i + 1}::${type}[]`).join(", ");
+    await db.query(
+      prepared(
+        `INSERT INTO ${table.table} (${names.join(", ")}) SELECT * FROM unnest(${arrays})`,
+        table.columns.map((_, i) => rows.map((row) => row[i])),
+      ),
+    );
+  }
+  return { removed: rewrite.flatMap((id) => oldRows.get(id) ?? []), added: rows };
+}
 
 /**
  * Stores the new metric rows, summaries and segment rows of `ids` in place of the old,
@@ -358,33 +501,17 @@ export async function replaceConversations(
       [ids],
     ),
   );
-  const { rows: oldSegments } = await db.query<Record<string, unknown>>(
-    prepared(`SELECT ${SEGMENT_COLUMN_NAMES.join(", ")} FROM cif_analytics_segment WHERE conversationid = ANY($1::text[])`, [
-      ids,
-    ]),
-  );
   const summaryKey = (start: Date, end: Date | null | undefined, direction: string | null | undefined) =>
     `${start.getTime()}\u0001${end?.getTime() ?? ""}\u0001${direction ?? ""}`;
   const oldSummary = new Map(
     oldSummaries.map((r) => [r.conversationid, summaryKey(r.conversationstart, r.conversationend, r.originatingdirection)]),
   );
-  const oldSegmentRows = new Map<string, unknown[][]>();
-  for (const r of oldSegments) {
-    const row = SEGMENT_COLUMN_NAMES.map((c) => r[c]);
-    const list = oldSegmentRows.get(r.conversationid as string);
-    if (list) list.push(row);
-    else oldSegmentRows.set(r.conversationid as string, [row]);
-  }
   const present = new Set(derived.map((d) => d.summary.conversationId));
   const gone = ids.filter((id) => !present.has(id));
   const changedSummaries = derived.filter(
     (d) =>
       oldSummary.get(d.summary.conversationId) !==
       summaryKey(d.summary.conversationStart, d.summary.conversationEnd, d.summary.originatingDirection),
-  );
-  const newSegments = new Map(derived.map((d) => [d.summary.conversationId, segmentRows(d)]));
-  const changedSegments = derived.filter(
-    (d) => rowsKey(oldSegmentRows.get(d.summary.conversationId) ?? []) !== rowsKey(newSegments.get(d.summary.conversationId)!),
   );
 
   const rewrite = [...gone, ...changedSummaries.map((d) => d.summary.conversationId)];
@@ -404,19 +531,15 @@ export async function replaceConversations(
       ),
     );
   }
-  const resegment = [...gone, ...changedSegments.map((d) => d.summary.conversationId)];
-  if (resegment.length > 0)
-    await db.query(prepared("DELETE FROM cif_analytics_segment WHERE conversationid = ANY($1::text[])", [resegment]));
-  const segments = changedSegments.flatMap((d) => newSegments.get(d.summary.conversationId)!);
-  if (segments.length > 0) {
-    await db.query(
-      prepared(
-        `INSERT INTO cif_analytics_segment (${SEGMENT_COLUMN_NAMES.join(", ")})
-         SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-                              $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])`,
-        SEGMENT_COLUMN_NAMES.map((_, i) => segments.map((row) => row[i])),
-      ),
-    );
+  for (const table of PER_CONVERSATION_ROWS) {
+    const { removed: out, added: into } = await replaceRowsOf(db, table, ids, derived);
+    if (table.table === "cif_analytics_agentevent") {
+      const user = table.columns.findIndex(([name]) => name === "userid");
+      await moveAgentVersions(
+        db,
+        [...out, ...into].map((row) => row[user] as string),
+      );
+    }
   }
 
   if (rollups === "skip") return { facts: added.length, cells: 0 };
@@ -444,22 +567,6 @@ export async function rebuildRollups(db: Queryable): Promise<number> {
   }
   return cells;
 }
-
-const SEGMENT_COLUMN_NAMES = [
-  "conversationid",
-  "conversationstart",
-  "providersessionid",
-  "participantid",
-  "participantname",
-  "purpose",
-  "queueid",
-  "mediatype",
-  "providerid",
-  "userid",
-  "direction",
-  "segmenttypes",
-  "disconnecttypes",
-] as const;
 
 /** `,a,b,` (each value once): a LIKE '%,a,%' matches one whole value. */
 const delimited = (values: readonly string[]) => (values.length ? `,${[...new Set(values)].join(",")},` : "");
