@@ -4,6 +4,7 @@
  * timelines of the agents active now. parse → read → replay → respond, per query.
  */
 import type pg from "pg";
+import type { Queryable } from "../db/transactions.js";
 import {
   type AgentTimeline,
   ROUTING_STATUSES,
@@ -16,6 +17,7 @@ import {
 import {
   type CheckedFilter,
   type ObservationMetric,
+  type UserDetailsQuery,
   matchedValues,
   matchesFilter,
   parseObservationQuery,
@@ -40,7 +42,7 @@ async function candidateAgents(pool: pg.Pool, settings: AnalyticsSettings, from:
 
 /** Replays `userIds` over [from − lookback, to + lookback] (never past now), a hundred at a time. */
 async function* timelines(
-  pool: pg.Pool,
+  pool: Queryable,
   settings: AnalyticsSettings,
   userIds: readonly string[],
   from: Date,
@@ -97,52 +99,74 @@ async function currentTimelines(pool: pg.Pool, settings: AnalyticsSettings, user
   return users.map((u) => cache.get(u)!.timeline);
 }
 
+/** A user detail record of `timeline` over [from, to), or undefined when the query's state filters keep it out. */
+export function userDetailOf(
+  timeline: AgentTimeline,
+  q: Pick<UserDetailsQuery, "interval" | "presenceFilters" | "routingStatusFilters">,
+) {
+  const { start: from, end: to } = q.interval;
+  const presence = overlapping(timeline.primaryPresence, from, to);
+  const routing = overlapping(timeline.routingStatus, from, to);
+  const presenceOk = q.presenceFilters.every((f) =>
+    presence.some((r) =>
+      matchesFilter(f, (d) =>
+        d === "systemPresence" ? r.systemPresence : d === "organizationPresenceId" ? r.organizationPresenceId : undefined,
+      ),
+    ),
+  );
+  const routingOk = q.routingStatusFilters.every((f) =>
+    routing.some((r) => matchesFilter(f, (d) => (d === "routingStatus" ? r.routingStatus : undefined))),
+  );
+  if (!presenceOk || !routingOk) return undefined;
+  return {
+    userId: timeline.userId,
+    primaryPresence: presence.map((r) => ({
+      startTime: iso(r.startTime),
+      ...(r.endTime && { endTime: iso(r.endTime) }),
+      systemPresence: r.systemPresence,
+      organizationPresenceId: r.organizationPresenceId,
+    })),
+    routingStatus: routing.map((r) => ({
+      startTime: iso(r.startTime),
+      ...(r.endTime && { endTime: iso(r.endTime) }),
+      routingStatus: r.routingStatus,
+    })),
+  };
+}
+
+/** The detail records of `userIds` (in that order) that the query's state filters keep. */
+export async function* userDetailsOf(
+  pool: Queryable,
+  settings: AnalyticsSettings,
+  userIds: readonly string[],
+  q: Pick<UserDetailsQuery, "interval" | "presenceFilters" | "routingStatusFilters">,
+  now = new Date(),
+) {
+  for await (const timeline of timelines(pool, settings, userIds, q.interval.start, q.interval.end, now)) {
+    const record = userDetailOf(timeline, q);
+    if (record) yield record;
+  }
+}
+
 export async function usersDetails(pool: pg.Pool, body: unknown, settings: AnalyticsSettings, now = new Date()) {
   const q = parseUserDetailsQuery(body, { presences: SYSTEM_PRESENCES, routingStatuses: ROUTING_STATUSES });
-  const { start: from, end: to } = q.interval;
-  let users = await candidateAgents(pool, settings, from, to, q.userFilters);
+  let users = await candidateAgents(pool, settings, q.interval.start, q.interval.end, q.userFilters);
   if (q.order === "desc") users = users.reverse();
   const first = (q.pageNumber - 1) * q.pageSize;
-  const byStateFilters = q.presenceFilters.length > 0 || q.routingStatusFilters.length > 0;
   // Without state filters every candidate is a hit (a signed-out agent has an open OFFLINE
   // record), so only the page is replayed; with them, every candidate is.
-  const toReplay = byStateFilters ? users : users.slice(first, first + q.pageSize);
-  const page: unknown[] = [];
-  let hits = 0;
-  for await (const timeline of timelines(pool, settings, toReplay, from, to, now)) {
-    const presence = overlapping(timeline.primaryPresence, from, to);
-    const routing = overlapping(timeline.routingStatus, from, to);
-    if (byStateFilters) {
-      const presenceOk = q.presenceFilters.every((f) =>
-        presence.some((r) =>
-          matchesFilter(f, (d) =>
-            d === "systemPresence" ? r.systemPresence : d === "organizationPresenceId" ? r.organizationPresenceId : undefined,
-          ),
-        ),
-      );
-      const routingOk = q.routingStatusFilters.every((f) =>
-        routing.some((r) => matchesFilter(f, (d) => (d === "routingStatus" ? r.routingStatus : undefined))),
-      );
-      if (!presenceOk || !routingOk) continue;
-      hits++;
-      if (hits <= first || hits > first + q.pageSize) continue;
-    }
-    page.push({
-      userId: timeline.userId,
-      primaryPresence: presence.map((r) => ({
-        startTime: iso(r.startTime),
-        ...(r.endTime && { endTime: iso(r.endTime) }),
-        systemPresence: r.systemPresence,
-        organizationPresenceId: r.organizationPresenceId,
-      })),
-      routingStatus: routing.map((r) => ({
-        startTime: iso(r.startTime),
-        ...(r.endTime && { endTime: iso(r.endTime) }),
-        routingStatus: r.routingStatus,
-      })),
-    });
+  if (q.presenceFilters.length === 0 && q.routingStatusFilters.length === 0) {
+    const page = [];
+    for await (const record of userDetailsOf(pool, settings, users.slice(first, first + q.pageSize), q, now)) page.push(record);
+    return { userDetails: page, totalHits: users.length };
   }
-  return { userDetails: page, totalHits: byStateFilters ? hits : users.length };
+  const page = [];
+  let hits = 0;
+  for await (const record of userDetailsOf(pool, settings, users, q, now)) {
+    hits++;
+    if (hits > first && hits <= first + q.pageSize) page.push(record);
+  }
+  return { userDetails: page, totalHits: hits };
 }
 
 export async function usersAggregates(pool: pg.Pool, body: unknown, settings: AnalyticsSettings, now = new Date()) {

@@ -175,6 +175,15 @@ export interface DerivedConversation {
   openStates: OpenState[];
 }
 
+/**
+ * Events nothing here reads: focus switches (D365 counts only focused time as handle time;
+ * Genesys has no such rule, and neither do we). They are left out of every derivation, and
+ * the KPI event trigger does not mark a conversation for them
+ * (migration 20261204204500_analytics_ignore_focus_events names the same list; a test checks).
+ */
+export const IGNORED_EVENTS: readonly string[] = ["SessionFocusIn", "SessionFocusOut"];
+const IGNORED: ReadonlySet<string> = new Set(IGNORED_EVENTS);
+
 const RESPONSES = new Set(["NotificationAccepted", "NotificationRejected", "NotificationTimedOut"]);
 
 /** Genesys' media types from CIF channel names (free text); anything else is kept, lower-cased. */
@@ -219,7 +228,7 @@ function byTime(a: EventRow, b: EventRow): number {
 
 export function deriveConversation(tree: ConversationTree, settings: DeriveSettings): DerivedConversation {
   const { conversation } = tree;
-  const events = [...tree.events].sort(byTime);
+  const events = tree.events.filter((e) => !IGNORED.has(e.name ?? "")).sort(byTime);
   // Sessions in the order they began (a stored time, else when the row was written).
   const began = (s: SessionRow) =>
     (s.createdTimestamp ?? s.queueAssignedTimestamp ?? s.agentAssignedTimestamp ?? s.createdOn).getTime();

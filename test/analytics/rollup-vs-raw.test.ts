@@ -32,6 +32,9 @@ const EVENT_NAMES = [
   "WrapUpStarted",
   "ConversationAbandoned",
   "ConversationTransferred",
+  // Read by nothing: derived as if absent, and the trigger does not mark them.
+  "SessionFocusIn",
+  "SessionFocusOut",
 ];
 const DEFINITION = new Map([...SYSTEM_KPI_EVENT_DEFINITIONS, ...ANALYTICS_KPI_EVENT_DEFINITIONS].map((d) => [d.name, d.id]));
 const DAY0 = Date.parse("2024-11-02T20:00:00Z"); // Two days around a DST end in New York.

@@ -8,13 +8,13 @@ import type { OpenStateKind } from "../derive.js";
 import type { TimelineEvent } from "../agents.js";
 
 /**
- * The agents with an event in [from, to), in userId order. A skip scan over the
- * (userid, eventon) index: one probe per agent, however many events each has.
+ * The agents with an event in [from, to), in userId order (`desc`: reversed), as rows of
+ * `{userid}`. A skip scan over the (userid, eventon) index: one probe per agent, however
+ * many events each has.
  */
-export async function activeAgents(db: Queryable, from: Date, to: Date): Promise<string[]> {
-  const { rows } = await db.query<{ userid: string }>(
-    prepared(
-      `WITH RECURSIVE agents(userid) AS (
+export function activeAgentsSql(from: Date, to: Date, order: "asc" | "desc" = "asc") {
+  return {
+    text: `WITH RECURSIVE agents(userid) AS (
          (SELECT userid FROM cif_analytics_agentevent WHERE userid > '' ORDER BY userid LIMIT 1)
          UNION ALL
          SELECT (SELECT e.userid FROM cif_analytics_agentevent e WHERE e.userid > a.userid ORDER BY e.userid LIMIT 1)
@@ -22,10 +22,14 @@ export async function activeAgents(db: Queryable, from: Date, to: Date): Promise
        SELECT userid FROM agents a
         WHERE userid IS NOT NULL
           AND EXISTS (SELECT 1 FROM cif_analytics_agentevent e WHERE e.userid = a.userid AND e.eventon >= $1 AND e.eventon < $2)
-        ORDER BY userid`,
-      [from, to],
-    ),
-  );
+        ORDER BY userid ${order === "desc" ? "DESC" : "ASC"}`,
+    values: [from, to] as unknown[],
+  };
+}
+
+export async function activeAgents(db: Queryable, from: Date, to: Date): Promise<string[]> {
+  const { text, values } = activeAgentsSql(from, to);
+  const { rows } = await db.query<{ userid: string }>(prepared(text, values));
   return rows.map((r) => r.userid);
 }
 

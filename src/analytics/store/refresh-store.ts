@@ -11,7 +11,7 @@ import type { Queryable } from "../../db/transactions.js";
 import { newRowId } from "../../model/row-ids.js";
 import { ident, prepared } from "../../db/sql.js";
 import { ROLLUP_GRAINS } from "../../model/tables.js";
-import type { ConversationTree, DerivedConversation, Fact } from "../derive.js";
+import { type ConversationTree, type DerivedConversation, type Fact, IGNORED_EVENTS } from "../derive.js";
 import { bucketStart } from "../time.js";
 
 /** Where the direction dimension is read from (ANALYTICS_DIRECTION_COLUMN). */
@@ -132,8 +132,9 @@ export async function loadTrees(db: Queryable, ids: readonly string[], direction
       `SELECT msdyn_conversationid, msdyn_kpieventdataid::text AS id, msdyn_kpieventname, msdyn_kpieventreason, msdyn_eventtimestamp,
               msdyn_providersessionid, msdyn_participantid, "msdyn_ProviderId" AS provider,
               "msdyn_cifSessionId" AS cifsessionid, createdon
-         FROM msdyn_kpieventdata WHERE msdyn_conversationid = ANY($1::text[])`,
-      [ids],
+         FROM msdyn_kpieventdata
+        WHERE msdyn_conversationid = ANY($1::text[]) AND coalesce(msdyn_kpieventname, '') <> ALL ($2::text[])`,
+      [ids, IGNORED_EVENTS],
     ),
   );
   const trees = new Map<string, MutableTree>();
