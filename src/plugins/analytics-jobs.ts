@@ -78,7 +78,7 @@ export const analyticsJobsPlugin = fp(
       log: app.log,
     });
     app.decorate("analyticsJobs", jobs);
-    app.addHook("onReady", async () => jobs.start(() => app.db.pool));
+    app.addHook("onReady", async () => jobs.start());
     // Registered after the audit plugin, so closed before it: the last WorkflowEvents are flushed.
     app.addHook("onClose", async () => jobs.stop());
   },

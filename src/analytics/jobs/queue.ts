@@ -16,7 +16,7 @@
  * else at the first submission, so a server that never exports never polls for jobs.
  */
 import PgBoss from "pg-boss";
-import type pg from "pg";
+import pg from "pg";
 import type { FastifyBaseLogger } from "fastify";
 
 export const EXPORT_QUEUE = "analytics-export";
@@ -56,12 +56,27 @@ export class ExportQueue {
 
   constructor(private readonly options: QueueOptions) {}
 
-  /** At boot: starts the queue if a job was ever queued in this database (its schema exists). */
-  async startIfInstalled(pool: pg.Pool): Promise<void> {
-    const { rows } = await pool.query<{ installed: boolean }>("SELECT to_regclass($1) IS NOT NULL AS installed", [
-      `${SCHEMA}.job`,
-    ]);
-    if (rows[0]!.installed) await this.started();
+  /**
+   * At boot: starts the queue if a job was ever queued in this database (its schema
+   * exists). Asked on a connection of its own, never one the requests wait for.
+   */
+  async startIfInstalled(): Promise<void> {
+    const client = new pg.Client({
+      connectionString: this.options.connectionString(),
+      connectionTimeoutMillis: 5_000,
+      query_timeout: 5_000,
+    });
+    let installed: boolean;
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ installed: boolean }>("SELECT to_regclass($1) IS NOT NULL AS installed", [
+        `${SCHEMA}.job`,
+      ]);
+      installed = rows[0]!.installed;
+    } finally {
+      await client.end().catch(() => {});
+    }
+    if (installed) await this.started();
   }
 
   private started(): Promise<PgBoss> {

@@ -233,13 +233,13 @@ export class ExportJobs {
    * At boot, shortly after (so that building the app touches no database): resumes the
    * queue if jobs were ever queued in the main database; tried again while that fails.
    */
-  start(mainPool: () => pg.Pool, delayMs = Math.min(1000, this.options.pollMs)): void {
+  start(delayMs = Math.min(1000, this.options.pollMs)): void {
     this.stopping = false;
     this.startTimer = setTimeout(() => {
-      this.starting = this.queue.startIfInstalled(mainPool()).catch((error: unknown) => {
+      this.starting = this.queue.startIfInstalled().catch((error: unknown) => {
         if (this.stopping) return;
         this.options.log.warn({ err: error }, "export job queue: could not start; trying again in 30 s");
-        this.start(mainPool, 30_000);
+        this.start(30_000);
       });
     }, delayMs);
     this.startTimer.unref();
