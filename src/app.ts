@@ -10,6 +10,7 @@ import type { Config } from "./config/config.js";
 import type { Database } from "./db/database.js";
 import { DATAVERSE_LIMITS, type ServiceProtectionLimits } from "./identity/service-protection.js";
 import { analyticsPlugin } from "./plugins/analytics.js";
+import { analyticsJobsPlugin } from "./plugins/analytics-jobs.js";
 import { auditPlugin } from "./plugins/audit.js";
 import { errorHandlingPlugin } from "./plugins/error-handling.js";
 import { identityPlugin, rewriteOrganizationPrefix } from "./plugins/identity.js";
@@ -27,6 +28,7 @@ import { requestBodyPlugin } from "./plugins/request-body.js";
 import { swaggerPlugin } from "./plugins/swagger.js";
 import { adminRoutes } from "./routes/admin.js";
 import { analyticsRoutes } from "./routes/analytics.js";
+import { analyticsJobsRoutes } from "./routes/analytics-jobs.js";
 import { logDestinationRoutes } from "./routes/log-destinations.js";
 import { batchRoutes } from "./routes/batch.js";
 import { entitySetRoutes } from "./routes/entity-sets.js";
@@ -109,6 +111,7 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
   // organisation directory still open.
   await app.register(auditPlugin);
   await app.register(analyticsPlugin);
+  await app.register(analyticsJobsPlugin);
   await app.register(serviceProtectionPlugin, {
     limits: serviceProtectionLimits(config),
     keyOf: (request) => request.identity && `${request.identity.organization.id}\n${request.identity.principalId}`,
@@ -127,6 +130,7 @@ export async function buildApp({ config, db, logger, loggerInstance }: AppOption
   await app.register(adminRoutes, { prefix: "/api/admin" });
   await app.register(logDestinationRoutes, { prefix: "/api/admin/log-destinations" });
   if (config.ANALYTICS === "on") await app.register(analyticsRoutes, { prefix: "/api/v2/analytics" });
+  if (config.ANALYTICS === "on") await app.register(analyticsJobsRoutes, { prefix: "/api/v2/analytics" });
   await app.register(serviceDocumentRoutes, { prefix: "/api/data/:version" });
   await app.register(metadataRoutes, { prefix: "/api/data/:version" });
   await app.register(entitySetRoutes, { prefix: "/api/data/:version" });

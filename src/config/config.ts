@@ -249,6 +249,28 @@ const ConfigSchema = z.object({
    * state begun before the interval is seen; at least ANALYTICS_AGENT_IDLE_MINUTES.
    */
   ANALYTICS_AGENT_LOOKBACK_HOURS: z.coerce.number().int().min(1).max(720).default(24),
+  /**
+   * Export jobs (POST /api/v2/analytics/…/details/jobs) this server runs at once; 0: it
+   * takes submissions but runs none (another server does). Each holds one connection of its
+   * organisation's pool while it runs, and at most ANALYTICS_JOB_PAGE records in memory.
+   */
+  ANALYTICS_JOB_CONCURRENCY: z.coerce.number().int().min(0).max(16).default(1),
+  /** Records an export job derives and writes per transaction (its checkpoint). */
+  ANALYTICS_JOB_PAGE: z.coerce.number().int().min(1).max(5000).default(500),
+  /**
+   * Seconds a finished job (FULFILLED, FAILED, CANCELLED) keeps its results; then it is
+   * EXPIRED and its results are deleted. Its row goes EXPIRED_JOB_DAYS (7) later.
+   */
+  ANALYTICS_JOB_EXPIRY_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 86_400)
+    .default(86_400),
+  /** Milliseconds an export job pauses between pages, leaving the database to live traffic (0: none). */
+  ANALYTICS_JOB_PAUSE_MS: z.coerce.number().int().min(0).max(60_000).default(0),
+  /** How often an idle job worker looks for queued jobs, in milliseconds (at least 500). */
+  ANALYTICS_JOB_POLL_MS: z.coerce.number().int().min(500).max(60_000).default(2_000),
   /** AUTH_MODE=none: the user recorded as owner / created-by / modified-by. */
   CALLER_USER_ID: z.string().regex(GUID, "must be a GUID").default("6f3c1a52-2b9e-4f0a-9d51-3c2e8a7b4d10"),
   BUSINESS_UNIT_ID: z.string().regex(GUID, "must be a GUID").default("0b7c5e1d-8a3f-4c26-b9d4-1e5f7a2c9e30"),

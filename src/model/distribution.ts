@@ -43,6 +43,10 @@ const NOT_DISTRIBUTED: Readonly<Record<string, Exclude<Placement, "distributed">
   cif_analytics_agentevent: "coordinator",
   cif_analytics_openstate: "coordinator",
   cif_analytics_agentversion: "coordinator",
+  // Export jobs (src/analytics/jobs/): written and read by the service alone.
+  cif_analytics_exportjob: "coordinator",
+  cif_analytics_exportkey: "coordinator",
+  cif_analytics_exportresult: "coordinator",
 };
 
 export function placementOf(table: TableDef): Placement {

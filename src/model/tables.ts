@@ -737,6 +737,9 @@ const analyticsDirty: TableDef = {
     primaryKeyColumn("cif_analytics_dirtyid", "cif_AnalyticsDirtyId", "Entry Id"),
     text("conversationid", "ConversationId", "Conversation Id", 100, { ...readOnly, notNull: true }),
     column("seq", "Seq", "Sequence", "bigint", { ...readOnly, notNull: true, defaultValue: "autoincrement()" }),
+    // The writing transaction's start: the oldest pending entry's is how far the derived
+    // data is complete (the export jobs' dataAvailabilityDate, src/analytics/jobs/).
+    dateTime("createdon", "CreatedOn", "Queued On", { ...readOnly, notNull: true, defaultValue: "now()" }),
   ],
   parents: [],
   indexes: [
@@ -975,6 +978,97 @@ const analyticsAgentVersion: TableDef = {
   indexes: [],
 };
 
+// ---------------------------------------------------------------------------
+// Export jobs (src/analytics/jobs/): large extracts of the details queries, run in the
+// background (the queue itself is pg-boss's, in the main database; these rows are in the
+// organisation's own database, so a job of one organisation cannot be found from another).
+
+/** One export job: what it extracts, how far it got, when it expires. */
+const analyticsExportJob: TableDef = {
+  webApi: false,
+  logicalName: "cif_analytics_exportjob",
+  schemaName: "cif_AnalyticsExportJob",
+  entitySetName: "cif_analyticsexportjobs",
+  displayName: "Analytics Export Job",
+  displayCollectionName: "Analytics Export Jobs",
+  // The job id the API gives out.
+  primaryKey: "cif_analytics_exportjobid",
+  primaryName: "kind",
+  ownership: "organization",
+  columns: [
+    primaryKeyColumn("cif_analytics_exportjobid", "cif_AnalyticsExportJobId", "Job Id"),
+    // conversations | users: the export kind (src/analytics/jobs/kinds.ts).
+    text("kind", "Kind", "Kind", 40, { ...readOnly, notNull: true }),
+    // The request body as submitted (JSON), parsed again by the worker.
+    memo("query", "Query", "Query (JSON)", 1_048_576, { ...readOnly, notNull: true }),
+    // QUEUED, PENDING, FULFILLED, FAILED, CANCELLED, EXPIRED.
+    text("state", "State", "State", 20, { ...readOnly, notNull: true }),
+    text("submittedby", "SubmittedBy", "Submitted By (Principal Id)", 100, readOnly),
+    dateTime("submittedon", "SubmittedOn", "Submitted On", { ...readOnly, notNull: true, defaultValue: "now()" }),
+    dateTime("startedon", "StartedOn", "Started On", readOnly),
+    dateTime("completedon", "CompletedOn", "Completed On", readOnly),
+    dateTime("expireson", "ExpiresOn", "Expires On", readOnly),
+    memo("errormessage", "ErrorMessage", "Error Message", 2000, readOnly),
+    // Null until the job has taken its snapshot of the matching keys.
+    column("rowsexpected", "RowsExpected", "Rows Expected", "integer", readOnly),
+    // Also the checkpoint: results 1..rowswritten are stored.
+    column("rowswritten", "RowsWritten", "Rows Written", "integer", { ...readOnly, notNull: true, defaultValue: "0" }),
+  ],
+  parents: [],
+  indexes: [{ columns: ["expireson"], purpose: "deleting long-expired jobs" }],
+};
+
+/** The keys (conversation ids, user ids) a job extracts, in its order: its snapshot. */
+const analyticsExportKey: TableDef = {
+  webApi: false,
+  logicalName: "cif_analytics_exportkey",
+  schemaName: "cif_AnalyticsExportKey",
+  entitySetName: "cif_analyticsexportkeys",
+  displayName: "Analytics Export Key",
+  displayCollectionName: "Analytics Export Keys",
+  primaryKey: "cif_analytics_exportkeyid",
+  primaryName: "key",
+  ownership: "organization",
+  naturalKey: ["jobid", "seq"],
+  columns: [
+    primaryKeyColumn("cif_analytics_exportkeyid", "cif_AnalyticsExportKeyId", "Entry Id"),
+    column("jobid", "JobId", "Job Id", "uniqueidentifier", { ...readOnly, notNull: true }),
+    column("seq", "Seq", "Position", "integer", { ...readOnly, notNull: true }),
+    text("key", "Key", "Key", 100, { ...readOnly, notNull: true }),
+  ],
+  parents: [],
+  indexes: [],
+};
+
+/** A job's results: one row per extracted record, in its order, written a page at a time. */
+const analyticsExportResult: TableDef = {
+  webApi: false,
+  logicalName: "cif_analytics_exportresult",
+  schemaName: "cif_AnalyticsExportResult",
+  entitySetName: "cif_analyticsexportresults",
+  displayName: "Analytics Export Result",
+  displayCollectionName: "Analytics Export Results",
+  primaryKey: "cif_analytics_exportresultid",
+  primaryName: "seq",
+  ownership: "organization",
+  naturalKey: ["jobid", "seq"],
+  columns: [
+    primaryKeyColumn("cif_analytics_exportresultid", "cif_AnalyticsExportResultId", "Result Id"),
+    column("jobid", "JobId", "Job Id", "uniqueidentifier", { ...readOnly, notNull: true }),
+    column("seq", "Seq", "Position", "integer", { ...readOnly, notNull: true }),
+    // The record as the API answers it (JSON).
+    memo("body", "Body", "Record (JSON)", 1_048_576, { ...readOnly, notNull: true }),
+  ],
+  parents: [],
+  indexes: [],
+};
+
+export const ANALYTICS_EXPORT_TABLES = {
+  Job: analyticsExportJob,
+  Key: analyticsExportKey,
+  Result: analyticsExportResult,
+} as const;
+
 export const ANALYTICS_TABLES = {
   Dirty: analyticsDirty,
   Conversation: analyticsConversation,
@@ -1010,6 +1104,9 @@ export const TABLES: readonly TableDef[] = [
   analyticsAgentEvent,
   analyticsOpenState,
   analyticsAgentVersion,
+  analyticsExportJob,
+  analyticsExportKey,
+  analyticsExportResult,
 ];
 
 /** The tables that are entity sets of the Web API. */

@@ -36,6 +36,12 @@ const ANALYTICS_OPERATIONS: Record<string, string> = {
   "POST /api/v2/analytics/conversations/details/query": "analytics.conversations.details.Query",
   "GET /api/v2/analytics/conversations/details": "analytics.conversations.details.Get",
   "GET /api/v2/analytics/conversations/:conversationId/details": "analytics.conversations.details.GetOne",
+  // Export jobs (src/routes/analytics-jobs.ts).
+  "POST /api/v2/analytics/conversations/details/jobs": "analytics.conversations.details.jobs.Submit",
+  "GET /api/v2/analytics/conversations/details/jobs/availability": "analytics.conversations.details.jobs.Availability",
+  "GET /api/v2/analytics/conversations/details/jobs/:jobId": "analytics.conversations.details.jobs.Get",
+  "GET /api/v2/analytics/conversations/details/jobs/:jobId/results": "analytics.conversations.details.jobs.Results",
+  "DELETE /api/v2/analytics/conversations/details/jobs/:jobId": "analytics.conversations.details.jobs.Delete",
 };
 
 const ODATA_PATH = /^\/api\/data\/v9\.\d+\/(.*)$/;
