@@ -6,6 +6,7 @@
  * rest is written within AUDIT_FLUSH_MS. AUDIT_LOG=off subscribes nothing.
  */
 import fp from "fastify-plugin";
+import { EXPORT_KINDS } from "../analytics/jobs/kinds.js";
 import pg from "pg";
 import { AuditLog } from "../audit/audit-log.js";
 import { Forwarder } from "../audit/forwarder.js";
@@ -36,12 +37,24 @@ const ANALYTICS_OPERATIONS: Record<string, string> = {
   "POST /api/v2/analytics/conversations/details/query": "analytics.conversations.details.Query",
   "GET /api/v2/analytics/conversations/details": "analytics.conversations.details.Get",
   "GET /api/v2/analytics/conversations/:conversationId/details": "analytics.conversations.details.GetOne",
-  // Export jobs (src/routes/analytics-jobs.ts).
-  "POST /api/v2/analytics/conversations/details/jobs": "analytics.conversations.details.jobs.Submit",
-  "GET /api/v2/analytics/conversations/details/jobs/availability": "analytics.conversations.details.jobs.Availability",
-  "GET /api/v2/analytics/conversations/details/jobs/:jobId": "analytics.conversations.details.jobs.Get",
-  "GET /api/v2/analytics/conversations/details/jobs/:jobId/results": "analytics.conversations.details.jobs.Results",
-  "DELETE /api/v2/analytics/conversations/details/jobs/:jobId": "analytics.conversations.details.jobs.Delete",
+  "POST /api/v2/analytics/users/details/query": "analytics.users.details.Query",
+  "POST /api/v2/analytics/users/aggregates/query": "analytics.users.aggregates.Query",
+  "POST /api/v2/analytics/queues/observations/query": "analytics.queues.observations.Query",
+  "GET /api/v2/analytics/queues/observations/stream": "analytics.queues.observations.Stream",
+  // Export jobs (src/routes/analytics-jobs.ts), one set per kind.
+  ...Object.fromEntries(
+    Object.keys(EXPORT_KINDS).flatMap((kind) => {
+      const base = `/api/v2/analytics/${kind}/details/jobs`;
+      const name = `analytics.${kind}.details.jobs`;
+      return [
+        [`POST ${base}`, `${name}.Submit`],
+        [`GET ${base}/availability`, `${name}.Availability`],
+        [`GET ${base}/:jobId`, `${name}.Get`],
+        [`GET ${base}/:jobId/results`, `${name}.Results`],
+        [`DELETE ${base}/:jobId`, `${name}.Delete`],
+      ];
+    }),
+  ),
 };
 
 const ODATA_PATH = /^\/api\/data\/v9\.\d+\/(.*)$/;

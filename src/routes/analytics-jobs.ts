@@ -5,10 +5,10 @@
  * (another's job id answers 404); every answer and error in Genesys' shape.
  */
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
-import type { FastifyRequest } from "fastify";
 import { z } from "zod";
-import { AnalyticsError, analyticsBadRequest } from "../analytics/errors.js";
+import { analyticsBadRequest } from "../analytics/errors.js";
 import { EXPORT_KINDS } from "../analytics/jobs/kinds.js";
+import { analyticsCaller } from "./analytics.js";
 import { RESULTS_DEFAULT_PAGE_SIZE, RESULTS_MAX_PAGE_SIZE } from "../analytics/jobs/service.js";
 
 const security = [{ bearer: [] }];
@@ -19,21 +19,6 @@ const STATE_RULES =
   "A finished job (FULFILLED, FAILED, CANCELLED) has `completionDate` and `expirationDate` (completion + ANALYTICS_JOB_EXPIRY_SECONDS, default 24 h); at `expirationDate` it becomes **EXPIRED** and its results are deleted; " +
   "an EXPIRED job is answered for 7 more days, then not found (404). " +
   "Progress: `rowsWritten` of `rowsExpected` (the snapshot's size, absent until it is taken). A job survives a server restart: a running one resumes from its last written page.";
-
-/** The caller's organisation, its database, and who it is, once its role allows analytics. */
-async function jobsCaller(app: Parameters<FastifyPluginAsyncZod>[0], request: FastifyRequest) {
-  const identity = request.identity!;
-  if (!identity.access.hasRole("Analyst") && !identity.access.hasRole("Administrator")) {
-    throw new AnalyticsError(
-      403,
-      "missing.any.permissions",
-      "The analytics API is for the Analyst and Administrator roles; this caller has neither (a channel provider writes its data but does not read analytics).",
-      { field: "Authorization" },
-    );
-  }
-  const { pool } = await app.identity.organizations.databaseOf(identity.organization);
-  return { pool, organizationId: identity.organization.id, principalId: identity.principalId };
-}
 
 const JobId = z.object({ jobId: z.string().min(1).max(100).describe("The id POST …/jobs gave") });
 
@@ -62,7 +47,7 @@ export const analyticsJobsRoutes: FastifyPluginAsyncZod = async (app) => {
         },
       },
       async (request, reply) => {
-        const caller = await jobsCaller(app, request);
+        const caller = await analyticsCaller(app, request);
         const submitted = await jobs().submit(caller.pool, caller.organizationId, kind.name, request.body, caller.principalId);
         return reply.code(202).send(submitted);
       },
@@ -81,7 +66,7 @@ export const analyticsJobsRoutes: FastifyPluginAsyncZod = async (app) => {
           security,
         },
       },
-      async (request) => jobs().availability((await jobsCaller(app, request)).pool),
+      async (request) => jobs().availability((await analyticsCaller(app, request)).pool),
     );
 
     app.get(
@@ -96,7 +81,7 @@ export const analyticsJobsRoutes: FastifyPluginAsyncZod = async (app) => {
           params: JobId,
         },
       },
-      async (request) => jobs().status((await jobsCaller(app, request)).pool, kind.name, request.params.jobId),
+      async (request) => jobs().status((await analyticsCaller(app, request)).pool, kind.name, request.params.jobId),
     );
 
     app.get(
@@ -123,7 +108,13 @@ export const analyticsJobsRoutes: FastifyPluginAsyncZod = async (app) => {
           throw analyticsBadRequest(`pageSize: '${pageSize}' is not a whole number.`, { field: "pageSize" });
         }
         const size = pageSize === undefined ? undefined : Number(pageSize);
-        const body = await jobs().results((await jobsCaller(app, request)).pool, kind.name, request.params.jobId, cursor, size);
+        const body = await jobs().results(
+          (await analyticsCaller(app, request)).pool,
+          kind.name,
+          request.params.jobId,
+          cursor,
+          size,
+        );
         return reply.type("application/json; charset=utf-8").send(body);
       },
     );
@@ -143,7 +134,7 @@ export const analyticsJobsRoutes: FastifyPluginAsyncZod = async (app) => {
         },
       },
       async (request, reply) => {
-        const caller = await jobsCaller(app, request);
+        const caller = await analyticsCaller(app, request);
         await jobs().cancel(caller.pool, caller.organizationId, kind.name, request.params.jobId);
         return reply.code(204).send();
       },

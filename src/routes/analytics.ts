@@ -14,8 +14,8 @@ import { OBSERVATION_METRICS, parseObservationQuery } from "../analytics/parse.j
 
 const security = [{ bearer: [] }];
 
-/** The caller's organisation database, once its role allows analytics. */
-async function analyticsPool(app: Parameters<FastifyPluginAsyncZod>[0], request: FastifyRequest) {
+/** The caller's organisation, its database, and who it is, once its role allows analytics. */
+export async function analyticsCaller(app: Parameters<FastifyPluginAsyncZod>[0], request: FastifyRequest) {
   const identity = request.identity!;
   if (!identity.access.hasRole("Analyst") && !identity.access.hasRole("Administrator")) {
     throw new AnalyticsError(
@@ -25,8 +25,12 @@ async function analyticsPool(app: Parameters<FastifyPluginAsyncZod>[0], request:
       { field: "Authorization" },
     );
   }
-  return (await app.identity.organizations.databaseOf(identity.organization)).pool;
+  const { pool } = await app.identity.organizations.databaseOf(identity.organization);
+  return { pool, organizationId: identity.organization.id, principalId: identity.principalId };
 }
+
+const analyticsPool = async (app: Parameters<FastifyPluginAsyncZod>[0], request: FastifyRequest) =>
+  (await analyticsCaller(app, request)).pool;
 
 const metricFormulas = METRICS.map((m) => `- **${m.name}** (${m.kind}): ${m.formula}. Emitted at ${m.emitted}.`).join("\n");
 const dimensionList = AGGREGATE_DIMENSIONS.map(

@@ -50,9 +50,9 @@ describe("an export job's slices", () => {
     // Dies while rendering its third page.
     const dying: ExportKind = {
       ...(conversationsKind as ExportKind),
-      render: async (db, keys, settings) => {
+      render: async (db, keys, settings, query) => {
         if (++pages === 3) throw new Error("the process died");
-        return (conversationsKind as ExportKind).render(db, keys, settings);
+        return (conversationsKind as ExportKind).render(db, keys, settings, query);
       },
     };
     await expect(runSlice(t.db.pool, id, dying, options())).rejects.toThrow("the process died");

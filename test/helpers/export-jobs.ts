@@ -44,37 +44,41 @@ export const injector =
   (method, url, body) =>
     app().inject({ method, url, headers, ...(body !== undefined && { payload: body as object }) });
 
-export async function submit(inject: Inject, body: unknown): Promise<string> {
-  const res = await inject("POST", JOBS, body);
+export async function submit(inject: Inject, body: unknown, jobs = JOBS): Promise<string> {
+  const res = await inject("POST", jobs, body);
   expect(res.statusCode, res.body).toBe(202);
   const { jobId } = res.json<{ jobId: string }>();
   expect(jobId).toMatch(/^[0-9a-f-]{36}$/);
   return jobId;
 }
 
-export async function status(inject: Inject, jobId: string): Promise<JobStatus> {
-  const res = await inject("GET", `${JOBS}/${jobId}`);
+export async function status(inject: Inject, jobId: string, jobs = JOBS): Promise<JobStatus> {
+  const res = await inject("GET", `${jobs}/${jobId}`);
   expect(res.statusCode, res.body).toBe(200);
   return res.json<JobStatus>();
 }
 
 /** Polls (at most ~20 s) until the job's status satisfies `done`; returns the last status. */
-export async function waitFor(inject: Inject, jobId: string, done: (s: JobStatus) => boolean): Promise<JobStatus> {
-  let last = await status(inject, jobId);
+export async function waitFor(inject: Inject, jobId: string, done: (s: JobStatus) => boolean, jobs = JOBS): Promise<JobStatus> {
+  let last = await status(inject, jobId, jobs);
   for (let i = 0; i < 400 && !done(last); i++) {
     await new Promise((resolve) => setTimeout(resolve, 50));
-    last = await status(inject, jobId);
+    last = await status(inject, jobId, jobs);
   }
   return last;
 }
 
 /** Every page of a FULFILLED job's results, following the cursor (at most 1,000 pages). */
-export async function allResults(inject: Inject, jobId: string, pageSize: number) {
-  const pages: { conversations: { conversationId: string; conversationStart: string }[]; cursor?: string }[] = [];
+export async function allResults(inject: Inject, jobId: string, pageSize: number, jobs = JOBS) {
+  const pages: {
+    conversations: { conversationId: string; conversationStart: string }[];
+    userDetails?: { userId: string }[];
+    cursor?: string;
+  }[] = [];
   let cursor: string | undefined;
   for (let i = 0; i < 1000; i++) {
     const query = new URLSearchParams({ pageSize: String(pageSize), ...(cursor && { cursor }) });
-    const res = await inject("GET", `${JOBS}/${jobId}/results?${query.toString()}`);
+    const res = await inject("GET", `${jobs}/${jobId}/results?${query.toString()}`);
     expect(res.statusCode, res.body).toBe(200);
     const page = res.json<(typeof pages)[number] & { dataAvailabilityDate: string }>();
     expect(page.dataAvailabilityDate).toEqual(expect.any(String));

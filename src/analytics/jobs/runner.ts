@@ -73,7 +73,7 @@ export async function runSlice(pool: pg.Pool, jobId: string, kind: ExportKind, o
       if (expected === null) {
         const taken = await inTransaction(
           client,
-          () => takeSnapshot(client, jobId, kind.keysSql(query)),
+          () => takeSnapshot(client, jobId, kind.keysSql(query, options.settings)),
           (n) => n !== undefined,
         );
         if (taken === undefined) return { outcome: "skipped" };
@@ -88,6 +88,7 @@ export async function runSlice(pool: pg.Pool, jobId: string, kind: ExportKind, o
           client,
           keys.map((k) => k.key),
           options.settings,
+          query,
         );
         // A record erased since the snapshot is left out; its position still counts as done.
         const results = keys.flatMap((k, i) =>
@@ -114,12 +115,17 @@ export async function runSlice(pool: pg.Pool, jobId: string, kind: ExportKind, o
     broken = error instanceof Error ? error : new Error(String(error));
     throw error;
   } finally {
-    if (locked && !broken) {
+    // The lock is given back on this connection even after a failure (a render that threw
+    // leaves the connection sound): closing the connection would free it too, but only once
+    // the server has ended that backend, and the queue's retry could come first and be skipped.
+    let unusable: Error | undefined;
+    if (broken) await client.query("ROLLBACK").catch((e: Error) => (unusable = e));
+    if (locked && !unusable) {
       await client
         .query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [lockName(jobId)])
-        .catch((e: Error) => (broken = e));
+        .catch((e: Error) => (unusable = e));
     }
-    // A connection that failed (or kept its lock) is closed, not reused: that also frees the lock.
-    client.release(broken ?? false);
+    // A connection that failed (or could not give its lock back) is closed, not reused.
+    client.release(unusable ?? false);
   }
 }
