@@ -5,24 +5,19 @@
  */
 import type pg from "pg";
 import type { Queryable } from "../db/transactions.js";
-import {
-  type AgentTimeline,
-  ROUTING_STATUSES,
-  type RoutingStatus,
-  SYSTEM_PRESENCES,
-  overlapping,
-  replayAgent,
-  splitIntoBuckets,
-} from "./agents.js";
+import { type AgentTimeline, type RoutingStatus, overlapping, replayAgent, splitIntoBuckets } from "./agents.js";
 import {
   type CheckedFilter,
   type ObservationMetric,
   type UserDetailsQuery,
+  keepsUser,
   matchedValues,
   matchesFilter,
+  namesDimension,
   parseObservationQuery,
   parseUserAggregatesQuery,
   parseUserDetailsQuery,
+  withoutDimension,
 } from "./parse.js";
 import { MAX_CELLS, checkCells } from "./plan.js";
 import type { AnalyticsSettings } from "./settings.js";
@@ -37,10 +32,10 @@ const iso = (d: Date | undefined) => d?.toISOString();
 /** The agents with events in [from − lookback, to), narrowed by the filters that name userId. */
 async function candidateAgents(pool: pg.Pool, settings: AnalyticsSettings, from: Date, to: Date, filters: CheckedFilter[]) {
   const agents = await activeAgents(pool, new Date(from.getTime() - settings.agentLookbackMs), to);
-  return agents.filter((userId) => filters.every((f) => matchesFilter(f, (d) => (d === "userId" ? userId : undefined))));
+  return agents.filter((userId) => keepsUser(filters, userId));
 }
 
-/** Replays `userIds` over [from − lookback, to + lookback] (never past now), a hundred at a time. */
+/** Replays `userIds` over [from − lookback, to + lookback] (never past now), AGENT_DAYS_PER_READ agent-days at a time. */
 async function* timelines(
   pool: Queryable,
   settings: AnalyticsSettings,
@@ -172,7 +167,7 @@ export async function* userDetailsOf(
 }
 
 export async function usersDetails(pool: pg.Pool, body: unknown, settings: AnalyticsSettings, now = new Date()) {
-  const q = parseUserDetailsQuery(body, { presences: SYSTEM_PRESENCES, routingStatuses: ROUTING_STATUSES });
+  const q = parseUserDetailsQuery(body);
   let users = await candidateAgents(pool, settings, q.interval.start, q.interval.end, q.userFilters);
   if (q.order === "desc") users = users.reverse();
   const first = (q.pageNumber - 1) * q.pageSize;
@@ -261,17 +256,11 @@ export async function queueObservations(pool: pg.Pool, body: unknown, settings: 
   const q = parseObservationQuery(body);
   const activeSince = new Date(now.getTime() - settings.agentIdleCloseMs);
   const namedQueues = matchedValues(q.filter, "queueId");
-  const byMedia = JSON.stringify(q.filter ?? {}).includes('"mediaType"');
+  const byMedia = namesDimension(q.filter, "mediaType");
   const passes = (queueId: string, mediaType?: string) =>
     !q.filter || matchesFilter(q.filter, (d) => (d === "queueId" ? queueId : d === "mediaType" ? mediaType : undefined));
   // Agents belong to queues, not to media types: their counts take the queue predicates only.
   const agentFilter = q.filter && withoutDimension(q.filter, "mediaType");
-  const byQueue = new Map<string, Group>();
-  const queueGroup = (queueId: string) => {
-    let g = byQueue.get(queueId);
-    if (!g) byQueue.set(queueId, (g = groupOf(queueId)));
-    return g;
-  };
   const passing = new Map<string, boolean>();
   const agentPasses = (queueId: string) => {
     let ok = passing.get(queueId);
@@ -324,7 +313,7 @@ export async function queueObservations(pool: pg.Pool, body: unknown, settings: 
       const key = routing.routingStatus === "OFF_QUEUE" ? "oOffQueueUsers" : `oOnQueueUsers\u0001${routing.routingStatus}`;
       for (const queueId of timeline.queues) {
         if (!agentPasses(queueId)) continue;
-        const g = queueGroup(queueId);
+        const g = groupOf(queueId);
         g.users.set(key, (g.users.get(key) ?? 0) + 1);
         g.users.set("oActiveUsers", (g.users.get("oActiveUsers") ?? 0) + 1);
       }
@@ -365,13 +354,4 @@ export async function queueObservations(pool: pg.Pool, body: unknown, settings: 
       }),
     }));
   return { results };
-}
-
-/** `filter` without the predicates on `dimension` (an emptied part matches everything). */
-function withoutDimension(filter: CheckedFilter, dimension: string): CheckedFilter | undefined {
-  const keep = (ps: CheckedFilter["predicates"]) => ps.filter((p) => p.kind !== "dimension" || p.dimension !== dimension);
-  const clauses = filter.clauses.map((c) => ({ ...c, predicates: keep(c.predicates) })).filter((c) => c.predicates.length > 0);
-  const predicates = keep(filter.predicates);
-  if (predicates.length === 0 && clauses.length === 0) return undefined;
-  return { type: filter.type, predicates, clauses };
 }

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { type AggregateDimension, CONVERSATION_DIMENSIONS, SEGMENT_DIMENSIONS, aggregateDimension } from "./dimensions.js";
+import { ROUTING_STATUSES, SYSTEM_PRESENCES } from "./agents.js";
 import { analyticsBadRequest } from "./errors.js";
 import { METRIC_NAMES, metricDef } from "./metrics.js";
 import { type Granularity, type Interval, parseGranularity, parseInterval, parseTimeZone } from "./time.js";
@@ -445,22 +446,22 @@ function checkState(list: readonly string[], what: string) {
   };
 }
 
-export function parseUserDetailsQuery(
-  body: unknown,
-  states: { presences: readonly string[]; routingStatuses: readonly string[] },
-): UserDetailsQuery {
+/** At most USERS_MAX_USER_PREDICATES user predicates over all of `filters`. */
+function checkUserPredicates(filters: readonly CheckedFilter[], field: string) {
+  const n = filters.reduce((sum, f) => sum + predicatesOf(f).length, 0);
+  if (n > USERS_MAX_USER_PREDICATES) {
+    throw analyticsBadRequest(`${field}: at most ${USERS_MAX_USER_PREDICATES} user predicates (got ${n}).`, { field });
+  }
+}
+
+export function parseUserDetailsQuery(body: unknown): UserDetailsQuery {
   const parsed = UserDetailsQueryBody.safeParse(body);
   if (!parsed.success) zodProblem(parsed.error);
   const q = parsed.data;
   const interval = detailsInterval(q.interval, "a users details query", "POST /api/v2/analytics/users/details/jobs");
   const pageSize = pageSizeOf(q.paging, "users");
   const userFilters = (q.userFilters ?? []).map((f, i) => dimensionFilter(f, `userFilters[${i}]`, ["userId"]));
-  const userPredicates = userFilters.reduce((n, f) => n + predicatesOf(f).length, 0);
-  if (userPredicates > USERS_MAX_USER_PREDICATES) {
-    throw analyticsBadRequest(`userFilters: at most ${USERS_MAX_USER_PREDICATES} user predicates (got ${userPredicates}).`, {
-      field: "userFilters",
-    });
-  }
+  checkUserPredicates(userFilters, "userFilters");
   return {
     interval,
     order: q.order ?? "asc",
@@ -472,11 +473,11 @@ export function parseUserDetailsQuery(
         f,
         `presenceFilters[${i}]`,
         ["systemPresence", "organizationPresenceId"],
-        checkState(states.presences, "system presence"),
+        checkState(SYSTEM_PRESENCES, "system presence"),
       ),
     ),
     routingStatusFilters: (q.routingStatusFilters ?? []).map((f, i) =>
-      dimensionFilter(f, `routingStatusFilters[${i}]`, ["routingStatus"], checkState(states.routingStatuses, "routing status")),
+      dimensionFilter(f, `routingStatusFilters[${i}]`, ["routingStatus"], checkState(ROUTING_STATUSES, "routing status")),
     ),
   };
 }
@@ -486,12 +487,7 @@ export function parseUserAggregatesQuery(body: unknown): UserAggregatesQuery {
   if (!parsed.success) zodProblem(parsed.error);
   const q = parsed.data;
   const filter = q.filter ? dimensionFilter(q.filter, "filter", ["userId"]) : undefined;
-  const userPredicates = filter ? predicatesOf(filter).length : 0;
-  if (userPredicates > USERS_MAX_USER_PREDICATES) {
-    throw analyticsBadRequest(`filter: at most ${USERS_MAX_USER_PREDICATES} user predicates (got ${userPredicates}).`, {
-      field: "filter",
-    });
-  }
+  if (filter) checkUserPredicates([filter], "filter");
   const granularity = parseGranularity(q.granularity);
   return {
     interval: parseInterval(q.interval),
@@ -528,6 +524,33 @@ export function matchesFilter(filter: CheckedFilter, valueOf: (dimension: string
     ...filter.predicates.map(test),
     ...filter.clauses.map((c) => combine(c.type, c.predicates.map(test))),
   ]);
+}
+
+/** Ids given comma-separated, repeated, or both (`?id=a,b&id=c`), each once, in order. */
+export const idList = (value: string | readonly string[] | undefined): string[] => [
+  ...new Set(
+    (Array.isArray(value) ? value : [value ?? ""])
+      .flatMap((v: string) => v.split(","))
+      .map((v) => v.trim())
+      .filter(Boolean),
+  ),
+];
+
+/** Whether `userId` satisfies every one of `filters` (userFilters, a users aggregates filter). */
+export const keepsUser = (filters: readonly CheckedFilter[], userId: string) =>
+  filters.every((f) => matchesFilter(f, (d) => (d === "userId" ? userId : undefined)));
+
+/** Whether any predicate of `filter` names `dimension`. */
+export const namesDimension = (filter: CheckedFilter | undefined, dimension: string) =>
+  !!filter && predicatesOf(filter).some((p) => p.kind === "dimension" && p.dimension === dimension);
+
+/** `filter` without the predicates on `dimension` (an emptied part matches everything). */
+export function withoutDimension(filter: CheckedFilter, dimension: string): CheckedFilter | undefined {
+  const keep = (ps: CheckedFilter["predicates"]) => ps.filter((p) => p.kind !== "dimension" || p.dimension !== dimension);
+  const clauses = filter.clauses.map((c) => ({ ...c, predicates: keep(c.predicates) })).filter((c) => c.predicates.length > 0);
+  const predicates = keep(filter.predicates);
+  if (predicates.length === 0 && clauses.length === 0) return undefined;
+  return { type: filter.type, predicates, clauses };
 }
 
 /** The values a filter's `matches` predicates name for `dimension` (to narrow a read), or undefined when it is not narrowed. */

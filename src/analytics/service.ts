@@ -7,7 +7,7 @@ import { queueObservations, usersAggregates, usersDetails } from "./agent-servic
 import { deriveConversation } from "./derive.js";
 import { aggregateDimension } from "./dimensions.js";
 import { analyticsBadRequest, analyticsNotFound } from "./errors.js";
-import { parseAggregationQuery, parseDetailsQuery } from "./parse.js";
+import { idList, parseAggregationQuery, parseDetailsQuery } from "./parse.js";
 import { planAggregates } from "./plan.js";
 import { aggregatesResponse, conversationDetail } from "./respond.js";
 import type { AnalyticsSettings } from "./settings.js";
@@ -48,15 +48,8 @@ export class AnalyticsService {
     return found;
   }
 
-  async detailsByIds(pool: pg.Pool, idList: string | undefined) {
-    const ids = [
-      ...new Set(
-        (idList ?? "")
-          .split(",")
-          .map((id) => id.trim())
-          .filter(Boolean),
-      ),
-    ];
+  async detailsByIds(pool: pg.Pool, given: string | readonly string[] | undefined) {
+    const ids = idList(given);
     if (ids.length === 0) throw analyticsBadRequest("id: give one or more conversation ids, comma-separated.", { field: "id" });
     if (ids.length > MAX_DETAIL_IDS) {
       throw analyticsBadRequest(`id: at most ${MAX_DETAIL_IDS} conversation ids per request (got ${ids.length}).`, {

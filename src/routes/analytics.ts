@@ -10,7 +10,7 @@ import { z } from "zod";
 import { AnalyticsError } from "../analytics/errors.js";
 import { METRICS } from "../analytics/metrics.js";
 import { AGGREGATE_DIMENSIONS } from "../analytics/dimensions.js";
-import { OBSERVATION_METRICS, parseObservationQuery } from "../analytics/parse.js";
+import { OBSERVATION_METRICS, idList, parseObservationQuery } from "../analytics/parse.js";
 
 const security = [{ bearer: [] }];
 
@@ -96,11 +96,7 @@ export const analyticsRoutes: FastifyPluginAsyncZod = async (app) => {
         }),
       },
     },
-    async (request) =>
-      services().service.detailsByIds(
-        await analyticsPool(app, request),
-        Array.isArray(request.query.id) ? request.query.id.join(",") : request.query.id,
-      ),
+    async (request) => services().service.detailsByIds(await analyticsPool(app, request), request.query.id),
   );
 
   app.get(
@@ -202,15 +198,7 @@ export const analyticsRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const pool = await analyticsPool(app, request);
-      const raw = request.query.queueId;
-      const queues = [
-        ...new Set(
-          (Array.isArray(raw) ? raw : [raw ?? ""])
-            .flatMap((q) => q.split(","))
-            .map((q) => q.trim())
-            .filter(Boolean),
-        ),
-      ];
+      const queues = idList(request.query.queueId);
       const byQueue = queues.map((value) => ({ dimension: "queueId", value }));
       const media = request.query.mediaType ? [{ dimension: "mediaType", value: request.query.mediaType }] : [];
       const filter =

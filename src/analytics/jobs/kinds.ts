@@ -8,13 +8,12 @@
  */
 import { deriveConversation } from "../derive.js";
 import { analyticsBadRequest } from "../errors.js";
-import { ROUTING_STATUSES, SYSTEM_PRESENCES } from "../agents.js";
 import { userDetailsOf } from "../agent-service.js";
 import {
   type DetailsQuery,
   type UserDetailsQuery,
   matchedValues,
-  matchesFilter,
+  keepsUser,
   parseDetailsQuery,
   parseUserDetailsQuery,
 } from "../parse.js";
@@ -131,10 +130,7 @@ export const usersKind: ExportKind<UserJobQuery> = {
   resultsField: "userDetails",
   parse(body) {
     const { rest, interval, limit } = jobBody(body, "users");
-    const query = {
-      ...parseUserDetailsQuery(rest, { presences: SYSTEM_PRESENCES, routingStatuses: ROUTING_STATUSES }),
-      interval,
-    };
+    const query = { ...parseUserDetailsQuery(rest), interval };
     return { query, ...(limit !== undefined && { limit }) };
   },
   keysSql({ query, limit }, settings) {
@@ -154,9 +150,7 @@ export const usersKind: ExportKind<UserJobQuery> = {
     };
   },
   async render(db, keys, settings, { query }) {
-    const kept = query.userFilters.length
-      ? keys.filter((userId) => query.userFilters.every((f) => matchesFilter(f, (d) => (d === "userId" ? userId : undefined))))
-      : keys;
+    const kept = keys.filter((userId) => keepsUser(query.userFilters, userId));
     const records = new Map<string, unknown>();
     for await (const record of userDetailsOf(db, settings, kept, query)) records.set(record.userId, record);
     return keys.map((userId) => records.get(userId));

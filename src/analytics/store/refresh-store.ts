@@ -303,6 +303,8 @@ interface PerConversationRows {
   /** Column names and their PostgreSQL array types, conversationid first. */
   columns: readonly (readonly [name: string, type: string])[];
   rowsOf(d: Derived): unknown[][];
+  /** Runs in the same transaction with the rows taken out and put in, when there are any. */
+  changed?(db: pg.ClientBase, rows: readonly unknown[][]): Promise<void>;
 }
 
 const PER_CONVERSATION_ROWS: readonly PerConversationRows[] = [
@@ -371,6 +373,12 @@ const PER_CONVERSATION_ROWS: readonly PerConversationRows[] = [
         e.queueId,
         e.mediaType,
       ]),
+    // Column 1 is userid: the agents whose timeline events changed get a new version.
+    changed: (db, rows) =>
+      moveAgentVersions(
+        db,
+        rows.map((row) => row[1] as string),
+      ),
   },
   {
     table: "cif_analytics_openstate",
@@ -564,13 +572,7 @@ export async function replaceConversations(
   }
   for (const table of PER_CONVERSATION_ROWS) {
     const { removed: out, added: into } = await replaceRowsOf(db, table, ids, derived);
-    if (table.table === "cif_analytics_agentevent") {
-      const user = table.columns.findIndex(([name]) => name === "userid");
-      await moveAgentVersions(
-        db,
-        [...out, ...into].map((row) => row[user] as string),
-      );
-    }
+    await table.changed?.(db, [...out, ...into]);
   }
 
   if (rollups === "skip") return { facts: added.length, cells: 0 };
