@@ -24,10 +24,6 @@ async function main(): Promise<void> {
       "AUTH_MODE=none: every request is let in as the administrator, without a token; for local experiments only",
     );
   }
-  app.addHook("onClose", async () => {
-    await db.close();
-  });
-
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
@@ -44,8 +40,12 @@ async function main(): Promise<void> {
       app.log.error("shutdown did not finish; exiting");
       process.exit(1);
     }, config.SHUTDOWN_GRACE_MS + 10_000).unref();
+    // The pool (and the embedded database) close after the app: its own onClose hooks (the
+    // audit log's last flush, the forwarder, the refresher) still use the pool. As an onClose
+    // hook of its own it ran before theirs, and their last writes failed.
     app
       .close()
+      .then(() => db.close())
       .then(() => {
         app.log.info("stopped");
         process.exit(0);
